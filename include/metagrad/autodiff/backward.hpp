@@ -1,0 +1,187 @@
+#pragma once
+// The reverse sweep, and the two contexts a backward rule sees: plain tensors (first order) or Vars (the sweep
+// is recorded on the tape, so its result can be differentiated again).
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metagrad/autodiff/tape.hpp"
+#include "metagrad/ops/elementwise.hpp"
+
+namespace metagrad {
+
+/// What a backward rule sees during a first-order sweep: plain tensors, no recording.
+template <class T>
+class TensorBackward {
+ public:
+  using carrier = Tensor<T>;
+
+  /// The adjoint of the node being processed.
+  const Tensor<T>& grad() const { return *adj_[node_ - lo_]; }
+  /// The node's k-th input, and the plain value of it (the same thing here).
+  const Tensor<T>& input(int k) const { return tape_.nodes_[tape_.input(node_, k)].value; }
+  const Tensor<T>& value(int k) const { return input(k); }
+  const Tensor<T>& output() const { return tape_.nodes_[node_].value; }
+  int inputs() const { return static_cast<int>(tape_.nodes_[node_].input_count); }
+  /// Whether input k leads to a requested gradient; rules skip the work for inputs that do not.
+  bool needs(int k) const {
+    const std::uint32_t j = tape_.input(node_, k);
+    return j >= lo_ && reach_[j - lo_];
+  }
+  /// Adds g to the adjoint of input k.
+  void accumulate(int k, Tensor<T> g) {
+    const std::uint32_t j = tape_.input(node_, k);
+    check_shape(g.shape(), tape_.nodes_[j].value.shape());
+    auto& a = adj_[j - lo_];
+    if (a) *a += g;
+    else a = std::move(g);
+  }
+  /// A tensor the rule treats as constant.
+  Tensor<T> constant(Tensor<T> t) const { return t; }
+
+ private:
+  template <class U> friend class Backpropagation;
+  TensorBackward(Tape<T>& tape, std::uint32_t lo, const std::vector<char>& reach,
+                 std::vector<std::optional<Tensor<T>>>& adj)
+      : tape_(tape), lo_(lo), reach_(reach), adj_(adj) {}
+  void check_shape(const Shape& got, const Shape& want) const {
+    if (!(got == want))
+      throw tape_error(std::string("backward of ") + tape_.nodes_[node_].op->name() + ": rule produced a gradient of shape " +
+                       got.str() + " for an input of shape " + want.str());
+  }
+
+  Tape<T>& tape_;
+  std::uint32_t lo_;
+  const std::vector<char>& reach_;
+  std::vector<std::optional<Tensor<T>>>& adj_;
+  std::uint32_t node_ = 0;
+};
+
+/// What a backward rule sees during a recorded sweep (create_graph): Vars, so every step is taped.
+template <class T>
+class VarBackward {
+ public:
+  using carrier = Var<T>;
+
+  Var<T> grad() const { return *adj_[node_ - lo_]; }
+  Var<T> input(int k) const { return tape_.handle(tape_.input(node_, k)); }
+  const Tensor<T>& value(int k) const { return tape_.nodes_[tape_.input(node_, k)].value; }
+  Var<T> output() const { return tape_.handle(node_); }
+  int inputs() const { return static_cast<int>(tape_.nodes_[node_].input_count); }
+  bool needs(int k) const {
+    const std::uint32_t j = tape_.input(node_, k);
+    return j >= lo_ && reach_[j - lo_];
+  }
+  void accumulate(int k, Var<T> g) {
+    const std::uint32_t j = tape_.input(node_, k);
+    if (!(g.shape() == tape_.nodes_[j].value.shape()))
+      throw tape_error(std::string("backward of ") + tape_.nodes_[node_].op->name() + ": rule produced a gradient of shape " +
+                       g.shape().str() + " for an input of shape " + tape_.nodes_[j].value.shape().str());
+    auto& a = adj_[j - lo_];
+    a = a ? *a + g : g;
+  }
+  Var<T> constant(Tensor<T> t) const { return tape_.constant(std::move(t)); }
+
+ private:
+  template <class U> friend class Backpropagation;
+  VarBackward(Tape<T>& tape, std::uint32_t lo, const std::vector<char>& reach, std::vector<std::optional<Var<T>>>& adj)
+      : tape_(tape), lo_(lo), reach_(reach), adj_(adj) {}
+
+  Tape<T>& tape_;
+  std::uint32_t lo_;
+  const std::vector<char>& reach_;
+  std::vector<std::optional<Var<T>>>& adj_;
+  std::uint32_t node_ = 0;
+};
+
+/// One reverse sweep from an output y to a set of nodes xs. Only the nodes between the earliest x and y that
+/// lie on a path from some x to y are visited.
+template <class T>
+class Backpropagation {
+ public:
+  /// Gradients as plain tensors; the tape is left unchanged.
+  static std::vector<Tensor<T>> run(const Var<T>& y, const std::vector<Var<T>>& xs, Tensor<T> seed) {
+    Backpropagation bp(y, xs, "grad");
+    std::vector<std::optional<Tensor<T>>> adj(bp.span());
+    if (!(seed.shape() == y.shape()))
+      throw shape_error("vjp: seed of shape " + seed.shape().str() + " for an output of shape " + y.shape().str());
+    adj[bp.y_ - bp.lo_] = std::move(seed);
+    TensorBackward<T> ctx(bp.tape_, bp.lo_, bp.reach_, adj);
+    bp.sweep(ctx, adj);
+    std::vector<Tensor<T>> out;
+    for (const auto& x : xs) {  // every x is at or after lo; one recorded after y gets zeros
+      const bool reached = x.index() <= bp.y_ && adj[x.index() - bp.lo_];
+      out.push_back(reached ? *adj[x.index() - bp.lo_] : Tensor<T>::zeros(x.shape()));
+    }
+    return out;
+  }
+
+  /// Gradients as Vars: the sweep is recorded on the tape, so the results can be differentiated again.
+  static std::vector<Var<T>> run_recorded(const Var<T>& y, const std::vector<Var<T>>& xs, const Var<T>& seed) {
+    Backpropagation bp(y, xs, "grad (create_graph)");
+    bp.tape_.check(seed, "vjp (create_graph)");
+    if (!(seed.shape() == y.shape()))
+      throw shape_error("vjp: seed of shape " + seed.shape().str() + " for an output of shape " + y.shape().str());
+    std::vector<std::optional<Var<T>>> adj(bp.span());
+    adj[bp.y_ - bp.lo_] = seed;
+    VarBackward<T> ctx(bp.tape_, bp.lo_, bp.reach_, adj);
+    bp.sweep(ctx, adj);
+    std::vector<Var<T>> out;
+    for (const auto& x : xs) {
+      const bool reached = x.index() <= bp.y_ && adj[x.index() - bp.lo_];
+      out.push_back(reached ? *adj[x.index() - bp.lo_] : bp.tape_.constant(Tensor<T>::zeros(x.shape())));
+    }
+    return out;
+  }
+
+ private:
+  Backpropagation(const Var<T>& y, const std::vector<Var<T>>& xs, const char* op) : tape_(y.tape()) {
+    tape_.check(y, op);
+    y_ = y.index();
+    lo_ = y_;
+    for (const auto& x : xs) {
+      tape_.check(x, op);
+      lo_ = std::min(lo_, x.index());
+    }
+    // reach[i]: node i is a requested x, or depends on one through recorded ops. Constants never receive a
+    // gradient: results computed from constants alone are stored without their rule, so none could flow.
+    reach_.assign(span(), 0);
+    for (const auto& x : xs)
+      if (x.index() <= y_ && tape_.nodes_[x.index()].requires_grad) reach_[x.index() - lo_] = 1;
+    for (std::uint32_t i = lo_; i <= y_; ++i) {
+      const auto& n = tape_.nodes_[i];
+      if (!n.op) continue;
+      for (std::uint32_t k = 0; k < n.input_count; ++k) {
+        const std::uint32_t j = tape_.inputs_[n.first_input + k];
+        if (j >= lo_ && reach_[j - lo_]) reach_[i - lo_] = 1;
+      }
+    }
+    for (const auto& x : xs)
+      if (x.index() <= y_) is_target_.push_back(x.index());
+    std::sort(is_target_.begin(), is_target_.end());
+  }
+
+  std::size_t span() const { return static_cast<std::size_t>(y_ - lo_) + 1; }
+
+  template <class Ctx, class Adj>
+  void sweep(Ctx& ctx, Adj& adj) {
+    for (std::uint32_t i = y_ + 1; i-- > lo_;) {
+      if (!adj[i - lo_] || !reach_[i - lo_]) continue;
+      const Op<T>* op = tape_.nodes_[i].op.get();
+      if (op) {
+        ctx.node_ = i;
+        op->backward(ctx);
+      }
+      if constexpr (std::is_same_v<Ctx, TensorBackward<T>>)  // free adjoints nobody asked for as soon as they are used
+        if (!std::binary_search(is_target_.begin(), is_target_.end(), i)) adj[i - lo_].reset();
+    }
+  }
+
+  Tape<T>& tape_;
+  std::uint32_t y_ = 0, lo_ = 0;
+  std::vector<char> reach_;
+  std::vector<std::uint32_t> is_target_;
+};
+
+}  // namespace metagrad

@@ -1,0 +1,201 @@
+#pragma once
+// Elementwise ops on Vars and their backward rules. Each rule is written once, in the op vocabulary, and runs
+// on plain tensors (first order) or on Vars (create_graph).
+#include "metagrad/autodiff/backward.hpp"
+#include "metagrad/ops/elementwise.hpp"
+
+namespace metagrad {
+namespace rules {
+
+template <class T> struct BroadcastTo : Rule<T, BroadcastTo<T>> {
+  const char* name() const override { return "broadcast_to"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, sum_to(c.grad(), c.value(0).shape())); }
+};
+template <class T> struct SumTo : Rule<T, SumTo<T>> {
+  const char* name() const override { return "sum_to"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, broadcast_to(c.grad(), c.value(0).shape())); }
+};
+
+// Binary rules reduce each operand's gradient to its own shape, undoing the broadcast.
+template <class T> struct Add : Rule<T, Add<T>> {
+  const char* name() const override { return "add"; }
+  template <class C> void vjp(C& c) const {
+    for (int k = 0; k < 2; ++k)
+      if (c.needs(k)) c.accumulate(k, sum_to(c.grad(), c.value(k).shape()));
+  }
+};
+template <class T> struct Sub : Rule<T, Sub<T>> {
+  const char* name() const override { return "sub"; }
+  template <class C> void vjp(C& c) const {
+    if (c.needs(0)) c.accumulate(0, sum_to(c.grad(), c.value(0).shape()));
+    if (c.needs(1)) c.accumulate(1, sum_to(-c.grad(), c.value(1).shape()));
+  }
+};
+template <class T> struct Mul : Rule<T, Mul<T>> {
+  const char* name() const override { return "mul"; }
+  template <class C> void vjp(C& c) const {
+    if (c.needs(0)) c.accumulate(0, sum_to(c.grad() * c.input(1), c.value(0).shape()));
+    if (c.needs(1)) c.accumulate(1, sum_to(c.grad() * c.input(0), c.value(1).shape()));
+  }
+};
+template <class T> struct Div : Rule<T, Div<T>> {  // y = a / b: ∂y/∂a = 1/b, ∂y/∂b = −y/b
+  const char* name() const override { return "div"; }
+  template <class C> void vjp(C& c) const {
+    if (c.needs(0)) c.accumulate(0, sum_to(c.grad() / c.input(1), c.value(0).shape()));
+    if (c.needs(1)) c.accumulate(1, sum_to(-(c.grad() * c.output()) / c.input(1), c.value(1).shape()));
+  }
+};
+
+template <class T> struct AddScalar : Rule<T, AddScalar<T>> {
+  const char* name() const override { return "add_scalar"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad()); }
+};
+template <class T> struct MulScalar : Rule<T, MulScalar<T>> {
+  T s;
+  explicit MulScalar(T s_) : s(s_) {}
+  const char* name() const override { return "mul_scalar"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * s); }
+};
+template <class T> struct ScalarDiv : Rule<T, ScalarDiv<T>> {  // y = s / x: ∂y/∂x = −y/x
+  const char* name() const override { return "scalar_div"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, -(c.grad() * c.output()) / c.input(0)); }
+};
+template <class T> struct Neg : Rule<T, Neg<T>> {
+  const char* name() const override { return "neg"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, -c.grad()); }
+};
+template <class T> struct Exp : Rule<T, Exp<T>> {
+  const char* name() const override { return "exp"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * c.output()); }
+};
+template <class T> struct Log : Rule<T, Log<T>> {
+  const char* name() const override { return "log"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() / c.input(0)); }
+};
+template <class T> struct Sqrt : Rule<T, Sqrt<T>> {
+  const char* name() const override { return "sqrt"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, (c.grad() / c.output()) * T(0.5)); }
+};
+template <class T> struct Square : Rule<T, Square<T>> {
+  const char* name() const override { return "square"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, (c.grad() * c.input(0)) * T(2)); }
+};
+template <class T> struct Pow : Rule<T, Pow<T>> {
+  T p;
+  explicit Pow(T p_) : p(p_) {}
+  const char* name() const override { return "pow"; }
+  template <class C> void vjp(C& c) const {
+    if (p != T(0)) c.accumulate(0, (c.grad() * pow(c.input(0), p - T(1))) * p);
+  }
+};
+template <class T> struct Abs : Rule<T, Abs<T>> {
+  const char* name() const override { return "abs"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * c.constant(sign(c.value(0)))); }
+};
+template <class T> struct Tanh : Rule<T, Tanh<T>> {
+  const char* name() const override { return "tanh"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * (T(1) - square(c.output()))); }
+};
+template <class T> struct Sigmoid : Rule<T, Sigmoid<T>> {
+  const char* name() const override { return "sigmoid"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * (c.output() - square(c.output()))); }
+};
+template <class T> struct Relu : Rule<T, Relu<T>> {
+  const char* name() const override { return "relu"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * c.constant(positive_mask(c.value(0)))); }
+};
+template <class T> struct Softplus : Rule<T, Softplus<T>> {
+  const char* name() const override { return "softplus"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * sigmoid(c.input(0))); }
+};
+template <class T> struct Clamp : Rule<T, Clamp<T>> {
+  T low, high;
+  Clamp(T l, T h) : low(l), high(h) {}
+  const char* name() const override { return "clamp"; }
+  template <class C> void vjp(C& c) const {
+    c.accumulate(0, c.grad() * c.constant(inside_mask(c.value(0), low, high)));
+  }
+};
+
+}  // namespace rules
+
+namespace detail {
+template <class T>
+Tape<T>& common_tape(const char* op, const Var<T>& a, const Var<T>& b) {
+  Tape<T>& tape = a.tape();
+  tape.check(a, op);
+  tape.check(b, op);
+  return tape;
+}
+}  // namespace detail
+
+template <class T> Var<T> broadcast_to(const Var<T>& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  return x.tape().record(broadcast_to(x.value(), shape), {x}, rules::BroadcastTo<T>{});
+}
+template <class T> Var<T> sum_to(const Var<T>& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  return x.tape().record(sum_to(x.value(), shape), {x}, rules::SumTo<T>{});
+}
+
+template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) {
+  return detail::common_tape("add", a, b).record(a.value() + b.value(), {a, b}, rules::Add<T>{});
+}
+template <class T> Var<T> operator-(const Var<T>& a, const Var<T>& b) {
+  return detail::common_tape("sub", a, b).record(a.value() - b.value(), {a, b}, rules::Sub<T>{});
+}
+template <class T> Var<T> operator*(const Var<T>& a, const Var<T>& b) {
+  return detail::common_tape("mul", a, b).record(a.value() * b.value(), {a, b}, rules::Mul<T>{});
+}
+template <class T> Var<T> operator/(const Var<T>& a, const Var<T>& b) {
+  return detail::common_tape("div", a, b).record(a.value() / b.value(), {a, b}, rules::Div<T>{});
+}
+
+// A plain tensor next to a Var enters the tape as a constant.
+#define METAGRAD_VAR_TENSOR_OPERATOR(OP)                                                                               \
+  template <class T> Var<T> operator OP(const Var<T>& a, const Tensor<T>& b) { return a OP a.tape().constant(b); } \
+  template <class T> Var<T> operator OP(const Tensor<T>& a, const Var<T>& b) { return b.tape().constant(a) OP b; }
+METAGRAD_VAR_TENSOR_OPERATOR(+)
+METAGRAD_VAR_TENSOR_OPERATOR(-)
+METAGRAD_VAR_TENSOR_OPERATOR(*)
+METAGRAD_VAR_TENSOR_OPERATOR(/)
+#undef METAGRAD_VAR_TENSOR_OPERATOR
+
+template <class T> Var<T> operator+(const Var<T>& x, std::type_identity_t<T> s) {
+  return x.tape().record(x.value() + s, {x}, rules::AddScalar<T>{});
+}
+template <class T> Var<T> operator+(std::type_identity_t<T> s, const Var<T>& x) { return x + s; }
+template <class T> Var<T> operator-(const Var<T>& x, std::type_identity_t<T> s) { return x + (-s); }
+template <class T> Var<T> operator-(const Var<T>& x) { return x.tape().record(-x.value(), {x}, rules::Neg<T>{}); }
+template <class T> Var<T> operator-(std::type_identity_t<T> s, const Var<T>& x) { return (-x) + s; }
+template <class T> Var<T> operator*(const Var<T>& x, std::type_identity_t<T> s) {
+  return x.tape().record(x.value() * s, {x}, rules::MulScalar<T>(s));
+}
+template <class T> Var<T> operator*(std::type_identity_t<T> s, const Var<T>& x) { return x * s; }
+template <class T> Var<T> operator/(const Var<T>& x, std::type_identity_t<T> s) {
+  if (s == T(0)) throw value_error("div: division of a Var of shape " + x.shape().str() + " by the scalar 0");
+  return x * (T(1) / s);
+}
+template <class T> Var<T> operator/(std::type_identity_t<T> s, const Var<T>& x) {
+  return x.tape().record(s / x.value(), {x}, rules::ScalarDiv<T>{});
+}
+
+template <class T> Var<T> exp(const Var<T>& x) { return x.tape().record(exp(x.value()), {x}, rules::Exp<T>{}); }
+template <class T> Var<T> log(const Var<T>& x) { return x.tape().record(log(x.value()), {x}, rules::Log<T>{}); }
+template <class T> Var<T> sqrt(const Var<T>& x) { return x.tape().record(sqrt(x.value()), {x}, rules::Sqrt<T>{}); }
+template <class T> Var<T> square(const Var<T>& x) { return x.tape().record(square(x.value()), {x}, rules::Square<T>{}); }
+template <class T> Var<T> pow(const Var<T>& x, std::type_identity_t<T> p) {
+  return x.tape().record(pow(x.value(), p), {x}, rules::Pow<T>(p));
+}
+template <class T> Var<T> abs(const Var<T>& x) { return x.tape().record(abs(x.value()), {x}, rules::Abs<T>{}); }
+template <class T> Var<T> tanh(const Var<T>& x) { return x.tape().record(tanh(x.value()), {x}, rules::Tanh<T>{}); }
+template <class T> Var<T> sigmoid(const Var<T>& x) { return x.tape().record(sigmoid(x.value()), {x}, rules::Sigmoid<T>{}); }
+template <class T> Var<T> relu(const Var<T>& x) { return x.tape().record(relu(x.value()), {x}, rules::Relu<T>{}); }
+template <class T> Var<T> softplus(const Var<T>& x) {
+  return x.tape().record(softplus(x.value()), {x}, rules::Softplus<T>{});
+}
+template <class T> Var<T> clamp(const Var<T>& x, std::type_identity_t<T> low, std::type_identity_t<T> high) {
+  return x.tape().record(clamp(x.value(), low, high), {x}, rules::Clamp<T>(low, high));
+}
+
+}  // namespace metagrad

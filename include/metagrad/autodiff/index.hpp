@@ -1,0 +1,100 @@
+#pragma once
+// reshape, gather_rows, scatter_add_rows, slice, pad, concat and stop_gradient on Vars, with their backward rules.
+#include "metagrad/autodiff/elementwise.hpp"
+#include "metagrad/ops/index.hpp"
+
+namespace metagrad {
+
+template <class T> Var<T> gather_rows(const Var<T>& x, const IndexVector& indices);
+template <class T> Var<T> scatter_add_rows(const Var<T>& x, const IndexVector& indices, index_t rows);
+template <class T> Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length);
+template <class T> Var<T> pad(const Var<T>& x, int axis, index_t before, index_t after);
+
+namespace rules {
+
+template <class T> struct Reshape : Rule<T, Reshape<T>> {
+  const char* name() const override { return "reshape"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, reshape(c.grad(), c.value(0).shape())); }
+};
+template <class T> struct GatherRows : Rule<T, GatherRows<T>> {
+  IndexVector indices;
+  explicit GatherRows(IndexVector i) : indices(std::move(i)) {}
+  const char* name() const override { return "gather_rows"; }
+  template <class C> void vjp(C& c) const {
+    c.accumulate(0, scatter_add_rows(c.grad(), indices, c.value(0).shape()[0]));
+  }
+};
+template <class T> struct ScatterAddRows : Rule<T, ScatterAddRows<T>> {
+  IndexVector indices;
+  explicit ScatterAddRows(IndexVector i) : indices(std::move(i)) {}
+  const char* name() const override { return "scatter_add_rows"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, gather_rows(c.grad(), indices)); }
+};
+template <class T> struct Slice : Rule<T, Slice<T>> {
+  int axis;
+  index_t start;
+  Slice(int a, index_t s) : axis(a), start(s) {}
+  const char* name() const override { return "slice"; }
+  template <class C> void vjp(C& c) const {
+    const index_t n = c.value(0).shape()[axis], length = c.output().shape()[axis];
+    c.accumulate(0, pad(c.grad(), axis, start, n - start - length));
+  }
+};
+template <class T> struct Pad : Rule<T, Pad<T>> {
+  int axis;
+  index_t before;
+  Pad(int a, index_t b) : axis(a), before(b) {}
+  const char* name() const override { return "pad"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, slice(c.grad(), axis, before, c.value(0).shape()[axis])); }
+};
+template <class T> struct Concat : Rule<T, Concat<T>> {
+  int axis;
+  explicit Concat(int a) : axis(a) {}
+  const char* name() const override { return "concat"; }
+  template <class C> void vjp(C& c) const {
+    index_t at = 0;
+    for (int k = 0; k < c.inputs(); ++k) {
+      const index_t n = c.value(k).shape()[axis];
+      if (c.needs(k)) c.accumulate(k, slice(c.grad(), axis, at, n));
+      at += n;
+    }
+  }
+};
+
+}  // namespace rules
+
+template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  return x.tape().record(x.value().reshape(shape), {x}, rules::Reshape<T>{});
+}
+template <class T> Var<T> gather_rows(const Var<T>& x, const IndexVector& indices) {
+  return x.tape().record(gather_rows(x.value(), indices), {x}, rules::GatherRows<T>(indices));
+}
+template <class T> Var<T> scatter_add_rows(const Var<T>& x, const IndexVector& indices, index_t rows) {
+  return x.tape().record(scatter_add_rows(x.value(), indices, rows), {x}, rules::ScatterAddRows<T>(indices));
+}
+template <class T> Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {
+  const int a = normalize_axis("slice", axis, x.shape());
+  return x.tape().record(slice(x.value(), a, start, length), {x}, rules::Slice<T>(a, start));
+}
+template <class T> Var<T> pad(const Var<T>& x, int axis, index_t before, index_t after) {
+  const int a = normalize_axis("pad", axis, x.shape());
+  return x.tape().record(pad(x.value(), a, before, after), {x}, rules::Pad<T>(a, before));
+}
+template <class T> Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
+  if (xs.empty()) throw value_error("concat: at least one tensor expected");
+  std::vector<Tensor<T>> values;
+  for (const auto& x : xs) {
+    xs[0].tape().check(x, "concat");
+    values.push_back(x.value());
+  }
+  const int a = normalize_axis("concat", axis, xs[0].shape());
+  return xs[0].tape().record(concat(values, a), xs, rules::Concat<T>(a));
+}
+template <class T> Var<T> concat(std::initializer_list<Var<T>> xs, int axis) {
+  return concat(std::vector<Var<T>>(xs), axis);
+}
+/// The same value, recorded as a constant: no gradient flows through it.
+template <class T> Var<T> stop_gradient(const Var<T>& x) { return x.tape().constant(x.value()); }
+
+}  // namespace metagrad

@@ -1,0 +1,194 @@
+#pragma once
+// Tape<T> and Var<T>: a linear arena of nodes in execution order, and the handles that refer to them.
+//
+// Every op on Vars computes its value with the plain-tensor op and appends one node holding that value, the
+// indices of its inputs and its backward rule. A backward pass is one reverse sweep over the nodes. Backward
+// rules are templates over the carrier: the same rule runs on plain tensors (first-order, fast) or on Vars
+// (create_graph: the backward pass is recorded and can itself be differentiated).
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "metagrad/tensor/tensor.hpp"
+
+namespace metagrad {
+
+template <class T> class Tape;
+template <class T> class Var;
+template <class T> class TensorBackward;
+template <class T> class VarBackward;
+template <class T> void backward(const Var<T>& y);
+
+/// A recorded operation's backward rule. Implementations derive from Rule<T, Derived> and provide one
+/// template `vjp(ctx)` that is valid for both contexts.
+template <class T>
+struct Op {
+  virtual ~Op() = default;
+  virtual const char* name() const = 0;
+  virtual void backward(TensorBackward<T>& ctx) const = 0;
+  virtual void backward(VarBackward<T>& ctx) const = 0;
+};
+
+template <class T, class Derived>
+struct Rule : Op<T> {
+  void backward(TensorBackward<T>& ctx) const override { static_cast<const Derived&>(*this).vjp(ctx); }
+  void backward(VarBackward<T>& ctx) const override { static_cast<const Derived&>(*this).vjp(ctx); }
+};
+
+/// A handle to one node of a tape: cheap to copy, valid while the node it names is on the tape.
+template <class T>
+class Var {
+ public:
+  using value_type = T;
+
+  /// An empty handle; every use of it throws.
+  Var() = default;
+
+  const Tensor<T>& value() const { return tape().node(*this).value; }
+  const Shape& shape() const { return value().shape(); }
+  bool requires_grad() const { return tape().node(*this).requires_grad; }
+  /// The gradient stored by the last `backward(y)` that covered this variable.
+  const Tensor<T>& grad() const { return tape().stored_grad(*this); }
+
+  Tape<T>& tape() const {
+    if (!tape_) throw tape_error("Var: empty handle (default-constructed Var used in an operation)");
+    return *tape_;
+  }
+  std::uint32_t index() const { return index_; }
+
+ private:
+  friend class Tape<T>;
+  Var(Tape<T>* tape, std::uint32_t index, std::uint64_t serial) : tape_(tape), index_(index), serial_(serial) {}
+
+  Tape<T>* tape_ = nullptr;
+  std::uint32_t index_ = 0;
+  std::uint64_t serial_ = 0;
+};
+
+template <class T>
+class Tape {
+ public:
+  /// A position on the tape; `rewind` to it drops every node recorded after it.
+  struct Mark {
+    std::size_t nodes = 0;
+    std::size_t inputs = 0;
+  };
+
+  Tape() { nodes_.reserve(256); }
+  Tape(const Tape&) = delete;  // Vars point at their tape
+  Tape& operator=(const Tape&) = delete;
+
+  /// A leaf that gradients are taken with respect to.
+  Var<T> variable(Tensor<T> value) { return append(std::move(value), nullptr, 0, true); }
+  /// A leaf that never receives a gradient.
+  Var<T> constant(Tensor<T> value) { return append(std::move(value), nullptr, 0, false); }
+
+  Mark mark() const { return {nodes_.size(), inputs_.size()}; }
+
+  /// Drops every node recorded after `m`. Vars that named them become stale, and using one throws.
+  void rewind(Mark m) {
+    if (m.nodes > nodes_.size() || m.inputs > inputs_.size())
+      throw tape_error("Tape::rewind: the mark (" + std::to_string(m.nodes) + " nodes) lies beyond the tape's end (" +
+                       std::to_string(nodes_.size()) + " nodes)");
+    nodes_.resize(m.nodes);
+    inputs_.resize(m.inputs);
+  }
+
+  /// Drops every node.
+  void clear() { rewind(Mark{}); }
+
+  /// Number of nodes on the tape.
+  std::size_t size() const { return nodes_.size(); }
+
+  /// Appends the result of an op: its value, its inputs and its backward rule. A result whose inputs need no
+  /// gradient is stored as a constant, without the rule.
+  template <class R>
+  Var<T> record(Tensor<T> value, std::initializer_list<Var<T>> inputs, R rule) {
+    return record_range(std::move(value), inputs.begin(), inputs.size(), std::move(rule));
+  }
+  template <class R>
+  Var<T> record(Tensor<T> value, const std::vector<Var<T>>& inputs, R rule) {
+    return record_range(std::move(value), inputs.data(), inputs.size(), std::move(rule));
+  }
+
+  /// Throws unless v is a live node of this tape; `op` names the caller in the message.
+  void check(const Var<T>& v, const char* op) const {
+    if (v.tape_ != this)
+      throw tape_error(std::string(op) + ": the variable belongs to " + (v.tape_ ? "another tape" : "no tape (empty Var)"));
+    if (v.index_ >= nodes_.size() || nodes_[v.index_].serial != v.serial_)
+      throw tape_error(std::string(op) + ": stale variable (node " + std::to_string(v.index_) +
+                       " was dropped by Tape::rewind or clear)");
+  }
+
+ private:
+  friend class Var<T>;
+  friend class TensorBackward<T>;
+  friend class VarBackward<T>;
+  template <class U> friend class Backpropagation;
+  template <class U> friend void backward(const Var<U>& y);
+
+  struct Node {
+    Tensor<T> value;
+    std::unique_ptr<const Op<T>> op;  // null for leaves and constants
+    std::uint32_t first_input = 0;
+    std::uint32_t input_count = 0;
+    std::uint64_t serial = 0;
+    bool requires_grad = false;
+    std::optional<Tensor<T>> grad;  // set by backward(y) on variables
+  };
+
+  template <class R>
+  Var<T> record_range(Tensor<T> value, const Var<T>* inputs, std::size_t count, R rule) {
+    bool needs_grad = false;
+    for (std::size_t k = 0; k < count; ++k) {
+      check(inputs[k], rule.name());
+      needs_grad = needs_grad || nodes_[inputs[k].index_].requires_grad;
+    }
+    if (!needs_grad) return constant(std::move(value));
+    const auto first = static_cast<std::uint32_t>(inputs_.size());
+    for (std::size_t k = 0; k < count; ++k) inputs_.push_back(inputs[k].index_);
+    return append(std::move(value), std::make_unique<R>(std::move(rule)), static_cast<std::uint32_t>(count), true, first);
+  }
+
+  Var<T> append(Tensor<T> value, std::unique_ptr<const Op<T>> op, std::uint32_t count, bool requires_grad,
+                std::uint32_t first = 0) {
+    if (nodes_.size() >= UINT32_MAX) throw tape_error("Tape: more than 2^32 nodes");
+    Node& n = nodes_.emplace_back();
+    n.value = std::move(value);
+    n.op = std::move(op);
+    n.first_input = first;
+    n.input_count = count;
+    n.serial = ++serial_;
+    n.requires_grad = requires_grad;
+    return Var<T>(this, static_cast<std::uint32_t>(nodes_.size() - 1), n.serial);
+  }
+
+  const Node& node(const Var<T>& v) const {
+    check(v, "Var");
+    return nodes_[v.index_];
+  }
+  Node& node(const Var<T>& v) {
+    check(v, "Var");
+    return nodes_[v.index_];
+  }
+  Var<T> handle(std::uint32_t index) { return Var<T>(this, index, nodes_[index].serial); }
+  std::uint32_t input(std::uint32_t node, int k) const { return inputs_[nodes_[node].first_input + static_cast<std::uint32_t>(k)]; }
+
+  const Tensor<T>& stored_grad(const Var<T>& v) const {
+    const Node& n = node(v);
+    if (!n.grad)
+      throw tape_error("Var::grad: no gradient was computed for node " + std::to_string(v.index_) +
+                       " (call backward(y) on an output that was recorded after this variable)");
+    return *n.grad;
+  }
+
+  std::vector<Node> nodes_;
+  std::vector<std::uint32_t> inputs_;  // input indices of all nodes, in one arena
+  std::uint64_t serial_ = 0;
+};
+
+}  // namespace metagrad

@@ -1,0 +1,29 @@
+#pragma once
+// The one exception hierarchy of metagrad: every error a user can cause derives from metagrad::error.
+#include <stdexcept>
+#include <string>
+
+namespace metagrad {
+
+/// Base class of every exception metagrad throws.
+struct error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Operands whose shapes do not fit the operation (the message names the op and both shapes).
+struct shape_error : error {
+  using error::error;
+};
+
+/// Misuse of a tape: a stale or foreign variable, a gradient that was never computed, a non-scalar
+/// output without a seed.
+struct tape_error : error {
+  using error::error;
+};
+
+/// An argument outside its valid range (an axis, an index, a label, a tolerance).
+struct value_error : error {
+  using error::error;
+};
+
+}  // namespace metagrad

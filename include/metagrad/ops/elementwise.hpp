@@ -1,0 +1,102 @@
+#pragma once
+// Elementwise ops on plain tensors: arithmetic with broadcasting and scalars, and the unary functions.
+#include <cmath>
+#include <string>
+
+#include "metagrad/ops/broadcast.hpp"
+
+namespace metagrad {
+
+// ---- arithmetic: tensor (op) tensor with broadcasting ----
+template <class T> Tensor<T> operator+(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::broadcast_binary("add", a, b, [](const auto& x, const auto& y) { return x + y; });
+}
+template <class T> Tensor<T> operator-(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::broadcast_binary("sub", a, b, [](const auto& x, const auto& y) { return x - y; });
+}
+template <class T> Tensor<T> operator*(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::broadcast_binary("mul", a, b, [](const auto& x, const auto& y) { return x * y; });
+}
+template <class T> Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) {
+  return detail::broadcast_binary("div", a, b, [](const auto& x, const auto& y) { return x / y; });
+}
+
+// ---- arithmetic with scalars (the scalar's type never drives deduction, so `2 * x` works for Tensor<float>) ----
+template <class T> Tensor<T> operator+(Tensor<T> a, std::type_identity_t<T> s) { a.array() += s; return a; }
+template <class T> Tensor<T> operator+(std::type_identity_t<T> s, Tensor<T> a) { a.array() += s; return a; }
+template <class T> Tensor<T> operator-(Tensor<T> a, std::type_identity_t<T> s) { a.array() -= s; return a; }
+template <class T> Tensor<T> operator-(std::type_identity_t<T> s, Tensor<T> a) { a.array() = s - a.array(); return a; }
+template <class T> Tensor<T> operator*(Tensor<T> a, std::type_identity_t<T> s) { a.array() *= s; return a; }
+template <class T> Tensor<T> operator*(std::type_identity_t<T> s, Tensor<T> a) { a.array() *= s; return a; }
+template <class T> Tensor<T> operator/(Tensor<T> a, std::type_identity_t<T> s) { a.array() /= s; return a; }
+template <class T> Tensor<T> operator/(std::type_identity_t<T> s, Tensor<T> a) { a.array() = s / a.array(); return a; }
+template <class T> Tensor<T> operator-(Tensor<T> a) { a.array() = -a.array(); return a; }
+
+/// In-place accumulation of an equal-shaped tensor.
+template <class T> Tensor<T>& operator+=(Tensor<T>& a, const Tensor<T>& b) {
+  if (!(a.shape() == b.shape()))
+    throw shape_error("operator+=: shapes " + a.shape().str() + " and " + b.shape().str() + " must be equal");
+  a.array() += b.array();
+  return a;
+}
+
+namespace detail {
+template <class T>
+void require_domain(const char* op, const Tensor<T>& x, bool ok, const char* expected) {
+  if (!ok) throw value_error(std::string(op) + ": input of shape " + x.shape().str() + " has elements outside the domain (" +
+                             expected + ")");
+}
+}  // namespace detail
+
+// ---- unary functions (by value: an rvalue argument is reused as the result) ----
+template <class T> Tensor<T> exp(Tensor<T> x) { x.array() = x.array().exp(); return x; }
+template <class T> Tensor<T> log(Tensor<T> x) {
+  detail::require_domain("log", x, (x.array() >= T(0)).all(), "x >= 0 expected");
+  x.array() = x.array().log();
+  return x;
+}
+template <class T> Tensor<T> sqrt(Tensor<T> x) {
+  detail::require_domain("sqrt", x, (x.array() >= T(0)).all(), "x >= 0 expected");
+  x.array() = x.array().sqrt();
+  return x;
+}
+template <class T> Tensor<T> square(Tensor<T> x) { x.array() = x.array().square(); return x; }
+/// x to a scalar power; a negative base needs an integer exponent.
+template <class T> Tensor<T> pow(Tensor<T> x, std::type_identity_t<T> p) {
+  if (p != std::round(p))
+    detail::require_domain("pow", x, (x.array() >= T(0)).all(), "x >= 0 expected for a non-integer exponent");
+  x.array() = x.array().pow(p);
+  return x;
+}
+template <class T> Tensor<T> abs(Tensor<T> x) { x.array() = x.array().abs(); return x; }
+template <class T> Tensor<T> tanh(Tensor<T> x) { x.array() = x.array().tanh(); return x; }
+template <class T> Tensor<T> sigmoid(Tensor<T> x) { x.array() = T(1) / (T(1) + (-x.array()).exp()); return x; }
+template <class T> Tensor<T> relu(Tensor<T> x) { x.array() = x.array().max(T(0)); return x; }
+/// log(1 + e^x), computed without overflow.
+template <class T> Tensor<T> softplus(Tensor<T> x) {
+  x.array() = x.array().max(T(0)) + (-x.array().abs()).exp().log1p();
+  return x;
+}
+/// x limited to [low, high].
+template <class T> Tensor<T> clamp(Tensor<T> x, std::type_identity_t<T> low, std::type_identity_t<T> high) {
+  if (!(low <= high))
+    throw value_error("clamp: low (" + std::to_string(low) + ") must not exceed high (" + std::to_string(high) + ")");
+  x.array() = x.array().max(low).min(high);
+  return x;
+}
+
+// ---- non-differentiable helpers that backward rules use as constants ----
+/// -1, 0 or +1 per element.
+template <class T> Tensor<T> sign(Tensor<T> x) { x.array() = x.array().sign(); return x; }
+/// 1 where x > 0, else 0.
+template <class T> Tensor<T> positive_mask(Tensor<T> x) {
+  x.array() = (x.array() > T(0)).template cast<T>();
+  return x;
+}
+/// 1 where low <= x <= high, else 0.
+template <class T> Tensor<T> inside_mask(Tensor<T> x, T low, T high) {
+  x.array() = ((x.array() >= low) && (x.array() <= high)).template cast<T>();
+  return x;
+}
+
+}  // namespace metagrad

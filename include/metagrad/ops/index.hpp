@@ -1,0 +1,118 @@
+#pragma once
+// Indexing and layout ops on plain tensors: reshape, row gather and its adjoint, slice and its adjoint (pad),
+// concatenation, stop_gradient.
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "metagrad/ops/nn.hpp"
+
+namespace metagrad {
+
+template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) { return x.reshape(shape); }
+
+/// Rows x[indices[0]], x[indices[1]], … (along axis 0): minibatch selection. Indices may repeat.
+template <class T> Tensor<T> gather_rows(const Tensor<T>& x, const IndexVector& indices) {
+  if (x.rank() < 1) throw shape_error("gather_rows: tensor of rank >= 1 expected, got " + x.shape().str());
+  Shape shape = x.shape();
+  shape[0] = static_cast<index_t>(indices.size());
+  Tensor<T> out(shape);
+  const index_t row = x.shape().stride(0);
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    const index_t r = indices[i];
+    if (r < 0 || r >= x.shape()[0])
+      throw value_error("gather_rows: index " + std::to_string(r) + " out of range for " + std::to_string(x.shape()[0]) +
+                        " rows");
+    out.array().segment(static_cast<index_t>(i) * row, row) = x.array().segment(r * row, row);
+  }
+  return out;
+}
+
+/// The adjoint of gather_rows: a tensor of `rows` rows where row indices[i] accumulates x[i].
+template <class T> Tensor<T> scatter_add_rows(const Tensor<T>& x, const IndexVector& indices, index_t rows) {
+  if (x.rank() < 1 || x.shape()[0] != static_cast<index_t>(indices.size()))
+    throw shape_error("scatter_add_rows: " + std::to_string(indices.size()) + " indices for a tensor of shape " +
+                      x.shape().str());
+  Shape shape = x.shape();
+  shape[0] = rows;
+  Tensor<T> out(shape);
+  const index_t row = x.shape().stride(0);
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    const index_t r = indices[i];
+    if (r < 0 || r >= rows)
+      throw value_error("scatter_add_rows: index " + std::to_string(r) + " out of range for " + std::to_string(rows) + " rows");
+    out.array().segment(r * row, row) += x.array().segment(static_cast<index_t>(i) * row, row);
+  }
+  return out;
+}
+
+namespace detail {
+/// Copies `count` consecutive slabs along `axis` between two tensors that agree on every other axis:
+/// dst[..., dst_start + j, ...] = src[..., src_start + j, ...].
+template <class T>
+void copy_slabs(const Tensor<T>& src, index_t src_start, Tensor<T>& dst, index_t dst_start, int axis, index_t count) {
+  const index_t inner = src.shape().stride(axis);
+  const index_t outer = src.size() / (src.shape()[axis] * inner);
+  for (index_t o = 0; o < outer; ++o)
+    dst.array().segment((o * dst.shape()[axis] + dst_start) * inner, count * inner) =
+        src.array().segment((o * src.shape()[axis] + src_start) * inner, count * inner);
+}
+}  // namespace detail
+
+/// Elements start … start+length−1 along `axis`.
+template <class T> Tensor<T> slice(const Tensor<T>& x, int axis, index_t start, index_t length) {
+  const int a = normalize_axis("slice", axis, x.shape());
+  if (start < 0 || length < 0 || start + length > x.shape()[a])
+    throw value_error("slice: range [" + std::to_string(start) + ", " + std::to_string(start + length) +
+                      ") out of bounds for axis " + std::to_string(axis) + " of shape " + x.shape().str());
+  Shape shape = x.shape();
+  shape[a] = length;
+  Tensor<T> out(shape);
+  detail::copy_slabs(x, start, out, 0, a, length);
+  return out;
+}
+
+/// Zero padding along `axis`: `before` zeros, then x, then `after` zeros (the adjoint of slice).
+template <class T> Tensor<T> pad(const Tensor<T>& x, int axis, index_t before, index_t after) {
+  const int a = normalize_axis("pad", axis, x.shape());
+  if (before < 0 || after < 0)
+    throw value_error("pad: negative padding (" + std::to_string(before) + ", " + std::to_string(after) + ")");
+  Shape shape = x.shape();
+  shape[a] += before + after;
+  Tensor<T> out(shape);
+  detail::copy_slabs(x, 0, out, before, a, x.shape()[a]);
+  return out;
+}
+
+/// Joins tensors along `axis`; all other extents must agree.
+template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
+  if (xs.empty()) throw value_error("concat: at least one tensor expected");
+  const int a = normalize_axis("concat", axis, xs[0].shape());
+  Shape shape = xs[0].shape(), others = xs[0].shape();
+  shape[a] = 0;
+  others[a] = 0;
+  for (const auto& x : xs) {
+    Shape s = x.shape();
+    s[a] = 0;
+    if (!(s == others))
+      throw shape_error("concat: shape " + x.shape().str() + " does not match " + xs[0].shape().str() +
+                        " outside axis " + std::to_string(axis));
+    shape[a] += x.shape()[a];
+  }
+  Tensor<T> out(shape);
+  index_t at = 0;
+  for (const auto& x : xs) {
+    detail::copy_slabs(x, 0, out, at, a, x.shape()[a]);
+    at += x.shape()[a];
+  }
+  return out;
+}
+
+template <class T> Tensor<T> concat(std::initializer_list<Tensor<T>> xs, int axis) {
+  return concat(std::vector<Tensor<T>>(xs), axis);
+}
+
+/// The identity on plain tensors; on a tape it cuts the gradient.
+template <class T> Tensor<T> stop_gradient(const Tensor<T>& x) { return x; }
+
+}  // namespace metagrad

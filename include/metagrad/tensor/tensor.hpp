@@ -1,0 +1,168 @@
+#pragma once
+// Tensor<T>: a dense, row-major array of rank 0 to 4 with value semantics (copies are deep, moves are free),
+// stored contiguously and aligned so that Eigen maps over it vectorize.
+#include <Eigen/Core>
+#include <cstdint>
+#include <initializer_list>
+#include <ostream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "metagrad/error.hpp"
+#include "metagrad/tensor/random.hpp"
+#include "metagrad/tensor/shape.hpp"
+
+namespace metagrad {
+
+template <class T>
+class Tensor {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "Tensor<T> supports float and double");
+
+ public:
+  using value_type = T;
+  using Storage = Eigen::Array<T, Eigen::Dynamic, 1>;
+  using MatrixMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Aligned>;
+  using ConstMatrixMap =
+      Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Aligned>;
+  using ArrayMap = Eigen::Map<Storage, Eigen::Aligned>;
+  using ConstArrayMap = Eigen::Map<const Storage, Eigen::Aligned>;
+
+  /// A rank-0 tensor holding 0.
+  Tensor() : data_(Storage::Zero(1)) {}
+
+  /// A tensor of `shape` filled with `fill`.
+  explicit Tensor(const Shape& shape, T fill = T(0)) : shape_(shape), data_(Storage::Constant(shape.size(), fill)) {}
+
+  /// A tensor of `shape` with the given row-major values (their count must match).
+  Tensor(const Shape& shape, std::initializer_list<T> values) : Tensor(shape, std::vector<T>(values)) {}
+
+  Tensor(const Shape& shape, const std::vector<T>& values) : shape_(shape), data_(shape.size()) {
+    if (static_cast<index_t>(values.size()) != shape.size())
+      throw shape_error("Tensor: " + std::to_string(values.size()) + " values given for shape " + shape.str() +
+                        ", which holds " + std::to_string(shape.size()));
+    std::copy(values.begin(), values.end(), data_.data());
+  }
+
+  /// Takes ownership of existing storage without copying (its size must match the shape).
+  Tensor(const Shape& shape, Storage&& storage) : shape_(shape), data_(std::move(storage)) {
+    if (data_.size() != shape.size())
+      throw shape_error("Tensor: storage of " + std::to_string(data_.size()) + " elements for shape " + shape.str());
+  }
+
+  static Tensor scalar(T value) { return Tensor(Shape{}, value); }
+  static Tensor zeros(const Shape& shape) { return Tensor(shape, T(0)); }
+  static Tensor ones(const Shape& shape) { return Tensor(shape, T(1)); }
+  static Tensor full(const Shape& shape, T value) { return Tensor(shape, value); }
+
+  /// Normal(mean, stddev) draws; the same seed gives the same tensor everywhere.
+  static Tensor random_normal(const Shape& shape, std::uint64_t seed, T mean = T(0), T stddev = T(1)) {
+    Tensor t(shape);
+    SplitMix64 rng(seed);
+    for (index_t i = 0; i < t.size(); ++i) t.data_[i] = mean + stddev * static_cast<T>(rng.normal());
+    return t;
+  }
+
+  /// Uniform draws in [low, high); the same seed gives the same tensor everywhere.
+  static Tensor random_uniform(const Shape& shape, std::uint64_t seed, T low = T(0), T high = T(1)) {
+    Tensor t(shape);
+    SplitMix64 rng(seed);
+    for (index_t i = 0; i < t.size(); ++i) t.data_[i] = low + (high - low) * static_cast<T>(rng.uniform());
+    return t;
+  }
+
+  /// Copies any Eigen matrix or vector expression (rank 2, or rank 1 when it has one column).
+  template <class Derived>
+  static Tensor from_eigen(const Eigen::DenseBase<Derived>& m) {
+    Tensor t(Shape{m.rows(), m.cols()});
+    t.matrix() = m.derived().template cast<T>().matrix();
+    return t;
+  }
+
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  index_t size() const { return shape_.size(); }
+  index_t dim(int axis) const { return shape_[normalize_axis("Tensor::dim", axis, shape_)]; }
+
+  T* data() { return data_.data(); }
+  const T* data() const { return data_.data(); }
+  T* begin() { return data(); }
+  T* end() { return data() + size(); }
+  const T* begin() const { return data(); }
+  const T* end() const { return data() + size(); }
+
+  /// Checked element access: one index per axis, each in range.
+  template <class... I>
+  T& operator()(I... idx) {
+    return data_[offset({static_cast<index_t>(idx)...})];
+  }
+  template <class... I>
+  const T& operator()(I... idx) const {
+    return data_[offset({static_cast<index_t>(idx)...})];
+  }
+
+  /// The value of a rank-0 (or one-element) tensor.
+  T item() const {
+    if (size() != 1) throw shape_error("Tensor::item: tensor of shape " + shape_.str() + " has more than one element");
+    return data_[0];
+  }
+
+  /// A copy with a new shape of the same size.
+  Tensor reshape(const Shape& shape) const& { return Tensor(*this).reshape(shape); }
+  Tensor reshape(const Shape& shape) && {
+    if (shape.size() != size())
+      throw shape_error("reshape: cannot reshape " + shape_.str() + " (" + std::to_string(size()) + " elements) to " +
+                        shape.str());
+    shape_ = shape;
+    return std::move(*this);
+  }
+
+  /// Zero-copy Eigen views. `matrix()` needs rank 2 (rank 1 maps as one row, rank 0 as 1x1);
+  /// `array()` is the flat storage.
+  MatrixMap matrix() { return MatrixMap(data(), rows(), cols()); }
+  ConstMatrixMap matrix() const { return ConstMatrixMap(data(), rows(), cols()); }
+  ArrayMap array() { return ArrayMap(data(), size()); }
+  ConstArrayMap array() const { return ConstArrayMap(data(), size()); }
+  Storage& storage() { return data_; }
+  const Storage& storage() const { return data_; }
+
+  /// Elementwise equality of shape and bits.
+  friend bool operator==(const Tensor& a, const Tensor& b) {
+    return a.shape_ == b.shape_ && (a.data_ == b.data_).all();
+  }
+
+  friend std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+    os << "Tensor" << t.shape_.str() << " {";
+    for (index_t i = 0; i < t.size(); ++i) os << (i ? ", " : "") << t.data_[i];
+    return os << "}";
+  }
+
+ private:
+  index_t rows() const {
+    if (rank() > 2) throw shape_error("Tensor::matrix: rank-" + std::to_string(rank()) + " tensor " + shape_.str() +
+                                      " has no matrix view (rank 2 expected)");
+    return rank() == 2 ? shape_[0] : 1;
+  }
+  index_t cols() const { return rank() == 0 ? 1 : shape_[rank() - 1]; }
+
+  index_t offset(std::initializer_list<index_t> idx) const {
+    if (static_cast<int>(idx.size()) != rank())
+      throw value_error("Tensor: " + std::to_string(idx.size()) + " indices given for shape " + shape_.str());
+    index_t off = 0;
+    int axis = 0;
+    for (index_t i : idx) {
+      if (i < 0 || i >= shape_[axis])
+        throw value_error("Tensor: index " + std::to_string(i) + " out of range on axis " + std::to_string(axis) +
+                          " of shape " + shape_.str());
+      off = off * shape_[axis] + i;
+      ++axis;
+    }
+    return off;
+  }
+
+  Shape shape_;
+  Storage data_;
+};
+
+}  // namespace metagrad

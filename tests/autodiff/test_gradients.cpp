@@ -1,0 +1,157 @@
+// Every differentiable op against central finite differences, first and second order, in double precision.
+#include "support.hpp"
+
+using namespace metagrad;
+using namespace metagrad::test;
+
+TEST_SUITE("gradients") {
+
+TEST_CASE("arithmetic with equal shapes") {
+  const std::vector<TD> xs = {randn({3, 4}, 1), randu({3, 4}, 2, 0.5, 2.0)};
+  check_first_and_second_order([](const Vars& v) { return v[0] + v[1]; }, xs);
+  check_first_and_second_order([](const Vars& v) { return v[0] - v[1]; }, xs);
+  check_first_and_second_order([](const Vars& v) { return v[0] * v[1]; }, xs);
+  check_first_and_second_order([](const Vars& v) { return v[0] / v[1]; }, xs);
+  check_first_and_second_order([](const Vars& v) { return -v[0]; }, xs);
+}
+
+TEST_CASE("arithmetic with broadcasting") {
+  SUBCASE("trailing vector over rows (bias add)") {
+    const std::vector<TD> xs = {randn({3, 4}, 3), randu({4}, 4, 0.5, 2.0)};
+    check_first_and_second_order([](const Vars& v) { return v[0] + v[1]; }, xs);
+    check_first_and_second_order([](const Vars& v) { return v[1] - v[0]; }, xs);
+    check_first_and_second_order([](const Vars& v) { return v[0] * v[1]; }, xs);
+    check_first_and_second_order([](const Vars& v) { return v[0] / v[1]; }, xs);
+  }
+  SUBCASE("rank-0 scalar against a matrix") {
+    const std::vector<TD> xs = {randn({2, 3}, 5), TD::scalar(1.3)};
+    check_first_and_second_order([](const Vars& v) { return v[1] * v[0]; }, xs);
+    check_first_and_second_order([](const Vars& v) { return v[0] / v[1]; }, xs);
+    check_first_and_second_order([](const Vars& v) { return v[1] - v[0]; }, xs);
+  }
+  SUBCASE("one value per row, and a general broadcast") {
+    const std::vector<TD> xs = {randn({3, 4}, 6), randu({3, 1}, 7, 0.5, 2.0)};
+    check_first_and_second_order([](const Vars& v) { return v[0] / v[1]; }, xs);
+    const std::vector<TD> ys = {randn({2, 1, 3}, 8), randn({4, 1}, 9)};
+    check_first_and_second_order([](const Vars& v) { return v[0] * v[1]; }, ys);
+  }
+  SUBCASE("broadcast_to and sum_to") {
+    check_first_and_second_order([](const Vars& v) { return broadcast_to(v[0], {2, 3, 4}); }, {randn({3, 1}, 10)});
+    check_first_and_second_order([](const Vars& v) { return sum_to(v[0], {3, 1}); }, {randn({2, 3, 4}, 11)});
+  }
+}
+
+TEST_CASE("arithmetic with plain scalars and tensors") {
+  const std::vector<TD> xs = {randu({2, 3}, 12, 0.5, 2.0)};
+  const TD c = randn({3}, 13);
+  check_first_and_second_order([](const Vars& v) { return v[0] + 2.0; }, xs);
+  check_first_and_second_order([](const Vars& v) { return 2.0 - v[0]; }, xs);
+  check_first_and_second_order([](const Vars& v) { return v[0] * 3.0; }, xs);
+  check_first_and_second_order([](const Vars& v) { return v[0] / 3.0; }, xs);
+  check_first_and_second_order([](const Vars& v) { return 3.0 / v[0]; }, xs);
+  check_first_and_second_order([&](const Vars& v) { return v[0] * c - c / v[0]; }, xs);
+}
+
+TEST_CASE("unary functions") {
+  const std::vector<TD> any = {randn({3, 4}, 20)};
+  const std::vector<TD> positive = {randu({3, 4}, 21, 0.3, 3.0)};
+  // Ops with kinks are checked away from them: |x| >= 0.2 never crosses 0 within a finite-difference step.
+  TD away = randu({3, 4}, 22, 0.2, 2.0);
+  for (index_t i = 0; i < away.size(); i += 2) away.data()[i] = -away.data()[i];
+  check_first_and_second_order([](const Vars& v) { return exp(v[0]); }, any);
+  check_first_and_second_order([](const Vars& v) { return log(v[0]); }, positive);
+  check_first_and_second_order([](const Vars& v) { return sqrt(v[0]); }, positive);
+  check_first_and_second_order([](const Vars& v) { return square(v[0]); }, any);
+  check_first_and_second_order([](const Vars& v) { return pow(v[0], 3.0); }, any);
+  check_first_and_second_order([](const Vars& v) { return pow(v[0], -1.5); }, positive);
+  check_first_and_second_order([](const Vars& v) { return pow(v[0], 0.0); }, positive);
+  check_first_and_second_order([](const Vars& v) { return abs(v[0]); }, {away});
+  check_first_and_second_order([](const Vars& v) { return tanh(v[0]); }, any);
+  check_first_and_second_order([](const Vars& v) { return sigmoid(v[0]); }, any);
+  check_first_and_second_order([](const Vars& v) { return relu(v[0]); }, {away});
+  check_first_and_second_order([](const Vars& v) { return softplus(v[0]); }, any);
+  check_first_and_second_order([](const Vars& v) { return clamp(v[0], -1.0, 1.0); }, {away * 0.9});
+}
+
+TEST_CASE("matmul in all four transpose combinations, transpose, dot") {
+  const TD a = randn({3, 4}, 30), b = randn({4, 5}, 31);
+  check_first_and_second_order([](const Vars& v) { return matmul(v[0], v[1]); }, {a, b});
+  check_first_and_second_order([](const Vars& v) { return matmul(v[0], v[1], true, false); }, {transpose(a), b});
+  check_first_and_second_order([](const Vars& v) { return matmul(v[0], v[1], false, true); }, {a, transpose(b)});
+  check_first_and_second_order([](const Vars& v) { return matmul(v[0], v[1], true, true); }, {transpose(a), transpose(b)});
+  check_first_and_second_order([](const Vars& v) { return matmul(v[0], v[0], false, true); }, {a});
+  check_first_and_second_order([](const Vars& v) { return transpose(v[0]); }, {a});
+  check_first_and_second_order([](const Vars& v) { return dot(v[0], v[1]); }, {a, randn({3, 4}, 32)});
+  check_first_and_second_order([](const Vars& v) { return dot(v[0], v[0]); }, {a});
+}
+
+TEST_CASE("reductions over everything and along each axis") {
+  const std::vector<TD> xs = {randn({2, 3, 4}, 40)};
+  check_first_and_second_order([](const Vars& v) { return sum(v[0]); }, xs);
+  check_first_and_second_order([](const Vars& v) { return mean(v[0]); }, xs);
+  for (int axis : {0, 1, 2, -1})
+    for (bool keepdims : {false, true}) {
+      CAPTURE(axis);
+      CAPTURE(keepdims);
+      check_first_and_second_order([=](const Vars& v) { return sum(v[0], axis, keepdims); }, xs);
+      check_first_and_second_order([=](const Vars& v) { return mean(v[0], axis, keepdims); }, xs);
+      check_first_and_second_order([=](const Vars& v) { return max(v[0], axis, keepdims); }, xs);
+      check_first_and_second_order([=](const Vars& v) { return logsumexp(v[0], axis, keepdims); }, xs);
+    }
+}
+
+TEST_CASE("softmax, log_softmax, cross_entropy, mse") {
+  const std::vector<TD> xs = {randn({4, 5}, 50)};
+  for (int axis : {0, 1}) {
+    CAPTURE(axis);
+    check_first_and_second_order([=](const Vars& v) { return softmax(v[0], axis); }, xs);
+    check_first_and_second_order([=](const Vars& v) { return log_softmax(v[0], axis); }, xs);
+  }
+  check_first_and_second_order([](const Vars& v) { return softmax(v[0], 1); }, {randn({2, 3, 4}, 51)});
+  const IndexVector labels = {1, 0, 4, 4};
+  check_first_and_second_order([&](const Vars& v) { return cross_entropy(v[0], labels); }, xs);
+  check_first_and_second_order([&](const Vars& v) { return mean(cross_entropy(v[0], labels)); }, xs);
+  check_first_and_second_order([](const Vars& v) { return mse(v[0], v[1]); }, {randn({3, 2}, 52), randn({3, 2}, 53)});
+}
+
+TEST_CASE("indexing: reshape, gather and scatter rows, slice, pad, concat") {
+  const TD x = randn({4, 3}, 60);
+  const IndexVector rows = {2, 0, 2, 3};  // a repeated row accumulates its gradient
+  check_first_and_second_order([](const Vars& v) { return reshape(v[0], {2, 6}); }, {x});
+  check_first_and_second_order([&](const Vars& v) { return gather_rows(v[0], rows); }, {x});
+  check_first_and_second_order([&](const Vars& v) { return scatter_add_rows(v[0], rows, 5); }, {x});
+  check_first_and_second_order([](const Vars& v) { return slice(v[0], 1, 1, 2); }, {x});
+  check_first_and_second_order([](const Vars& v) { return slice(v[0], 0, 1, 2); }, {randn({3, 2, 2}, 61)});
+  check_first_and_second_order([](const Vars& v) { return pad(v[0], 0, 1, 2); }, {x});
+  check_first_and_second_order([](const Vars& v) { return concat({v[0], v[1], v[0]}, 1); }, {x, randn({4, 2}, 62)});
+  check_first_and_second_order([](const Vars& v) { return concat({v[0], v[1]}, 0); }, {x, randn({1, 3}, 63)});
+}
+
+TEST_CASE("stop_gradient cuts the gradient, and the gradient check notices a wrong derivative") {
+  // d/dx [x · stop_gradient(x)] = stop_gradient(x): the cut is visible as half the true derivative.
+  Tape<double> tape;
+  const TD x0 = randn({3}, 70);
+  VD x = tape.variable(x0);
+  const auto g = grad(sum(x * stop_gradient(x)), {x});
+  CHECK(g[0] == x0);
+  // The checker must fail on this function, whose tape derivative is deliberately wrong.
+  const auto result = check_gradient([](const Vars& v) { return v[0] * stop_gradient(v[0]); }, {x0});
+  CHECK_FALSE(result.ok);
+  CHECK(result.report.find("gradient of input 0") != std::string::npos);
+}
+
+TEST_CASE("a small network, end to end, first and second order") {
+  const TD X = randn({6, 4}, 80);
+  const IndexVector y = {0, 2, 1, 1, 0, 2};
+  auto loss = [&](const Vars& v) {
+    const VD h = tanh(matmul(v[0].tape().constant(X), v[0]) + v[1]);
+    return mean(cross_entropy(matmul(h, v[2]) + v[3], y));
+  };
+  const std::vector<TD> params = {randn({4, 5}, 81), randn({5}, 82), randn({5, 3}, 83), randn({3}, 84)};
+  const auto first = check_gradient(loss, params);
+  CHECK_MESSAGE(first.ok, first.report);
+  const auto second = check_hvp(loss, params);
+  CHECK_MESSAGE(second.ok, second.report);
+}
+
+}  // TEST_SUITE

@@ -1,0 +1,155 @@
+// The tape itself: gradients of any order, vjp and hvp, backward(y), mark/rewind, and every misuse error.
+#include "support.hpp"
+
+using namespace metagrad;
+using namespace metagrad::test;
+
+TEST_SUITE("tape") {
+
+TEST_CASE("gradient of a known function") {
+  Tape<double> tape;
+  VD x = tape.variable(TD({3}, {1.0, 2.0, 3.0}));
+  VD w = tape.variable(TD({3}, {0.5, -1.0, 2.0}));
+  const auto g = grad(sum(square(x) * w), {x, w});
+  CHECK(g[0] == TD({3}, {1.0, -4.0, 12.0}));  // 2 x w
+  CHECK(g[1] == TD({3}, {1.0, 4.0, 9.0}));    // x²
+}
+
+TEST_CASE("third-order derivatives of a scalar function") {
+  // f(x) = Σ x⁴: f''' along (v, w) is 24 Σ x v w eᵢ exactly.
+  Tape<double> tape;
+  const TD x0 = randn({4}, 1), v = randn({4}, 2), w = randn({4}, 3);
+  VD x = tape.variable(x0);
+  const VD f = sum(pow(x, 4.0));
+  const VD g = grad(f, {x}, create_graph)[0];
+  const VD hv = grad(dot(g, v), {x}, create_graph)[0];
+  const TD third = grad(dot(hv, w), {x})[0];
+  TD expected = x0 * v * w * 24.0;
+  CHECK((third.array() - expected.array()).abs().maxCoeff() < 1e-12);
+  CHECK((g.value().array() - (x0.array().cube() * 4.0)).abs().maxCoeff() < 1e-12);
+  CHECK((hv.value().array() - x0.array().square() * 12.0 * v.array()).abs().maxCoeff() < 1e-12);
+
+  // A non-polynomial function: the third derivative against central differences of the second.
+  auto third_along = [&](const TD& at) {
+    Tape<double> t;
+    VD xv = t.variable(at);
+    const VD y = logsumexp(reshape(tanh(xv) * exp(xv * 0.5), {1, 4}), 1);
+    const VD gy = grad(sum(y), {xv}, create_graph)[0];
+    const VD hy = grad(dot(gy, v), {xv}, create_graph)[0];
+    return std::pair{hy.value(), grad(dot(hy, w), {xv})[0]};
+  };
+  const double h = 1e-5;
+  const TD numeric = (third_along(x0 + w * h).first - third_along(x0 - w * h).first) * (1 / (2 * h));
+  const TD analytic = third_along(x0).second;
+  CHECK((numeric.array() - analytic.array()).abs().maxCoeff() < 1e-6);
+  CHECK(analytic.array().abs().maxCoeff() > 1e-3);  // not trivially zero
+}
+
+TEST_CASE("vjp with a seed, and hvp leaves the tape as it was") {
+  Tape<double> tape;
+  const TD a0 = randn({2, 3}, 4);
+  VD a = tape.variable(a0);
+  const VD y = a * 3.0;
+  CHECK_THROWS_AS(grad(y, {a}), tape_error);
+  const TD seed = randn({2, 3}, 5);
+  CHECK(vjp(y, {a}, seed)[0] == seed * 3.0);
+  CHECK_THROWS_AS(vjp(y, {a}, randn({3, 2}, 6)), shape_error);
+
+  const VD f = sum(pow(a, 3.0));
+  const std::size_t before = tape.size();
+  const TD v = randn({2, 3}, 7);
+  const TD hv = hvp(f, {a}, {v})[0];
+  CHECK(tape.size() == before);
+  CHECK((hv.array() - a0.array() * v.array() * 6.0).abs().maxCoeff() < 1e-12);
+  CHECK_THROWS_AS(hvp(f, {a}, {}), value_error);
+  CHECK_THROWS_AS(hvp(f, {a}, {randn({3}, 8)}), shape_error);
+}
+
+TEST_CASE("variables that do not influence y get zero gradients") {
+  Tape<double> tape;
+  VD x = tape.variable(randn({3}, 9));
+  VD unused = tape.variable(randn({2, 2}, 10));
+  const VD y = sum(exp(x));
+  VD later = tape.variable(randn({4}, 11));  // recorded after y
+  const auto g = grad(y, {x, unused, later});
+  CHECK(g[1] == TD::zeros({2, 2}));
+  CHECK(g[2] == TD::zeros({4}));
+  const auto gv = grad(y, {unused}, create_graph);
+  CHECK(gv[0].value() == TD::zeros({2, 2}));
+  // A constant has no gradient path either.
+  VD c = tape.constant(randn({3}, 12));
+  CHECK(grad(sum(c * x), {c})[0] == TD::zeros({3}));
+}
+
+TEST_CASE("gradient with respect to an intermediate result") {
+  Tape<double> tape;
+  VD x = tape.variable(randn({3}, 13));
+  const VD h = tanh(x);
+  const VD y = sum(square(h));
+  const auto g = grad(y, {h, x});
+  CHECK(g[0] == h.value() * 2.0);
+  CHECK((g[1].array() - 2.0 * h.value().array() * (1 - h.value().array().square())).abs().maxCoeff() < 1e-15);
+}
+
+TEST_CASE("backward(y) stores gradients on variables") {
+  Tape<double> tape;
+  VD x = tape.variable(TD({2}, {1.0, -2.0}));
+  VD z = tape.variable(TD({2}, {5.0, 5.0}));
+  CHECK_THROWS_WITH_AS(x.grad(), doctest::Contains("no gradient was computed"), tape_error);
+  backward(sum(square(x)));
+  CHECK(x.grad() == TD({2}, {2.0, -4.0}));
+  CHECK(z.grad() == TD::zeros({2}));
+  VD late = tape.variable(TD::ones({2}));
+  CHECK_THROWS_AS(late.grad(), tape_error);
+}
+
+TEST_CASE("mark and rewind reclaim a step's nodes; stale handles are caught") {
+  Tape<double> tape;
+  VD w = tape.variable(randn({4, 4}, 14));
+  const auto start = tape.mark();
+  for (int step = 0; step < 3; ++step) {
+    const VD loss = sum(square(matmul(w, w)));
+    CHECK(grad(loss, {w})[0].shape() == Shape{4, 4});
+    CHECK(tape.size() > 1);
+    tape.rewind(start);
+    CHECK(tape.size() == 1);
+    check_throws_with<tape_error>([&] { (void)loss.value(); }, {"stale variable"});
+  }
+  VD a = square(w);
+  tape.rewind(start);
+  VD b = exp(w);  // reuses a's slot: a must still be detected as stale
+  CHECK(a.index() == b.index());
+  check_throws_with<tape_error>([&] { (void)(a + b); }, {"stale variable"});
+
+  check_throws_with<tape_error>([&] { tape.rewind({100, 0}); }, {"beyond the tape's end"});
+}
+
+TEST_CASE("misuse errors name what was wrong") {
+  Tape<double> t1, t2;
+  VD a = t1.variable(randn({2}, 15));
+  VD b = t2.variable(randn({2}, 16));
+  check_throws_with<tape_error>([&] { (void)(a + b); }, {"add", "another tape"});
+  check_throws_with<tape_error>([&] { (void)grad(sum(a), {b}); }, {"grad", "another tape"});
+  check_throws_with<tape_error>([&] { (void)grad(a, {a}); }, {"grad", "[2]", "not a scalar"});
+  check_throws_with<tape_error>([&] { (void)(VD() * a); }, {"empty"});
+  check_throws_with<shape_error>([&] { (void)(a + t1.variable(randn({3}, 17))); }, {"add", "[2]", "[3]"});
+}
+
+TEST_CASE("float and double agree; same seed, same bits") {
+  Tape<float> tf;
+  Tape<double> td;
+  const TD x0 = randn({3, 2}, 18);
+  Tensor<float> xf(x0.shape());
+  for (index_t i = 0; i < x0.size(); ++i) xf.data()[i] = static_cast<float>(x0.data()[i]);
+  Var<float> vf = tf.variable(xf);
+  VD vd = td.variable(x0);
+  const auto gf = grad(sum(tanh(matmul(vf, vf, true, false))), {vf})[0];
+  const auto gd = grad(sum(tanh(matmul(vd, vd, true, false))), {vd})[0];
+  for (index_t i = 0; i < gd.size(); ++i) CHECK(gf.data()[i] == doctest::Approx(gd.data()[i]).epsilon(1e-5));
+  // Determinism: two identical runs give identical bits.
+  Tape<double> t2;
+  VD v2 = t2.variable(x0);
+  CHECK(grad(sum(tanh(matmul(v2, v2, true, false))), {v2})[0] == gd);
+}
+
+}  // TEST_SUITE

@@ -1,0 +1,149 @@
+// Forward values of the op vocabulary on plain tensors, Var results equal to Tensor results, and the shape and
+// domain errors of every op.
+#include "support.hpp"
+
+using namespace metagrad;
+using namespace metagrad::test;
+
+namespace {
+bool close(const TD& a, const TD& b, double tol = 1e-12) {
+  return a.shape() == b.shape() && (a.array() - b.array()).abs().maxCoeff() <= tol;
+}
+}  // namespace
+
+TEST_SUITE("ops") {
+
+TEST_CASE("broadcasting arithmetic") {
+  const TD m({2, 3}, {1, 2, 3, 4, 5, 6});
+  const TD row({3}, {10, 20, 30});
+  const TD col({2, 1}, {100, 200});
+  CHECK(m + row == TD({2, 3}, {11, 22, 33, 14, 25, 36}));
+  CHECK(row - m == TD({2, 3}, {9, 18, 27, 6, 15, 24}));
+  CHECK(m * col == TD({2, 3}, {100, 200, 300, 800, 1000, 1200}));
+  CHECK(m / TD::scalar(2.0) == TD({2, 3}, {0.5, 1, 1.5, 2, 2.5, 3}));
+  CHECK(TD::scalar(6.0) / m == TD({2, 3}, {6, 3, 2, 1.5, 1.2, 1}));
+  CHECK(col + row == TD({2, 3}, {110, 120, 130, 210, 220, 230}));  // general broadcast
+  CHECK(TD({2, 1, 2}, {1, 2, 3, 4}) + TD({3, 1}, {0, 10, 20}) ==
+        TD({2, 3, 2}, {1, 2, 11, 12, 21, 22, 3, 4, 13, 14, 23, 24}));
+  CHECK(2.0 - m == TD({2, 3}, {1, 0, -1, -2, -3, -4}));
+  CHECK(broadcast_to(row, {2, 3}) == TD({2, 3}, {10, 20, 30, 10, 20, 30}));
+  CHECK(sum_to(m, {3}) == TD({3}, {5, 7, 9}));
+  CHECK(sum_to(m, {2, 1}) == TD({2, 1}, {6, 15}));
+  CHECK(sum_to(m, {}) == TD::scalar(21));
+  CHECK(sum_to(TD::ones({2, 3, 4}), {3, 1}) == TD::full({3, 1}, 8));
+  check_throws_with<shape_error>([&] { (void)(m + TD::ones({2})); }, {"add", "[2, 3]", "[2]"});
+  check_throws_with<shape_error>([&] { (void)(m * TD::ones({3, 3})); }, {"mul"});
+  check_throws_with<shape_error>([&] { (void)broadcast_to(m, {3, 3}); }, {"broadcast_to", "[2, 3]", "[3, 3]"});
+  check_throws_with<shape_error>([&] { (void)sum_to(m, {2}); }, {"sum_to", "[2, 3]", "[2]"});
+  TD acc = m;
+  CHECK_THROWS_AS(acc += row, shape_error);
+}
+
+TEST_CASE("unary functions and their domains") {
+  const TD x({4}, {-2.0, -0.5, 0.5, 2.0});
+  CHECK(close(exp(x), TD({4}, {std::exp(-2.0), std::exp(-0.5), std::exp(0.5), std::exp(2.0)})));
+  CHECK(close(relu(x), TD({4}, {0, 0, 0.5, 2})));
+  CHECK(close(abs(x), TD({4}, {2, 0.5, 0.5, 2})));
+  CHECK(close(clamp(x, -1.0, 1.0), TD({4}, {-1, -0.5, 0.5, 1})));
+  CHECK(close(sigmoid(x), 1.0 / (1.0 + exp(-x))));
+  CHECK(close(softplus(x), log(1.0 + exp(x))));
+  CHECK(close(tanh(x), TD({4}, {std::tanh(-2.0), std::tanh(-0.5), std::tanh(0.5), std::tanh(2.0)})));
+  CHECK(close(pow(x, 3.0), x * x * x));
+  CHECK(close(square(x), x * x));
+  CHECK(close(sqrt(square(x)), abs(x)));
+  // Large inputs: no overflow to inf or NaN.
+  const TD big({2}, {-1000.0, 1000.0});
+  CHECK(close(softplus(big), TD({2}, {0.0, 1000.0})));
+  CHECK(close(sigmoid(big), TD({2}, {0.0, 1.0})));
+  check_throws_with<value_error>([&] { (void)log(x); }, {"log", "domain"});
+  check_throws_with<value_error>([&] { (void)sqrt(x); }, {"sqrt", "domain"});
+  check_throws_with<value_error>([&] { (void)pow(x, 0.5); }, {"pow", "non-integer"});
+  check_throws_with<value_error>([&] { (void)clamp(x, 1.0, -1.0); }, {"clamp"});
+}
+
+TEST_CASE("matmul, transpose, dot") {
+  const TD a({2, 3}, {1, 2, 3, 4, 5, 6});
+  const TD b({3, 2}, {1, 0, 0, 1, 1, 1});
+  CHECK(matmul(a, b) == TD({2, 2}, {4, 5, 10, 11}));
+  CHECK(matmul(transpose(a), transpose(b), true, true) == matmul(a, b));
+  CHECK(matmul(a, a, false, true) == TD({2, 2}, {14, 32, 32, 77}));
+  CHECK(matmul(a, a, true, false) == TD({3, 3}, {17, 22, 27, 22, 29, 36, 27, 36, 45}));
+  CHECK(transpose(a) == TD({3, 2}, {1, 4, 2, 5, 3, 6}));
+  CHECK(dot(a, a).item() == 91.0);
+  check_throws_with<shape_error>([&] { (void)matmul(a, a); }, {"matmul", "[2, 3]", "3 vs 2"});
+  check_throws_with<shape_error>([&] { (void)matmul(a, TD::ones({3})); }, {"matmul", "rank-2"});
+  check_throws_with<shape_error>([&] { (void)transpose(TD::ones({3})); }, {"transpose"});
+  check_throws_with<shape_error>([&] { (void)dot(a, b); }, {"dot", "[2, 3]", "[3, 2]"});
+}
+
+TEST_CASE("reductions") {
+  const TD x({2, 3}, {1, 5, 3, 4, 2, 6});
+  CHECK(sum(x).item() == 21.0);
+  CHECK(mean(x).item() == 3.5);
+  CHECK(sum(x, 0) == TD({3}, {5, 7, 9}));
+  CHECK(sum(x, 1, true) == TD({2, 1}, {9, 12}));
+  CHECK(mean(x, -1) == TD({2}, {3, 4}));
+  CHECK(max(x, 1) == TD({2}, {5, 6}));
+  CHECK(max(x, 0) == TD({3}, {4, 5, 6}));
+  CHECK(argmax_mask(TD({3}, {2, 7, 7}), 0) == TD({3}, {0, 1, 0}));  // ties: the first
+  CHECK(close(logsumexp(x, 1), log(sum(exp(x), 1))));
+  CHECK(close(logsumexp(TD({2}, {1000.0, 1000.0}), 0), TD::scalar(1000.0 + std::log(2.0))));
+  CHECK(sum(TD::ones({2, 3, 4}), 1) == TD::full({2, 4}, 3));
+  check_throws_with<value_error>([&] { (void)sum(x, 2); }, {"sum", "axis 2", "[2, 3]"});
+  check_throws_with<value_error>([&] { (void)max(x, -3); }, {"max", "axis -3"});
+}
+
+TEST_CASE("softmax, log_softmax, cross_entropy, mse") {
+  const TD x({2, 3}, {1, 2, 3, 1000, 1000, 1000});
+  const TD p = softmax(x);
+  CHECK(close(sum(p, 1), TD::ones({2})));
+  CHECK(close(p, exp(log_softmax(x))));
+  CHECK(p(1, 0) == doctest::Approx(1.0 / 3));
+  CHECK(close(softmax(x, 0), exp(log_softmax(x, 0))));
+  const TD ce = cross_entropy(x, {2, 0});
+  CHECK(ce(0) == doctest::Approx(-std::log(p(0, 2))));
+  CHECK(ce(1) == doctest::Approx(std::log(3.0)));
+  CHECK(one_hot<double>({1, 0}, 3) == TD({2, 3}, {0, 1, 0, 1, 0, 0}));
+  CHECK(mse(TD({2}, {1, 2}), TD({2}, {3, 2})).item() == 2.0);
+  check_throws_with<value_error>([&] { (void)cross_entropy(x, {3, 0}); }, {"cross_entropy", "label 3", "[0, 3)"});
+  check_throws_with<shape_error>([&] { (void)cross_entropy(x, {0}); }, {"cross_entropy", "1 labels", "[2, 3]"});
+  check_throws_with<shape_error>([&] { (void)cross_entropy(TD::ones({3}), {0}); }, {"rank 2"});
+  check_throws_with<shape_error>([&] { (void)mse(x, TD::ones({3})); }, {"mse"});
+}
+
+TEST_CASE("indexing") {
+  const TD x({3, 2}, {1, 2, 3, 4, 5, 6});
+  CHECK(gather_rows(x, {2, 0, 2}) == TD({3, 2}, {5, 6, 1, 2, 5, 6}));
+  CHECK(scatter_add_rows(TD::ones({3, 2}), {2, 0, 2}, 4) == TD({4, 2}, {1, 1, 0, 0, 2, 2, 0, 0}));
+  CHECK(slice(x, 0, 1, 2) == TD({2, 2}, {3, 4, 5, 6}));
+  CHECK(slice(x, 1, 1, 1) == TD({3, 1}, {2, 4, 6}));
+  CHECK(pad(TD({2, 1}, {7, 8}), 1, 1, 1) == TD({2, 3}, {0, 7, 0, 0, 8, 0}));
+  CHECK(concat<double>({x, TD({3, 1}, {9, 9, 9})}, 1) == TD({3, 3}, {1, 2, 9, 3, 4, 9, 5, 6, 9}));
+  CHECK(concat<double>({x, x}, 0).shape() == Shape{6, 2});
+  CHECK(reshape(x, {2, 3})(1, 0) == 4.0);
+  CHECK(stop_gradient(x) == x);
+  check_throws_with<value_error>([&] { (void)gather_rows(x, {3}); }, {"gather_rows", "index 3", "3 rows"});
+  check_throws_with<value_error>([&] { (void)scatter_add_rows(x, {0, 1, 5}, 4); }, {"scatter_add_rows", "index 5"});
+  check_throws_with<shape_error>([&] { (void)scatter_add_rows(x, {0}, 4); }, {"scatter_add_rows", "1 indices"});
+  check_throws_with<value_error>([&] { (void)slice(x, 0, 2, 2); }, {"slice", "[2, 4)", "[3, 2]"});
+  check_throws_with<value_error>([&] { (void)pad(x, 0, -1, 0); }, {"pad", "negative"});
+  check_throws_with<shape_error>([&] { (void)concat<double>({x, TD::ones({2, 2})}, 1); }, {"concat", "[2, 2]"});
+  check_throws_with<value_error>([&] { (void)concat(std::vector<TD>{}, 0); }, {"concat"});
+}
+
+TEST_CASE("every op gives the same value on a Var as on a plain tensor") {
+  Tape<double> tape;
+  const TD a0 = randn({3, 4}, 1), b0 = randu({3, 4}, 2, 0.5, 1.5);
+  const VD a = tape.variable(a0), b = tape.variable(b0);
+  CHECK((a * b - a / b + a).value() == a0 * b0 - a0 / b0 + a0);
+  CHECK(tanh(sigmoid(softplus(a))).value() == tanh(sigmoid(softplus(a0))));
+  CHECK(matmul(a, b, false, true).value() == matmul(a0, b0, false, true));
+  CHECK(logsumexp(a, 1).value() == logsumexp(a0, 1));
+  CHECK(cross_entropy(a, {0, 1, 3}).value() == cross_entropy(a0, {0, 1, 3}));
+  CHECK(concat({a, b}, 0).value() == concat({a0, b0}, 0));
+  check_throws_with<shape_error>([&] { (void)matmul(a, b); }, {"matmul", "[3, 4]"});
+  check_throws_with<value_error>([&] { (void)log(a); }, {"log"});
+  check_throws_with<value_error>([&] { (void)(a / 0.0); }, {"div", "0"});
+}
+
+}  // TEST_SUITE
