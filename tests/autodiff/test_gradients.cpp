@@ -71,6 +71,9 @@ TEST_CASE("unary functions") {
   check_first_and_second_order([](const Vars& v) { return relu(v[0]); }, {away});
   check_first_and_second_order([](const Vars& v) { return softplus(v[0]); }, any);
   check_first_and_second_order([](const Vars& v) { return clamp(v[0], -1.0, 1.0); }, {away * 0.9});
+  // The fused backward kernels are ops too: a recorded backward pass differentiates through them.
+  check_first_and_second_order([](const Vars& v) { return tanh_backward(v[0], v[1]); }, {any[0], randn({3, 4}, 23)});
+  check_first_and_second_order([](const Vars& v) { return sigmoid_backward(v[0], v[1]); }, {any[0], randn({3, 4}, 24)});
 }
 
 TEST_CASE("matmul in all four transpose combinations, transpose, dot") {

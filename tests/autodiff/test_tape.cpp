@@ -124,6 +124,33 @@ TEST_CASE("mark and rewind reclaim a step's nodes; stale handles are caught") {
   check_throws_with<tape_error>([&] { tape.rewind({100, 0}); }, {"beyond the tape's end"});
 }
 
+TEST_CASE("leaves created before a mark can be updated in place between steps") {
+  Tape<double> tape;
+  VD w = tape.variable(TD({2}, {1.0, 2.0}));
+  VD c = tape.constant(TD({2}, {3.0, 3.0}));
+  const auto start = tape.mark();
+  for (int step = 0; step < 3; ++step) {
+    const TD g = grad(sum(square(w) * c), {w})[0];
+    check_throws_with<tape_error>([&] { (void)tape.mutable_value(w); }, {"mutable_value", "already used"});
+    tape.rewind(start);
+    tape.mutable_value(w).array() -= 0.1 * g.array();  // one gradient-descent step on 3 Σ w²
+  }
+  CHECK(w.value()(0) == doctest::Approx(1.0 * 0.4 * 0.4 * 0.4));
+  CHECK(grad(sum(w * 2.0), {w})[0] == TD::full({2}, 2.0));  // the updated value is what later ops see
+  VD y = square(w);
+  tape.rewind(start);
+  y = square(w);
+  check_throws_with<tape_error>([&] { (void)tape.mutable_value(y); }, {"mutable_value", "square", "not a leaf"});
+}
+
+TEST_CASE("the same variable asked for twice gets its gradient twice") {
+  Tape<double> tape;
+  VD x = tape.variable(TD({2}, {1.0, 2.0}));
+  const auto g = grad(sum(square(x)), {x, x});
+  CHECK(g[0] == TD({2}, {2.0, 4.0}));
+  CHECK(g[1] == g[0]);
+}
+
 TEST_CASE("misuse errors name what was wrong") {
   Tape<double> t1, t2;
   VD a = t1.variable(randn({2}, 15));

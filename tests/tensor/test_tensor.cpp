@@ -77,11 +77,30 @@ TEST_CASE("zero-copy Eigen views, and copies from Eigen") {
   CHECK(f(0, 1) == 2.0);  // column-major source, row-major tensor
   CHECK(f(1, 0) == 3.0);
   CHECK_THROWS_AS((void)TD::zeros({2, 2, 2}).matrix(), shape_error);
-  // Storage can be moved in without a copy.
-  Eigen::ArrayXd storage = Eigen::ArrayXd::LinSpaced(6, 0, 5);
-  const double* p = storage.data();
-  const TD moved({3, 2}, std::move(storage));
-  CHECK(moved.data() == p);
+}
+
+TEST_CASE("freed blocks are reused by the same thread, within the cache limit") {
+  const Shape big{64, 64};  // 32 KiB: above the caching threshold
+  const double* first;
+  {
+    TD a = TD::zeros(big);
+    first = a.data();
+  }
+  CHECK(memory::cached_bytes() >= 64 * 64 * sizeof(double));
+  const TD b = TD::zeros(big);
+  CHECK(b.data() == first);  // the same block came back
+  CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % memory::alignment == 0);
+  const std::size_t limit = memory::cache_limit();
+  memory::set_cache_limit(0);
+  const std::size_t before = memory::cached_bytes();
+  { TD c = TD::zeros({128, 128}); }
+  CHECK(memory::cached_bytes() <= before);  // over the limit: the block went back to the C allocator
+  memory::set_cache_limit(limit);
+  memory::release_cache();
+  CHECK(memory::cached_bytes() == 0);
+  const TD copy = b;
+  CHECK(copy == b);
+  CHECK(copy.data() != b.data());
 }
 
 TEST_CASE("float tensors") {

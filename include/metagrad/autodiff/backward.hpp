@@ -110,9 +110,15 @@ class Backpropagation {
     TensorBackward<T> ctx(bp.tape_, bp.lo_, bp.reach_, adj);
     bp.sweep(ctx, adj);
     std::vector<Tensor<T>> out;
-    for (const auto& x : xs) {  // every x is at or after lo; one recorded after y gets zeros
-      const bool reached = x.index() <= bp.y_ && adj[x.index() - bp.lo_];
-      out.push_back(reached ? *adj[x.index() - bp.lo_] : Tensor<T>::zeros(x.shape()));
+    for (std::size_t i = 0; i < xs.size(); ++i) {  // every x is at or after lo; one recorded after y gets zeros
+      const std::uint32_t x = xs[i].index();
+      if (x > bp.y_ || !adj[x - bp.lo_]) {
+        out.push_back(Tensor<T>::zeros(xs[i].shape()));
+        continue;
+      }
+      const bool asked_again = std::any_of(xs.begin() + static_cast<std::ptrdiff_t>(i) + 1, xs.end(),
+                                           [&](const Var<T>& later) { return later.index() == x; });
+      out.push_back(asked_again ? *adj[x - bp.lo_] : std::move(*adj[x - bp.lo_]));
     }
     return out;
   }

@@ -50,6 +50,10 @@ template <class T> struct AddScalar : Rule<T, AddScalar<T>> {
   const char* name() const override { return "add_scalar"; }
   template <class C> void vjp(C& c) const { c.accumulate(0, c.grad()); }
 };
+template <class T> struct ScalarSub : Rule<T, ScalarSub<T>> {  // y = s − x
+  const char* name() const override { return "scalar_sub"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, -c.grad()); }
+};
 template <class T> struct MulScalar : Rule<T, MulScalar<T>> {
   T s;
   explicit MulScalar(T s_) : s(s_) {}
@@ -94,11 +98,25 @@ template <class T> struct Abs : Rule<T, Abs<T>> {
 };
 template <class T> struct Tanh : Rule<T, Tanh<T>> {
   const char* name() const override { return "tanh"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * (T(1) - square(c.output()))); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, tanh_backward(c.grad(), c.output())); }
+};
+template <class T> struct TanhBackward : Rule<T, TanhBackward<T>> {  // z = g (1 − y²)
+  const char* name() const override { return "tanh_backward"; }
+  template <class C> void vjp(C& c) const {
+    if (c.needs(0)) c.accumulate(0, tanh_backward(c.grad(), c.input(1)));
+    if (c.needs(1)) c.accumulate(1, (c.grad() * c.input(0) * c.input(1)) * T(-2));
+  }
 };
 template <class T> struct Sigmoid : Rule<T, Sigmoid<T>> {
   const char* name() const override { return "sigmoid"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * (c.output() - square(c.output()))); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, sigmoid_backward(c.grad(), c.output())); }
+};
+template <class T> struct SigmoidBackward : Rule<T, SigmoidBackward<T>> {  // z = g y (1 − y)
+  const char* name() const override { return "sigmoid_backward"; }
+  template <class C> void vjp(C& c) const {
+    if (c.needs(0)) c.accumulate(0, sigmoid_backward(c.grad(), c.input(1)));
+    if (c.needs(1)) c.accumulate(1, c.grad() * c.input(0) * (T(1) - c.input(1) * T(2)));
+  }
 };
 template <class T> struct Relu : Rule<T, Relu<T>> {
   const char* name() const override { return "relu"; }
@@ -167,7 +185,9 @@ template <class T> Var<T> operator+(const Var<T>& x, std::type_identity_t<T> s) 
 template <class T> Var<T> operator+(std::type_identity_t<T> s, const Var<T>& x) { return x + s; }
 template <class T> Var<T> operator-(const Var<T>& x, std::type_identity_t<T> s) { return x + (-s); }
 template <class T> Var<T> operator-(const Var<T>& x) { return x.tape().record(-x.value(), {x}, rules::Neg<T>{}); }
-template <class T> Var<T> operator-(std::type_identity_t<T> s, const Var<T>& x) { return (-x) + s; }
+template <class T> Var<T> operator-(std::type_identity_t<T> s, const Var<T>& x) {
+  return x.tape().record(s - x.value(), {x}, rules::ScalarSub<T>{});
+}
 template <class T> Var<T> operator*(const Var<T>& x, std::type_identity_t<T> s) {
   return x.tape().record(x.value() * s, {x}, rules::MulScalar<T>(s));
 }
@@ -190,6 +210,14 @@ template <class T> Var<T> pow(const Var<T>& x, std::type_identity_t<T> p) {
 template <class T> Var<T> abs(const Var<T>& x) { return x.tape().record(abs(x.value()), {x}, rules::Abs<T>{}); }
 template <class T> Var<T> tanh(const Var<T>& x) { return x.tape().record(tanh(x.value()), {x}, rules::Tanh<T>{}); }
 template <class T> Var<T> sigmoid(const Var<T>& x) { return x.tape().record(sigmoid(x.value()), {x}, rules::Sigmoid<T>{}); }
+template <class T> Var<T> tanh_backward(const Var<T>& g, const Var<T>& y) {
+  return detail::common_tape("tanh_backward", g, y).record(tanh_backward(g.value(), y.value()), {g, y},
+                                                           rules::TanhBackward<T>{});
+}
+template <class T> Var<T> sigmoid_backward(const Var<T>& g, const Var<T>& y) {
+  return detail::common_tape("sigmoid_backward", g, y).record(sigmoid_backward(g.value(), y.value()), {g, y},
+                                                              rules::SigmoidBackward<T>{});
+}
 template <class T> Var<T> relu(const Var<T>& x) { return x.tape().record(relu(x.value()), {x}, rules::Relu<T>{}); }
 template <class T> Var<T> softplus(const Var<T>& x) {
   return x.tape().record(softplus(x.value()), {x}, rules::Softplus<T>{});

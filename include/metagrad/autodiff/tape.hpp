@@ -87,6 +87,21 @@ class Tape {
   /// A leaf that never receives a gradient.
   Var<T> constant(Tensor<T> value) { return append(std::move(value), nullptr, 0, false); }
 
+  /// The value of a leaf, for updating it in place between steps — e.g. parameters created once before a mark,
+  /// updated by the optimizer after each rewind. Throws if v is not a leaf or if a node on the tape already
+  /// read it (changing it then would make the recorded values inconsistent).
+  Tensor<T>& mutable_value(const Var<T>& v) {
+    Node& n = node(v);
+    if (n.op) throw tape_error(std::string("Tape::mutable_value: node ") + std::to_string(v.index_) + " is the result of " +
+                               n.op->name() + ", not a leaf");
+    const std::size_t after = v.index_ + 1 < nodes_.size() ? nodes_[v.index_ + 1].first_input : inputs_.size();
+    for (std::size_t k = after; k < inputs_.size(); ++k)
+      if (inputs_[k] == v.index_)
+        throw tape_error("Tape::mutable_value: leaf " + std::to_string(v.index_) +
+                         " is already used by recorded nodes; rewind past them first");
+    return n.value;
+  }
+
   Mark mark() const { return {nodes_.size(), inputs_.size()}; }
 
   /// Drops every node recorded after `m`. Vars that named them become stale, and using one throws.

@@ -1,6 +1,7 @@
 #pragma once
 // Tensor<T>: a dense, row-major array of rank 0 to 4 with value semantics (copies are deep, moves are free),
-// stored contiguously and aligned so that Eigen maps over it vectorize.
+// stored contiguously and aligned so that Eigen maps over it vectorize. A Tensor owns its memory: Eigen views of
+// a Tensor are zero-copy maps; an Eigen matrix becomes a Tensor by one copy (from_eigen).
 #include <Eigen/Core>
 #include <cstdint>
 #include <initializer_list>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "metagrad/error.hpp"
+#include "metagrad/tensor/buffer.hpp"
 #include "metagrad/tensor/random.hpp"
 #include "metagrad/tensor/shape.hpp"
 
@@ -22,18 +24,27 @@ class Tensor {
 
  public:
   using value_type = T;
-  using Storage = Eigen::Array<T, Eigen::Dynamic, 1>;
   using MatrixMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Aligned>;
   using ConstMatrixMap =
       Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Aligned>;
-  using ArrayMap = Eigen::Map<Storage, Eigen::Aligned>;
-  using ConstArrayMap = Eigen::Map<const Storage, Eigen::Aligned>;
+  using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned>;
+  using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned>;
 
   /// A rank-0 tensor holding 0.
-  Tensor() : data_(Storage::Zero(1)) {}
+  Tensor() : Tensor(Shape{}, T(0)) {}
+
+  Tensor(const Tensor&) = default;
+  Tensor& operator=(const Tensor&) = default;
+  /// A moved-from tensor is empty, of shape [0].
+  Tensor(Tensor&& other) noexcept : shape_(std::exchange(other.shape_, Shape{0})), data_(std::move(other.data_)) {}
+  Tensor& operator=(Tensor&& other) noexcept {
+    shape_ = std::exchange(other.shape_, Shape{0});
+    data_ = std::move(other.data_);
+    return *this;
+  }
 
   /// A tensor of `shape` filled with `fill`.
-  explicit Tensor(const Shape& shape, T fill = T(0)) : shape_(shape), data_(Storage::Constant(shape.size(), fill)) {}
+  explicit Tensor(const Shape& shape, T fill = T(0)) : shape_(shape), data_(shape.size()) { array().setConstant(fill); }
 
   /// A tensor of `shape` with the given row-major values (their count must match).
   Tensor(const Shape& shape, std::initializer_list<T> values) : Tensor(shape, std::vector<T>(values)) {}
@@ -45,11 +56,6 @@ class Tensor {
     std::copy(values.begin(), values.end(), data_.data());
   }
 
-  /// Takes ownership of existing storage without copying (its size must match the shape).
-  Tensor(const Shape& shape, Storage&& storage) : shape_(shape), data_(std::move(storage)) {
-    if (data_.size() != shape.size())
-      throw shape_error("Tensor: storage of " + std::to_string(data_.size()) + " elements for shape " + shape.str());
-  }
 
   static Tensor scalar(T value) { return Tensor(Shape{}, value); }
   static Tensor zeros(const Shape& shape) { return Tensor(shape, T(0)); }
@@ -60,7 +66,7 @@ class Tensor {
   static Tensor random_normal(const Shape& shape, std::uint64_t seed, T mean = T(0), T stddev = T(1)) {
     Tensor t(shape);
     SplitMix64 rng(seed);
-    for (index_t i = 0; i < t.size(); ++i) t.data_[i] = mean + stddev * static_cast<T>(rng.normal());
+    for (index_t i = 0; i < t.size(); ++i) t.data()[i] = mean + stddev * static_cast<T>(rng.normal());
     return t;
   }
 
@@ -68,7 +74,7 @@ class Tensor {
   static Tensor random_uniform(const Shape& shape, std::uint64_t seed, T low = T(0), T high = T(1)) {
     Tensor t(shape);
     SplitMix64 rng(seed);
-    for (index_t i = 0; i < t.size(); ++i) t.data_[i] = low + (high - low) * static_cast<T>(rng.uniform());
+    for (index_t i = 0; i < t.size(); ++i) t.data()[i] = low + (high - low) * static_cast<T>(rng.uniform());
     return t;
   }
 
@@ -95,17 +101,17 @@ class Tensor {
   /// Checked element access: one index per axis, each in range.
   template <class... I>
   T& operator()(I... idx) {
-    return data_[offset({static_cast<index_t>(idx)...})];
+    return data()[offset({static_cast<index_t>(idx)...})];
   }
   template <class... I>
   const T& operator()(I... idx) const {
-    return data_[offset({static_cast<index_t>(idx)...})];
+    return data()[offset({static_cast<index_t>(idx)...})];
   }
 
   /// The value of a rank-0 (or one-element) tensor.
   T item() const {
     if (size() != 1) throw shape_error("Tensor::item: tensor of shape " + shape_.str() + " has more than one element");
-    return data_[0];
+    return data()[0];
   }
 
   /// A copy with a new shape of the same size.
@@ -124,17 +130,15 @@ class Tensor {
   ConstMatrixMap matrix() const { return ConstMatrixMap(data(), rows(), cols()); }
   ArrayMap array() { return ArrayMap(data(), size()); }
   ConstArrayMap array() const { return ConstArrayMap(data(), size()); }
-  Storage& storage() { return data_; }
-  const Storage& storage() const { return data_; }
 
   /// Elementwise equality of shape and bits.
   friend bool operator==(const Tensor& a, const Tensor& b) {
-    return a.shape_ == b.shape_ && (a.data_ == b.data_).all();
+    return a.shape_ == b.shape_ && (a.array() == b.array()).all();
   }
 
   friend std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     os << "Tensor" << t.shape_.str() << " {";
-    for (index_t i = 0; i < t.size(); ++i) os << (i ? ", " : "") << t.data_[i];
+    for (index_t i = 0; i < t.size(); ++i) os << (i ? ", " : "") << t.data()[i];
     return os << "}";
   }
 
@@ -162,7 +166,7 @@ class Tensor {
   }
 
   Shape shape_;
-  Storage data_;
+  Buffer<T> data_;
 };
 
 }  // namespace metagrad

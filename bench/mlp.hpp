@@ -1,0 +1,109 @@
+#pragma once
+// The benchmark problem shared by bench/: an MLP 784-256-10 with tanh and softmax cross-entropy, batch 128,
+// in double precision — once through metagrad's tape and once written by hand with Eigen.
+#include <metagrad/metagrad.hpp>
+
+#include <vector>
+
+namespace bench {
+
+using namespace metagrad;
+using T = double;
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+constexpr index_t batch = 128, inputs = 784, hidden = 256, classes = 10;
+
+struct Problem {
+  Tensor<T> x = Tensor<T>::random_normal({batch, inputs}, 1);
+  IndexVector labels;
+  std::vector<Tensor<T>> params = {Tensor<T>::random_normal({inputs, hidden}, 2, 0, 0.05), Tensor<T>::zeros({hidden}),
+                                   Tensor<T>::random_normal({hidden, classes}, 3, 0, 0.1), Tensor<T>::zeros({classes})};
+  std::vector<Tensor<T>> direction;  // for Hessian-vector products
+  Problem() {
+    for (index_t i = 0; i < batch; ++i) labels.push_back(i % classes);
+    for (std::size_t i = 0; i < params.size(); ++i)
+      direction.push_back(Tensor<T>::random_normal(params[i].shape(), 10 + i));
+  }
+};
+
+/// The loss as a template over the carrier: the same code runs on Tensors and on Vars.
+template <class P, class X>
+auto loss(const std::vector<P>& p, const X& x, const IndexVector& labels) {
+  return mean(cross_entropy(matmul(tanh(matmul(x, p[0]) + p[1]), p[2]) + p[3], labels));
+}
+
+/// The problem on a tape: parameters and input recorded once, before a mark, as a training loop would keep them
+/// (updating parameters in place with Tape::mutable_value between steps).
+struct TapeModel {
+  Tape<T> tape;
+  std::vector<Var<T>> params;
+  Var<T> x;
+  Tape<T>::Mark start;
+  explicit TapeModel(const Problem& pb) {
+    for (const auto& p : pb.params) params.push_back(tape.variable(p));
+    x = tape.constant(pb.x);
+    start = tape.mark();
+  }
+};
+
+/// One training step's gradient through the tape: record, sweep, reclaim the step's nodes.
+inline std::vector<Tensor<T>> tape_gradient(TapeModel& m, const Problem& pb) {
+  auto g = grad(loss(m.params, m.x, pb.labels), m.params);
+  m.tape.rewind(m.start);
+  return g;
+}
+
+inline std::vector<Tensor<T>> tape_hvp(TapeModel& m, const Problem& pb) {
+  auto hv = hvp(loss(m.params, m.x, pb.labels), m.params, pb.direction);
+  m.tape.rewind(m.start);
+  return hv;
+}
+
+/// The same gradient derived by hand, written with Eigen into preallocated buffers: the best a user could do
+/// without a tape.
+class HandWritten {
+ public:
+  explicit HandWritten(const Problem& pb)
+      : z1_(batch, hidden), h_(batch, hidden), z2_(batch, classes), dz2_(batch, classes), dh_(batch, hidden),
+        dw1_(inputs, hidden), db1_(hidden), dw2_(hidden, classes), db2_(classes), pb_(pb) {}
+
+  T gradient() {
+    const auto x = pb_.x.matrix();
+    const auto w1 = pb_.params[0].matrix(), w2 = pb_.params[2].matrix();
+    const auto b1 = pb_.params[1].matrix(), b2 = pb_.params[3].matrix();  // 1 x n rows
+    z1_.noalias() = x * w1;
+    z1_.rowwise() += b1.row(0);
+    h_ = metagrad::detail::tanh_array(z1_.array());  // the same kernel as metagrad's tanh: only the tape is compared
+    z2_.noalias() = h_ * w2;
+    z2_.rowwise() += b2.row(0);
+    T loss = 0;
+    for (index_t i = 0; i < batch; ++i) {  // softmax cross-entropy and its gradient, row by row
+      auto row = z2_.row(i).array();
+      const T m = row.maxCoeff();
+      const auto e = (row - m).exp();
+      const T s = e.sum();
+      const index_t y = pb_.labels[static_cast<std::size_t>(i)];
+      loss += m + std::log(s) - row(y);
+      dz2_.row(i) = (e / (s * batch)).matrix();
+      dz2_(i, y) -= T(1) / batch;
+    }
+    dw2_.noalias() = h_.transpose() * dz2_;
+    db2_ = dz2_.colwise().sum();
+    dh_.noalias() = dz2_ * w2.transpose();
+    dh_.array() *= 1 - h_.array().square();
+    dw1_.noalias() = x.transpose() * dh_;
+    db1_ = dh_.colwise().sum();
+    return loss / batch;
+  }
+
+  const RowMatrix& dw1() const { return dw1_; }
+
+ private:
+  RowMatrix z1_, h_, z2_, dz2_, dh_, dw1_;
+  Eigen::RowVectorXd db1_;
+  RowMatrix dw2_;
+  Eigen::RowVectorXd db2_;
+  const Problem& pb_;
+};
+
+}  // namespace bench
