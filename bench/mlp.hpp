@@ -73,7 +73,7 @@ class HandWritten {
     const auto b1 = pb_.params[1].matrix(), b2 = pb_.params[3].matrix();  // 1 x n rows
     z1_.noalias() = x * w1;
     z1_.rowwise() += b1.row(0);
-    h_ = metagrad::detail::tanh_array(z1_.array());  // the same kernel as metagrad's tanh: only the tape is compared
+    metagrad::detail::tanh_double(z1_.data(), h_.data(), z1_.size());  // metagrad's kernel: only the tape differs
     z2_.noalias() = h_ * w2;
     z2_.rowwise() += b2.row(0);
     T loss = 0;

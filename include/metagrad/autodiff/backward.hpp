@@ -10,6 +10,10 @@
 #include "metagrad/ops/elementwise.hpp"
 
 namespace metagrad {
+namespace detail {
+/// Marks in a sweep's reach vector: 0 = off every path, 1 = on a path to a requested gradient, target = requested.
+inline constexpr char target = 2;
+}  // namespace detail
 
 /// What a backward rule sees during a first-order sweep: plain tensors, no recording.
 template <class T>
@@ -19,6 +23,9 @@ class TensorBackward {
 
   /// The adjoint of the node being processed.
   const Tensor<T>& grad() const { return *adj_[node_ - lo_]; }
+  /// The adjoint, handed over for reuse as an output buffer: a rule's last use of it (copied only when the node is
+  /// itself a requested gradient, which must survive the sweep).
+  Tensor<T> release_grad() { return reach_[node_ - lo_] == detail::target ? *adj_[node_ - lo_] : std::move(*adj_[node_ - lo_]); }
   /// The node's k-th input, and the plain value of it (the same thing here).
   const Tensor<T>& input(int k) const { return tape_.nodes_[tape_.input(node_, k)].value; }
   const Tensor<T>& value(int k) const { return input(k); }
@@ -65,6 +72,7 @@ class VarBackward {
   using carrier = Var<T>;
 
   Var<T> grad() const { return *adj_[node_ - lo_]; }
+  Var<T> release_grad() const { return grad(); }
   Var<T> input(int k) const { return tape_.handle(tape_.input(node_, k)); }
   const Tensor<T>& value(int k) const { return tape_.nodes_[tape_.input(node_, k)].value; }
   Var<T> output() const { return tape_.handle(node_); }
@@ -150,22 +158,19 @@ class Backpropagation {
       tape_.check(x, op);
       lo_ = std::min(lo_, x.index());
     }
-    // reach[i]: node i is a requested x, or depends on one through recorded ops. Constants never receive a
-    // gradient: results computed from constants alone are stored without their rule, so none could flow.
+    // reach[i]: node i is a requested x (target), or depends on one through recorded ops. Constants never
+    // receive a gradient: results computed from constants alone are stored without their rule, so none could flow.
     reach_.assign(span(), 0);
     for (const auto& x : xs)
-      if (x.index() <= y_ && tape_.nodes_[x.index()].requires_grad) reach_[x.index() - lo_] = 1;
+      if (x.index() <= y_ && tape_.nodes_[x.index()].requires_grad) reach_[x.index() - lo_] = detail::target;
     for (std::uint32_t i = lo_; i <= y_; ++i) {
       const auto& n = tape_.nodes_[i];
       if (!n.op) continue;
       for (std::uint32_t k = 0; k < n.input_count; ++k) {
         const std::uint32_t j = tape_.inputs_[n.first_input + k];
-        if (j >= lo_ && reach_[j - lo_]) reach_[i - lo_] = 1;
+        if (j >= lo_ && reach_[j - lo_] && !reach_[i - lo_]) reach_[i - lo_] = 1;
       }
     }
-    for (const auto& x : xs)
-      if (x.index() <= y_) is_target_.push_back(x.index());
-    std::sort(is_target_.begin(), is_target_.end());
   }
 
   std::size_t span() const { return static_cast<std::size_t>(y_ - lo_) + 1; }
@@ -180,14 +185,13 @@ class Backpropagation {
         op->backward(ctx);
       }
       if constexpr (std::is_same_v<Ctx, TensorBackward<T>>)  // free adjoints nobody asked for as soon as they are used
-        if (!std::binary_search(is_target_.begin(), is_target_.end(), i)) adj[i - lo_].reset();
+        if (reach_[i - lo_] != detail::target) adj[i - lo_].reset();
     }
   }
 
   Tape<T>& tape_;
   std::uint32_t y_ = 0, lo_ = 0;
   std::vector<char> reach_;
-  std::vector<std::uint32_t> is_target_;
 };
 
 }  // namespace metagrad

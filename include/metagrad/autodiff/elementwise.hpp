@@ -20,15 +20,15 @@ template <class T> struct SumTo : Rule<T, SumTo<T>> {
 template <class T> struct Add : Rule<T, Add<T>> {
   const char* name() const override { return "add"; }
   template <class C> void vjp(C& c) const {
-    for (int k = 0; k < 2; ++k)
-      if (c.needs(k)) c.accumulate(k, sum_to(c.grad(), c.value(k).shape()));
+    if (c.needs(1)) c.accumulate(1, sum_to(c.grad(), c.value(1).shape()));
+    if (c.needs(0)) c.accumulate(0, sum_to(c.release_grad(), c.value(0).shape()));
   }
 };
 template <class T> struct Sub : Rule<T, Sub<T>> {
   const char* name() const override { return "sub"; }
   template <class C> void vjp(C& c) const {
     if (c.needs(0)) c.accumulate(0, sum_to(c.grad(), c.value(0).shape()));
-    if (c.needs(1)) c.accumulate(1, sum_to(-c.grad(), c.value(1).shape()));
+    if (c.needs(1)) c.accumulate(1, sum_to(-c.release_grad(), c.value(1).shape()));
   }
 };
 template <class T> struct Mul : Rule<T, Mul<T>> {
@@ -48,17 +48,17 @@ template <class T> struct Div : Rule<T, Div<T>> {  // y = a / b: ∂y/∂a = 1/b
 
 template <class T> struct AddScalar : Rule<T, AddScalar<T>> {
   const char* name() const override { return "add_scalar"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad()); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.release_grad()); }
 };
 template <class T> struct ScalarSub : Rule<T, ScalarSub<T>> {  // y = s − x
   const char* name() const override { return "scalar_sub"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, -c.grad()); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, -c.release_grad()); }
 };
 template <class T> struct MulScalar : Rule<T, MulScalar<T>> {
   T s;
   explicit MulScalar(T s_) : s(s_) {}
   const char* name() const override { return "mul_scalar"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, c.grad() * s); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, c.release_grad() * s); }
 };
 template <class T> struct ScalarDiv : Rule<T, ScalarDiv<T>> {  // y = s / x: ∂y/∂x = −y/x
   const char* name() const override { return "scalar_div"; }
@@ -66,7 +66,7 @@ template <class T> struct ScalarDiv : Rule<T, ScalarDiv<T>> {  // y = s / x: ∂
 };
 template <class T> struct Neg : Rule<T, Neg<T>> {
   const char* name() const override { return "neg"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, -c.grad()); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, -c.release_grad()); }
 };
 template <class T> struct Exp : Rule<T, Exp<T>> {
   const char* name() const override { return "exp"; }
@@ -98,7 +98,7 @@ template <class T> struct Abs : Rule<T, Abs<T>> {
 };
 template <class T> struct Tanh : Rule<T, Tanh<T>> {
   const char* name() const override { return "tanh"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, tanh_backward(c.grad(), c.output())); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, tanh_backward(c.release_grad(), c.output())); }
 };
 template <class T> struct TanhBackward : Rule<T, TanhBackward<T>> {  // z = g (1 − y²)
   const char* name() const override { return "tanh_backward"; }
@@ -109,7 +109,7 @@ template <class T> struct TanhBackward : Rule<T, TanhBackward<T>> {  // z = g (1
 };
 template <class T> struct Sigmoid : Rule<T, Sigmoid<T>> {
   const char* name() const override { return "sigmoid"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, sigmoid_backward(c.grad(), c.output())); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, sigmoid_backward(c.release_grad(), c.output())); }
 };
 template <class T> struct SigmoidBackward : Rule<T, SigmoidBackward<T>> {  // z = g y (1 − y)
   const char* name() const override { return "sigmoid_backward"; }

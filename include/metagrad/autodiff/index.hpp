@@ -14,7 +14,7 @@ namespace rules {
 
 template <class T> struct Reshape : Rule<T, Reshape<T>> {
   const char* name() const override { return "reshape"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, reshape(c.grad(), c.value(0).shape())); }
+  template <class C> void vjp(C& c) const { c.accumulate(0, reshape(c.release_grad(), c.value(0).shape())); }
 };
 template <class T> struct GatherRows : Rule<T, GatherRows<T>> {
   IndexVector indices;

@@ -49,12 +49,12 @@ inline bool is_row_constant(const Shape& small, const Shape& big) {
 template <class T, class F>
 Tensor<T> broadcast_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
   if (a.shape() == b.shape()) {
-    Tensor<T> out(a.shape());
+    Tensor<T> out = Tensor<T>::uninitialized(a.shape());
     out.array() = f(a.array(), b.array());
     return out;
   }
   const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
-  Tensor<T> out(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(shape);
   const index_t n = out.size();
   if (b.size() == 1 && a.shape() == shape) {
     out.array() = f(a.array(), b.data()[0]);
@@ -85,7 +85,7 @@ Tensor<T> broadcast_to(Tensor<T> x, const Shape& shape) {
   if (!(broadcast_shapes("broadcast_to", x.shape(), shape) == shape))
     throw shape_error("broadcast_to: shape " + x.shape().str() + " cannot be broadcast to " + shape.str());
   if (x.shape() == shape) return x;
-  Tensor<T> out(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(shape);
   T* o = out.data();
   const T* px = x.data();
   detail::for_each_broadcast(shape, shape, x.shape(), [&](index_t io, index_t, index_t ix) { o[io] = px[ix]; });
@@ -99,7 +99,7 @@ Tensor<T> sum_to(Tensor<T> x, const Shape& shape) {
     throw shape_error("sum_to: shape " + x.shape().str() + " cannot be summed to " + shape.str() +
                       " (the target must broadcast to the source)");
   if (x.shape() == shape) return x;
-  Tensor<T> out(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(shape);
   if (shape.size() == 1) {
     out.data()[0] = x.array().sum();
   } else if (detail::is_suffix(shape, x.shape())) {
@@ -114,6 +114,7 @@ Tensor<T> sum_to(Tensor<T> x, const Shape& shape) {
                       .sum()
                       .transpose();
   } else {
+    out.array().setZero();
     T* o = out.data();
     const T* px = x.data();
     detail::for_each_broadcast(x.shape(), x.shape(), shape, [&](index_t ix, index_t, index_t io) { o[io] += px[ix]; });

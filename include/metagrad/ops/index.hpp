@@ -9,14 +9,14 @@
 
 namespace metagrad {
 
-template <class T> Tensor<T> reshape(const Tensor<T>& x, const Shape& shape) { return x.reshape(shape); }
+template <class T> Tensor<T> reshape(Tensor<T> x, const Shape& shape) { return std::move(x).reshape(shape); }
 
 /// Rows x[indices[0]], x[indices[1]], … (along axis 0): minibatch selection. Indices may repeat.
 template <class T> Tensor<T> gather_rows(const Tensor<T>& x, const IndexVector& indices) {
   if (x.rank() < 1) throw shape_error("gather_rows: tensor of rank >= 1 expected, got " + x.shape().str());
   Shape shape = x.shape();
   shape[0] = static_cast<index_t>(indices.size());
-  Tensor<T> out(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(shape);
   const index_t row = x.shape().stride(0);
   for (std::size_t i = 0; i < indices.size(); ++i) {
     const index_t r = indices[i];
@@ -67,7 +67,7 @@ template <class T> Tensor<T> slice(const Tensor<T>& x, int axis, index_t start, 
                       ") out of bounds for axis " + std::to_string(axis) + " of shape " + x.shape().str());
   Shape shape = x.shape();
   shape[a] = length;
-  Tensor<T> out(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(shape);
   detail::copy_slabs(x, start, out, 0, a, length);
   return out;
 }
@@ -99,7 +99,7 @@ template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) 
                         " outside axis " + std::to_string(axis));
     shape[a] += x.shape()[a];
   }
-  Tensor<T> out(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(shape);
   index_t at = 0;
   for (const auto& x : xs) {
     detail::copy_slabs(x, 0, out, at, a, x.shape()[a]);

@@ -19,7 +19,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
     throw shape_error("matmul: inner extents differ: " + a.shape().str() + (transpose_a ? "^T" : "") + " times " +
                       b.shape().str() + (transpose_b ? "^T" : "") + " (" + std::to_string(ka) + " vs " +
                       std::to_string(kb) + ")");
-  Tensor<T> out(Shape{m, n});
+  Tensor<T> out = Tensor<T>::uninitialized(Shape{m, n});
   auto c = out.matrix();
   const auto A = a.matrix();
   const auto B = b.matrix();
@@ -34,7 +34,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
 template <class T>
 Tensor<T> transpose(const Tensor<T>& a) {
   if (a.rank() != 2) throw shape_error("transpose: rank-2 tensor expected, got " + a.shape().str());
-  Tensor<T> out(Shape{a.shape()[1], a.shape()[0]});
+  Tensor<T> out = Tensor<T>::uninitialized(Shape{a.shape()[1], a.shape()[0]});
   out.matrix() = a.matrix().transpose();
   return out;
 }

@@ -13,7 +13,7 @@ using IndexVector = std::vector<index_t>;
 
 /// exp(x) / Σ exp(x) along an axis (the last by default), computed with the maximum subtracted.
 template <class T> Tensor<T> softmax(const Tensor<T>& x, int axis = -1) {
-  Tensor<T> out(x.shape());
+  Tensor<T> out = Tensor<T>::uninitialized(x.shape());
   detail::for_each_lane_pair(x, out, normalize_axis("softmax", axis, x.shape()), [](const auto& lane, auto o) {
     o = (lane - lane.maxCoeff()).exp();
     o /= o.sum();
@@ -23,7 +23,7 @@ template <class T> Tensor<T> softmax(const Tensor<T>& x, int axis = -1) {
 
 /// x − logsumexp(x) along an axis (the last by default).
 template <class T> Tensor<T> log_softmax(const Tensor<T>& x, int axis = -1) {
-  Tensor<T> out(x.shape());
+  Tensor<T> out = Tensor<T>::uninitialized(x.shape());
   detail::for_each_lane_pair(x, out, normalize_axis("log_softmax", axis, x.shape()), [](const auto& lane, auto o) {
     const T m = lane.maxCoeff();
     o = lane - (m + std::log((lane - m).exp().sum()));

@@ -36,7 +36,7 @@ template <class T, class Fn>
 Tensor<T> reduce_axis(const char* op, const Tensor<T>& x, int axis, bool keepdims, Fn&& fn) {
   const int a = normalize_axis(op, axis, x.shape());
   if (x.shape()[a] == 0) throw shape_error(std::string(op) + ": cannot reduce an empty axis of " + x.shape().str());
-  Tensor<T> out(x.shape().reduced(a, keepdims));
+  Tensor<T> out = Tensor<T>::uninitialized(x.shape().reduced(a, keepdims));
   T* o = out.data();
   for_each_lane(x, a, [&](const auto& lane, index_t k) { o[k] = fn(lane); });
   return out;
@@ -52,7 +52,7 @@ template <class T> Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims = f
   const int a = normalize_axis("sum", axis, x.shape());
   if (a == x.rank() - 1 && x.rank() > 0) {  // contiguous rows: one vectorized Eigen reduction
     const index_t n = x.shape()[a];
-    Tensor<T> out(x.shape().reduced(a, keepdims));
+    Tensor<T> out = Tensor<T>::uninitialized(x.shape().reduced(a, keepdims));
     out.array() = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x.data(), n, x.size() / n)
                       .colwise()
                       .sum()

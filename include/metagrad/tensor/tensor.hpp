@@ -57,6 +57,9 @@ class Tensor {
   }
 
 
+  /// A tensor of `shape` whose elements are indeterminate: for kernels that write every element.
+  static Tensor uninitialized(const Shape& shape) { return Tensor(shape, Buffer<T>(shape.size())); }
+
   static Tensor scalar(T value) { return Tensor(Shape{}, value); }
   static Tensor zeros(const Shape& shape) { return Tensor(shape, T(0)); }
   static Tensor ones(const Shape& shape) { return Tensor(shape, T(1)); }
@@ -64,7 +67,7 @@ class Tensor {
 
   /// Normal(mean, stddev) draws; the same seed gives the same tensor everywhere.
   static Tensor random_normal(const Shape& shape, std::uint64_t seed, T mean = T(0), T stddev = T(1)) {
-    Tensor t(shape);
+    Tensor t = Tensor::uninitialized(shape);
     SplitMix64 rng(seed);
     for (index_t i = 0; i < t.size(); ++i) t.data()[i] = mean + stddev * static_cast<T>(rng.normal());
     return t;
@@ -72,7 +75,7 @@ class Tensor {
 
   /// Uniform draws in [low, high); the same seed gives the same tensor everywhere.
   static Tensor random_uniform(const Shape& shape, std::uint64_t seed, T low = T(0), T high = T(1)) {
-    Tensor t(shape);
+    Tensor t = Tensor::uninitialized(shape);
     SplitMix64 rng(seed);
     for (index_t i = 0; i < t.size(); ++i) t.data()[i] = low + (high - low) * static_cast<T>(rng.uniform());
     return t;
@@ -81,7 +84,7 @@ class Tensor {
   /// Copies any Eigen matrix or vector expression (rank 2, or rank 1 when it has one column).
   template <class Derived>
   static Tensor from_eigen(const Eigen::DenseBase<Derived>& m) {
-    Tensor t(Shape{m.rows(), m.cols()});
+    Tensor t = Tensor::uninitialized(Shape{m.rows(), m.cols()});
     t.matrix() = m.derived().template cast<T>().matrix();
     return t;
   }
@@ -164,6 +167,8 @@ class Tensor {
     }
     return off;
   }
+
+  Tensor(const Shape& shape, Buffer<T>&& buffer) : shape_(shape), data_(std::move(buffer)) {}
 
   Shape shape_;
   Buffer<T> data_;
