@@ -1,4 +1,6 @@
 // The tape itself: gradients of any order, vjp and hvp, backward(y), mark/rewind, and every misuse error.
+#include <thread>
+
 #include "support.hpp"
 
 using namespace metagrad;
@@ -177,6 +179,48 @@ TEST_CASE("float and double agree; same seed, same bits") {
   Tape<double> t2;
   VD v2 = t2.variable(x0);
   CHECK(grad(sum(tanh(matmul(v2, v2, true, false))), {v2})[0] == gd);
+}
+
+TEST_CASE("threads: tapes on several threads give the same bits as one thread") {
+  auto run = [] {
+    Tape<double> tape;
+    const VD w = tape.variable(randn({32, 16}, 90)), b = tape.variable(randn({16}, 91));
+    const TD x = randn({64, 32}, 92);
+    IndexVector labels;
+    for (index_t i = 0; i < 64; ++i) labels.push_back(i % 16);
+    const VD loss = mean(cross_entropy(tanh(matmul(x, w)) + b, labels));
+    std::vector<TD> out = grad(loss, {w, b});
+    const auto hv = hvp(loss, {w, b}, {randn({32, 16}, 93), randn({16}, 94)});
+    out.insert(out.end(), hv.begin(), hv.end());
+    return out;
+  };
+  const auto reference = run();
+  std::vector<std::vector<TD>> results(4);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < results.size(); ++i) threads.emplace_back([&, i] { results[i] = run(); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    REQUIRE(r.size() == reference.size());
+    for (std::size_t k = 0; k < r.size(); ++k) CHECK(r[k] == reference[k]);
+  }
+}
+
+TEST_CASE("the README sample") {
+  Tape<double> tape;
+  Var<double> w = tape.variable(Tensor<double>::random_normal({4, 3}, /*seed=*/1));
+  Var<double> b = tape.variable(Tensor<double>::zeros({3}));
+  Tensor<double> x = Tensor<double>::random_normal({8, 4}, 2);
+  IndexVector labels = {0, 1, 2, 0, 1, 2, 0, 1};
+  Var<double> loss = mean(cross_entropy(tanh(matmul(x, w)) + b, labels));
+  std::vector<Tensor<double>> g = grad(loss, {w, b});
+  std::vector<Tensor<double>> v = {Tensor<double>::ones({4, 3}), Tensor<double>::ones({3})};
+  std::vector<Tensor<double>> hv = hvp(loss, {w, b}, v);
+  std::vector<Var<double>> g2 = grad(loss, {w, b}, create_graph);
+  CHECK(g2[0].value() == g[0]);
+  CHECK(g2[1].value() == g[1]);
+  CHECK(hv[0].shape() == Shape{4, 3});
+  // The last column of the softmax gradient sums to zero over classes: Σ_c ∂loss/∂b_c = 0.
+  CHECK(std::abs(g[1].array().sum()) < 1e-15);
 }
 
 }  // TEST_SUITE
