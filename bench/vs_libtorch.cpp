@@ -5,13 +5,10 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include <chrono>
-
+#include "alternating.hpp"
 #include "mlp.hpp"
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
 
 /// The same problem as LibTorch tensors (copied from metagrad's, so both see identical numbers).
 struct TorchProblem {
@@ -57,19 +54,7 @@ double max_diff(const std::vector<torch::Tensor>& a, const std::vector<metagrad:
 template <class Torch, class Ours>
 void ratio(benchmark::State& state, Torch torch_fn, Ours ours_fn, double mismatch) {
   if (mismatch > 1e-10) state.SkipWithError("LibTorch and metagrad results differ");
-  double torch_s = 0, ours_s = 0;
-  for (auto _ : state) {
-    auto t0 = clock_type::now();
-    benchmark::DoNotOptimize(torch_fn());
-    auto t1 = clock_type::now();
-    benchmark::DoNotOptimize(ours_fn());
-    auto t2 = clock_type::now();
-    torch_s += std::chrono::duration<double>(t1 - t0).count();
-    ours_s += std::chrono::duration<double>(t2 - t1).count();
-  }
-  state.counters["libtorch_ms"] = 1e3 * torch_s / static_cast<double>(state.iterations());
-  state.counters["metagrad_ms"] = 1e3 * ours_s / static_cast<double>(state.iterations());
-  state.counters["libtorch/metagrad"] = torch_s / ours_s;
+  bench::time_alternately(state, "libtorch", torch_fn, "metagrad", ours_fn);
   state.counters["max_abs_diff"] = mismatch;
 }
 
