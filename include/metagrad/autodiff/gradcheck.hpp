@@ -32,15 +32,19 @@ namespace detail {
 /// f's output projected to a scalar: Σ f(x) ⊙ r.
 template <class F>
 Var<double> projected(F& f, const std::vector<Var<double>>& xs, const Tensor<double>& r) {
-  Var<double> y = f(xs);
-  return r.size() == 1 && y.value().size() == 1 ? y * r.data()[0] : dot(y, r);
+  return dot(f(xs), r);
+}
+
+inline std::vector<Var<double>> variables(Tape<double>& tape, const std::vector<Tensor<double>>& xs) {
+  std::vector<Var<double>> vars;
+  for (const auto& x : xs) vars.push_back(tape.variable(x));
+  return vars;
 }
 
 template <class F>
 std::vector<Tensor<double>> analytic_gradient(F& f, const std::vector<Tensor<double>>& xs, const Tensor<double>& r) {
   Tape<double> tape;
-  std::vector<Var<double>> vars;
-  for (const auto& x : xs) vars.push_back(tape.variable(x));
+  const auto vars = variables(tape, xs);
   return grad(projected(f, vars, r), vars);
 }
 
@@ -73,12 +77,6 @@ inline void compare(GradientCheckResult& result, const char* what, std::size_t i
       result.report += os.str();
     }
   }
-}
-
-inline std::vector<Var<double>> variables(Tape<double>& tape, const std::vector<Tensor<double>>& xs) {
-  std::vector<Var<double>> vars;
-  for (const auto& x : xs) vars.push_back(tape.variable(x));
-  return vars;
 }
 
 template <class F>
