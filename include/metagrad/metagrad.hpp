@@ -18,3 +18,4 @@
 #include "metagrad/autodiff/nn.hpp"
 #include "metagrad/autodiff/grad.hpp"
 #include "metagrad/autodiff/gradcheck.hpp"
+#include "metagrad/optim/optim.hpp"

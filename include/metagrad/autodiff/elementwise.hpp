@@ -200,6 +200,9 @@ template <class T> Var<T> operator/(std::type_identity_t<T> s, const Var<T>& x) 
   return x.tape().record(s / x.value(), {x}, rules::ScalarDiv<T>{});
 }
 
+/// A constant of zeros with x's shape, on x's tape.
+template <class T> Var<T> zeros_like(const Var<T>& x) { return x.tape().constant(Tensor<T>::zeros(x.shape())); }
+
 template <class T> Var<T> exp(const Var<T>& x) { return x.tape().record(exp(x.value()), {x}, rules::Exp<T>{}); }
 template <class T> Var<T> log(const Var<T>& x) { return x.tape().record(log(x.value()), {x}, rules::Log<T>{}); }
 template <class T> Var<T> sqrt(const Var<T>& x) { return x.tape().record(sqrt(x.value()), {x}, rules::Sqrt<T>{}); }

@@ -140,6 +140,9 @@ template <class T> Tensor<T> sigmoid_backward(Tensor<T> g, const Tensor<T>& y) {
   return g;
 }
 
+/// A tensor of zeros with x's shape.
+template <class T> Tensor<T> zeros_like(const Tensor<T>& x) { return Tensor<T>::zeros(x.shape()); }
+
 // ---- non-differentiable helpers that backward rules use as constants ----
 /// -1, 0 or +1 per element.
 template <class T> Tensor<T> sign(Tensor<T> x) { x.array() = x.array().sign(); return x; }

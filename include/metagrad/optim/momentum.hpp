@@ -1,0 +1,32 @@
+#pragma once
+// Heavy-ball momentum, PyTorch's convention: v' = μ v + g, d = v' (no dampening; v starts at 0).
+#include "metagrad/optim/update_rule.hpp"
+
+namespace metagrad {
+
+template <class S = double>
+struct Momentum {
+  S momentum = S(0.9);
+  S weight_decay = S(0);
+
+  template <class C>
+  struct State {
+    ParamList<C> velocity;
+  };
+
+  template <class C>
+  State<C> init(const ParamList<C>& params) const {
+    return {optim_detail::zeros_like_all(params)};
+  }
+
+  template <class C>
+  std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
+                                             State<C> state) const {
+    optim_detail::check_lists("Momentum", params, grads, state.velocity.size());
+    for (std::size_t i = 0; i < params.size(); ++i)
+      state.velocity[i] = momentum * state.velocity[i] + optim_detail::with_weight_decay(grads[i], params[i], weight_decay);
+    return {state.velocity, std::move(state)};
+  }
+};
+
+}  // namespace metagrad

@@ -1,0 +1,37 @@
+#pragma once
+// RMSprop, PyTorch's convention: s' = ρ s + (1 − ρ) g², d = g / (√s' + ε) — ε outside the root; s starts at 0.
+#include "metagrad/optim/update_rule.hpp"
+
+namespace metagrad {
+
+template <class S = double>
+struct RmsProp {
+  S decay = S(0.99);  // ρ
+  S epsilon = S(1e-8);
+  S weight_decay = S(0);
+
+  template <class C>
+  struct State {
+    ParamList<C> mean_square;
+  };
+
+  template <class C>
+  State<C> init(const ParamList<C>& params) const {
+    return {optim_detail::zeros_like_all(params)};
+  }
+
+  template <class C>
+  std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
+                                             State<C> state) const {
+    optim_detail::check_lists("RmsProp", params, grads, state.mean_square.size());
+    ParamList<C> d;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const C g = optim_detail::with_weight_decay(grads[i], params[i], weight_decay);
+      state.mean_square[i] = decay * state.mean_square[i] + (1 - decay) * square(g);
+      d.push_back(g / (sqrt(state.mean_square[i]) + epsilon));
+    }
+    return {std::move(d), std::move(state)};
+  }
+};
+
+}  // namespace metagrad

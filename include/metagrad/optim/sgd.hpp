@@ -1,0 +1,31 @@
+#pragma once
+// Plain stochastic gradient descent: d = g + λθ (λ: coupled L2 weight decay, 0 by default).
+#include "metagrad/optim/update_rule.hpp"
+
+namespace metagrad {
+
+template <class S = double>
+struct Sgd {
+  S weight_decay = S(0);
+
+  template <class C>
+  struct State {
+    std::size_t size = 0;  // number of parameters, to catch a state used with other parameters
+  };
+
+  template <class C>
+  State<C> init(const ParamList<C>& params) const {
+    return {params.size()};
+  }
+
+  template <class C>
+  std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
+                                             State<C> state) const {
+    optim_detail::check_lists("Sgd", params, grads, state.size);
+    ParamList<C> d;
+    for (std::size_t i = 0; i < params.size(); ++i) d.push_back(optim_detail::with_weight_decay(grads[i], params[i], weight_decay));
+    return {std::move(d), state};
+  }
+};
+
+}  // namespace metagrad

@@ -1,0 +1,91 @@
+#pragma once
+// What every update rule shares. A rule turns gradients into a descent direction d and a new state; the step
+// θ' = θ − α d is taken by `apply_step` with a step size α from a step-size policy. Rules are pure functions,
+// generic over the carrier C (plain Tensor, or Var to differentiate through the step) and over the type S of
+// their hyperparameters (a plain number, or a rank-0 Var so that a hyperparameter receives a gradient).
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "metagrad/autodiff/elementwise.hpp"
+
+namespace metagrad {
+
+template <class C>
+using ParamList = std::vector<C>;
+
+namespace optim_detail {
+
+template <class C>
+inline constexpr bool is_plain_tensor = std::is_same_v<C, Tensor<typename C::value_type>>;
+
+/// b^t for a hyperparameter b: std::pow for plain numbers, the taped pow for a Var.
+template <class S>
+S power(const S& b, std::int64_t t) {
+  if constexpr (std::is_arithmetic_v<S>) return std::pow(b, static_cast<S>(t));
+  else return pow(b, static_cast<typename S::value_type>(t));
+}
+
+template <class C>
+ParamList<C> zeros_like_all(const ParamList<C>& params) {
+  ParamList<C> out;
+  out.reserve(params.size());
+  for (const auto& p : params) out.push_back(zeros_like(p));
+  return out;
+}
+
+template <class C>
+void check_lists(const char* rule, const ParamList<C>& params, const ParamList<C>& grads, std::size_t state_size) {
+  if (grads.size() != params.size())
+    throw value_error(std::string(rule) + ": " + std::to_string(grads.size()) + " gradients for " +
+                      std::to_string(params.size()) + " parameters");
+  if (state_size != params.size())
+    throw value_error(std::string(rule) + ": state for " + std::to_string(state_size) + " parameters, given " +
+                      std::to_string(params.size()) + " (was it initialized for these parameters?)");
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (!(grads[i].shape() == params[i].shape()))
+      throw shape_error(std::string(rule) + ": gradient " + std::to_string(i) + " has shape " + grads[i].shape().str() +
+                        ", its parameter " + params[i].shape().str());
+}
+
+/// g + λθ, the coupled L2 penalty's gradient (λ = 0 leaves g as it is).
+template <class C, class S>
+C with_weight_decay(const C& g, const C& p, const S& weight_decay) {
+  if constexpr (std::is_arithmetic_v<S>)
+    if (weight_decay == S(0)) return g;
+  return g + weight_decay * p;
+}
+
+}  // namespace optim_detail
+
+/// θ' = θ − α d for every parameter. Pass the parameters as an rvalue to update them in place.
+template <class C, class S>
+ParamList<C> apply_step(ParamList<C> params, const ParamList<C>& direction, const S& step_size) {
+  if (direction.size() != params.size())
+    throw value_error("apply_step: " + std::to_string(direction.size()) + " directions for " +
+                      std::to_string(params.size()) + " parameters");
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    if constexpr (optim_detail::is_plain_tensor<C> && std::is_arithmetic_v<S>) params[i].array() -= step_size * direction[i].array();
+    else params[i] = params[i] - step_size * direction[i];
+  }
+  return params;
+}
+
+/// One step of a rule at a given step size: (θ', state'). Pass parameters and state as rvalues to reuse their
+/// memory. A rule may provide `step_in_place` for plain tensors, one fused pass when nobody needs the direction.
+template <class Rule, class C, class S>
+auto step(const Rule& rule, ParamList<C> params, const ParamList<C>& grads, typename Rule::template State<C> state,
+          const S& step_size) {
+  if constexpr (requires { rule.step_in_place(params, grads, state, step_size); }) {
+    rule.step_in_place(params, grads, state, step_size);
+    return std::pair{std::move(params), std::move(state)};
+  } else {
+    auto [direction, next] = rule.direction(params, grads, std::move(state));
+    return std::pair{apply_step(std::move(params), direction, step_size), std::move(next)};
+  }
+}
+
+}  // namespace metagrad
