@@ -1,0 +1,45 @@
+#pragma once
+// An optimizer is an update rule chained with a step-size policy, e.g.
+//   auto adam_hd = chain(Adam<>{}, HypergradientStepSize<>{.initial = 1e-3, .beta = 1e-7});
+// Its state is the pair of its parts' states. Steps are pure: (θ, state) → (θ', state'); pass both as rvalues to
+// reuse their memory.
+#include <utility>
+
+#include "metagrad/optim/update_rule.hpp"
+
+namespace metagrad {
+
+template <class Rule, class Policy>
+struct Optimizer {
+  using T = typename Policy::value_type;
+  Rule rule;
+  Policy step_size;
+
+  struct State {
+    typename Rule::template State<Tensor<T>> rule;
+    typename Policy::State step_size;
+  };
+
+  State init(const ParamList<Tensor<T>>& params) const { return {rule.init(params), step_size.init(params)}; }
+
+  std::pair<ParamList<Tensor<T>>, State> step(ParamList<Tensor<T>> params, const ParamList<Tensor<T>>& grads,
+                                              State state) const {
+    auto [alpha, policy_state] = step_size.begin_step(std::move(state.step_size), grads);
+    if constexpr (Policy::needs_direction) {
+      auto [direction, rule_state] = rule.direction(params, grads, std::move(state.rule));
+      params = apply_step(std::move(params), direction, alpha);
+      policy_state = step_size.end_step(std::move(policy_state), std::move(direction));
+      return {std::move(params), State{std::move(rule_state), std::move(policy_state)}};
+    } else {
+      auto [next, rule_state] = metagrad::step(rule, std::move(params), grads, std::move(state.rule), alpha);
+      return {std::move(next), State{std::move(rule_state), std::move(policy_state)}};
+    }
+  }
+};
+
+template <class Rule, class Policy>
+Optimizer<Rule, Policy> chain(Rule rule, Policy step_size) {
+  return {std::move(rule), std::move(step_size)};
+}
+
+}  // namespace metagrad

@@ -1,0 +1,89 @@
+#pragma once
+// Hypergradient descent (Baydin et al., ICLR 2018): the step size learns online, at the cost of one dot product
+// per step. With g_t the gradient and d_{t−1} the previous step's descent direction (θ_t = θ_{t−1} − α d_{t−1}):
+//   additive:        α_t = α_{t−1} + β g_t·d_{t−1}
+//   multiplicative:  α_t = α_{t−1} (1 + β cos(g_t, d_{t−1}))           (scale-free; α stays positive for β < 1)
+// Step 1 leaves α₀ unchanged (d₀ = 0). Any update rule works: with SGD d = g (SGD-HD), with Nesterov
+// d = g + μv (SGDN-HD), with Adam d = m̂/(√v̂ + ε) (Adam-HD) — the forms of PAPERS.md §1.
+// Safeguards: α_t is clamped to [min_step_size, max_step_size]; "HD with decay" steps with
+// γ_t = δ(t) α_t + (1 − δ(t)) α_∞, δ(t) = t^(−decay_power), when `limit_step_size` (α_∞) is set.
+// A non-finite hypergradient stops with an error naming the step.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "metagrad/optim/update_rule.hpp"
+
+namespace metagrad {
+
+template <class T = double>
+struct HypergradientStepSize {
+  using value_type = T;
+  T initial = T(1e-3);  // α₀
+  T beta = T(1e-3);     // hypergradient step β
+  bool multiplicative = false;
+  T min_step_size = -std::numeric_limits<T>::infinity();
+  T max_step_size = std::numeric_limits<T>::infinity();
+  std::optional<T> limit_step_size;  // α_∞ of HD with decay
+  T decay_power = T(2);
+
+  struct State {
+    T step_size = T(0);                     // α_{t−1}
+    ParamList<Tensor<T>> previous_direction;  // d_{t−1}; empty before the first step
+    std::int64_t steps = 0;
+  };
+  static constexpr bool needs_direction = true;
+
+  State init(const ParamList<Tensor<T>>&) const {
+    if (!(min_step_size <= max_step_size))
+      throw value_error("HypergradientStepSize: min_step_size exceeds max_step_size");
+    return {initial, {}, 0};
+  }
+
+  /// α_t (or γ_t with decay) for the step whose gradient is `grads`.
+  std::pair<T, State> begin_step(State state, const ParamList<Tensor<T>>& grads) const {
+    ++state.steps;
+    if (!state.previous_direction.empty()) {
+      if (state.previous_direction.size() != grads.size())
+        throw value_error("HypergradientStepSize: " + std::to_string(grads.size()) + " gradients, but the previous step had " +
+                          std::to_string(state.previous_direction.size()) + " directions");
+      T g_dot_d = 0, g_norm2 = 0, d_norm2 = 0;
+      for (std::size_t i = 0; i < grads.size(); ++i) {
+        const auto g = grads[i].array().matrix();
+        const auto d = state.previous_direction[i].array().matrix();
+        g_dot_d += g.dot(d);
+        if (multiplicative) {
+          g_norm2 += g.squaredNorm();
+          d_norm2 += d.squaredNorm();
+        }
+      }
+      if (!std::isfinite(g_dot_d))
+        throw value_error("HypergradientStepSize: the hypergradient g·d is " + std::to_string(g_dot_d) + " at step " +
+                          std::to_string(state.steps) + " (a non-finite gradient?)");
+      if (multiplicative) {
+        const T denominator = std::sqrt(g_norm2 * d_norm2);
+        state.step_size *= 1 + beta * (denominator > 0 ? g_dot_d / denominator : T(0));
+      } else {
+        state.step_size += beta * g_dot_d;
+      }
+      state.step_size = std::clamp(state.step_size, min_step_size, max_step_size);
+    }
+    T used = state.step_size;
+    if (limit_step_size) {
+      const T delta = std::pow(static_cast<T>(state.steps), -decay_power);
+      used = delta * state.step_size + (1 - delta) * *limit_step_size;
+    }
+    return {used, std::move(state)};
+  }
+
+  /// Keeps this step's direction for the next hypergradient.
+  State end_step(State state, ParamList<Tensor<T>> direction) const {
+    state.previous_direction = std::move(direction);
+    return state;
+  }
+};
+
+}  // namespace metagrad

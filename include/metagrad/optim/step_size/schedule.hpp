@@ -1,0 +1,43 @@
+#pragma once
+// A step size per step, read from a rank-1 tensor: α_t = schedule[t − 1] for steps t = 1, 2, …
+// On a tape, `schedule_at` reads the same entry from a Var schedule, differentiably (metagradients of a schedule).
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "metagrad/autodiff/index.hpp"
+#include "metagrad/optim/update_rule.hpp"
+
+namespace metagrad {
+
+template <class T = double>
+struct ScheduledStepSize {
+  using value_type = T;
+  Tensor<T> schedule;
+
+  struct State {
+    std::int64_t steps = 0;
+  };
+  static constexpr bool needs_direction = false;
+
+  State init(const ParamList<Tensor<T>>&) const {
+    if (schedule.rank() != 1) throw shape_error("ScheduledStepSize: rank-1 schedule expected, got " + schedule.shape().str());
+    return {};
+  }
+  std::pair<T, State> begin_step(State state, const ParamList<Tensor<T>>&) const {
+    if (state.steps >= schedule.size())
+      throw value_error("ScheduledStepSize: step " + std::to_string(state.steps + 1) + " is past the end of a schedule of " +
+                        std::to_string(schedule.size()) + " steps");
+    return {schedule.data()[state.steps++], state};
+  }
+};
+
+/// Entry t − 1 of a rank-1 schedule as a rank-0 Var (step t's step size), with its gradient flowing to the schedule.
+template <class T>
+Var<T> schedule_at(const Var<T>& schedule, std::int64_t step) {
+  if (schedule.shape().rank() != 1 || step < 1 || step > schedule.shape()[0])
+    throw value_error("schedule_at: step " + std::to_string(step) + " of a schedule of shape " + schedule.shape().str());
+  return reshape(slice(schedule, 0, static_cast<index_t>(step - 1), 1), Shape{});
+}
+
+}  // namespace metagrad
