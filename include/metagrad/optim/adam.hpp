@@ -8,6 +8,13 @@
 
 namespace metagrad {
 
+/// Adam's state: both moments and the step count (shared by Adam and AdamW whatever their hyperparameter type).
+template <class C>
+struct AdamState {
+  ParamList<C> first_moment, second_moment;
+  std::int64_t steps = 0;
+};
+
 template <class S = double>
 struct Adam {
   S beta1 = S(0.9);
@@ -18,10 +25,7 @@ struct Adam {
   bool decoupled_weight_decay = false;  // AdamW: d = m̂ / (√v̂ + ε) + λθ
 
   template <class C>
-  struct State {
-    ParamList<C> first_moment, second_moment;
-    std::int64_t steps = 0;
-  };
+  using State = AdamState<C>;
 
   template <class C>
   State<C> init(const ParamList<C>& params) const {
@@ -98,7 +102,7 @@ struct AdamW {
   bool epsilon_inside_sqrt = false;
 
   template <class C>
-  using State = typename Adam<S>::template State<C>;
+  using State = AdamState<C>;
 
   template <class C>
   State<C> init(const ParamList<C>& params) const {

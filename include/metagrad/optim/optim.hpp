@@ -10,3 +10,4 @@
 #include "metagrad/optim/step_size/schedule.hpp"
 #include "metagrad/optim/step_size/hypergradient.hpp"
 #include "metagrad/optim/optimizer.hpp"
+#include "metagrad/optim/stacked.hpp"

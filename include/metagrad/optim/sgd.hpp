@@ -4,14 +4,18 @@
 
 namespace metagrad {
 
+/// SGD keeps no state but the number of parameters, to catch a state used with other parameters.
+template <class C>
+struct SgdState {
+  std::size_t size = 0;
+};
+
 template <class S = double>
 struct Sgd {
   S weight_decay = S(0);
 
   template <class C>
-  struct State {
-    std::size_t size = 0;  // number of parameters, to catch a state used with other parameters
-  };
+  using State = SgdState<C>;
 
   template <class C>
   State<C> init(const ParamList<C>& params) const {
