@@ -19,3 +19,4 @@
 #include "metagrad/autodiff/grad.hpp"
 #include "metagrad/autodiff/gradcheck.hpp"
 #include "metagrad/optim/optim.hpp"
+#include "metagrad/data/data.hpp"

@@ -27,7 +27,7 @@ struct HypergradientStepSize {
   bool multiplicative = false;
   T min_step_size = -std::numeric_limits<T>::infinity();
   T max_step_size = std::numeric_limits<T>::infinity();
-  std::optional<T> limit_step_size;  // α_∞ of HD with decay
+  std::optional<T> limit_step_size{};  // α_∞ of HD with decay
   T decay_power = T(2);
 
   struct State {

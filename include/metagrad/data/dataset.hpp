@@ -1,0 +1,41 @@
+#pragma once
+// A labelled dataset in memory: one example per row of `inputs` (axis 0), one class label per example.
+#include <string>
+
+#include "metagrad/ops/nn.hpp"
+
+namespace metagrad {
+
+/// Thrown for unreadable, truncated or malformed data files; the message names the file and what was wrong.
+struct data_error : error {
+  using error::error;
+};
+
+template <class T = double>
+struct Dataset {
+  Tensor<T> inputs;  // [examples, …]
+  IndexVector labels;
+  index_t classes = 0;
+
+  index_t size() const { return static_cast<index_t>(labels.size()); }
+
+  /// The examples at `indices` (a minibatch), inputs and labels together.
+  Dataset batch(const IndexVector& indices) const {
+    Dataset out{gather_rows(inputs, indices), {}, classes};
+    out.labels.reserve(indices.size());
+    for (index_t i : indices) out.labels.push_back(labels[static_cast<std::size_t>(i)]);
+    return out;
+  }
+
+  /// Examples [start, start + count): e.g. to split off a validation set.
+  Dataset slice(index_t start, index_t count) const {
+    if (start < 0 || count < 0 || start + count > size())
+      throw value_error("Dataset::slice: [" + std::to_string(start) + ", " + std::to_string(start + count) +
+                        ") out of range for " + std::to_string(size()) + " examples");
+    Dataset out{metagrad::slice(inputs, 0, start, count), {}, classes};
+    out.labels.assign(labels.begin() + start, labels.begin() + start + count);
+    return out;
+  }
+};
+
+}  // namespace metagrad
