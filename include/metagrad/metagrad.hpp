@@ -20,3 +20,4 @@
 #include "metagrad/autodiff/gradcheck.hpp"
 #include "metagrad/optim/optim.hpp"
 #include "metagrad/data/data.hpp"
+#include "metagrad/train/train.hpp"
