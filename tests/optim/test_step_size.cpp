@@ -13,6 +13,7 @@ const std::vector<TD> fixed_grads = {TD({2}, {0.5, 0.2}), TD({2}, {-1.0, 0.3}), 
 struct Trajectory {
   TD final_params;
   std::vector<double> step_sizes;  // the α each step used
+  double current_step_size = 0;    // the optimizer's report after the last step
 };
 
 template <class Rule, class Policy>
@@ -28,6 +29,7 @@ Trajectory run(const Rule& rule, const Policy& policy) {
     out.step_sizes.push_back((before.data()[0] - params[0].data()[0]) / g.data()[0]);
   }
   out.final_params = params[0];
+  out.current_step_size = opt.current_step_size(state);
   return out;
 }
 
@@ -44,6 +46,8 @@ TEST_CASE("constant and scheduled step sizes") {
   check_close(constant.final_params, TD({2}, {0.85, -0.54}));
   const auto scheduled = run(Sgd<>{}, ScheduledStepSize<>{TD({3}, {0.1, 0.2, 0.05})});
   CHECK(scheduled.step_sizes[1] == doctest::Approx(0.2));
+  CHECK(scheduled.current_step_size == 0.05);
+  CHECK(constant.current_step_size == 0.1);
   check_close(scheduled.final_params, TD({2}, {1.0 - 0.05 + 0.2 - 0.1, -0.5 - 0.02 - 0.06 + 0.005}));
   // Too short a schedule is an error, not a silent reuse of its last value.
   const auto opt = chain(Sgd<>{}, ScheduledStepSize<>{TD({1}, {0.1})});
@@ -68,6 +72,7 @@ TEST_CASE("SGD-HD: α_t = α_{t−1} + β g_t·g_{t−1}") {
   CHECK(r.step_sizes[0] == doctest::Approx(0.1).epsilon(1e-14));
   CHECK(r.step_sizes[1] == doctest::Approx(0.0956).epsilon(1e-14));
   CHECK(r.step_sizes[2] == doctest::Approx(0.0753).epsilon(1e-14));
+  CHECK(r.current_step_size == doctest::Approx(0.0753).epsilon(1e-14));
   check_close(r.final_params, TD({2}, {0.8949999999999998, -0.54115000000000002}));
 }
 

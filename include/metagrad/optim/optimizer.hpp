@@ -35,6 +35,9 @@ struct Optimizer {
       return {std::move(next), State{std::move(rule_state), std::move(policy_state)}};
     }
   }
+
+  /// The step-size policy's current step size (for a hypergradient policy, the learned α).
+  T current_step_size(const State& state) const { return step_size.current(state.step_size); }
 };
 
 template <class Rule, class Policy>

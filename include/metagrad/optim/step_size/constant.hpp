@@ -22,6 +22,7 @@ struct ConstantStepSize {
     ++state.steps;
     return {value, state};
   }
+  T current(const State&) const { return value; }
 };
 
 }  // namespace metagrad

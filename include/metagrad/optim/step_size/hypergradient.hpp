@@ -79,6 +79,9 @@ struct HypergradientStepSize {
     return {used, std::move(state)};
   }
 
+  /// The learned step size α_t (before HD-with-decay's blending toward α_∞).
+  T current(const State& state) const { return state.step_size; }
+
   /// Keeps this step's direction for the next hypergradient.
   State end_step(State state, ParamList<Tensor<T>> direction) const {
     state.previous_direction = std::move(direction);

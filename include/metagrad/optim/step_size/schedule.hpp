@@ -30,6 +30,8 @@ struct ScheduledStepSize {
                         std::to_string(schedule.size()) + " steps");
     return {schedule.data()[state.steps++], state};
   }
+  /// The step size of the last step taken (the first entry before any step).
+  T current(const State& state) const { return schedule.data()[state.steps > 0 ? state.steps - 1 : 0]; }
 };
 
 /// Entry t − 1 of a rank-1 schedule as a rank-0 Var (step t's step size), with its gradient flowing to the schedule.
