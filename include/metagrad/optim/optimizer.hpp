@@ -25,7 +25,14 @@ struct Optimizer {
   std::pair<ParamList<Tensor<T>>, State> step(ParamList<Tensor<T>> params, const ParamList<Tensor<T>>& grads,
                                               State state) const {
     auto [alpha, policy_state] = step_size.begin_step(std::move(state.step_size), grads);
-    if constexpr (Policy::needs_direction) {
+    if constexpr (Policy::needs_direction && requires(ParamList<Tensor<T>> d) {
+                    rule.step_in_place(params, grads, state.rule, alpha, &d);
+                  }) {  // one fused pass that also hands back the direction
+      ParamList<Tensor<T>> direction = step_size.take_direction(policy_state);  // reused as the output buffer
+      rule.step_in_place(params, grads, state.rule, alpha, &direction);
+      policy_state = step_size.end_step(std::move(policy_state), std::move(direction));
+      return {std::move(params), State{std::move(state.rule), std::move(policy_state)}};
+    } else if constexpr (Policy::needs_direction) {
       auto [direction, rule_state] = rule.direction(params, grads, std::move(state.rule));
       params = apply_step(std::move(params), direction, alpha);
       policy_state = step_size.end_step(std::move(policy_state), std::move(direction));

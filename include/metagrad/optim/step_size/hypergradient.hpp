@@ -82,6 +82,9 @@ struct HypergradientStepSize {
   /// The learned step size α_t (before HD-with-decay's blending toward α_∞).
   T current(const State& state) const { return state.step_size; }
 
+  /// Hands over the previous direction's memory once begin_step has used it.
+  ParamList<Tensor<T>> take_direction(State& state) const { return std::move(state.previous_direction); }
+
   /// Keeps this step's direction for the next hypergradient.
   State end_step(State state, ParamList<Tensor<T>> direction) const {
     state.previous_direction = std::move(direction);
