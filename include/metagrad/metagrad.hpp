@@ -21,3 +21,4 @@
 #include "metagrad/optim/optim.hpp"
 #include "metagrad/data/data.hpp"
 #include "metagrad/train/train.hpp"
+#include "metagrad/io/io.hpp"

@@ -12,6 +12,8 @@ struct Momentum {
   template <class C>
   struct State {
     ParamList<C> velocity;
+    template <class F> void fields(F&& f) { f("velocity", velocity); }
+    template <class F> void fields(F&& f) const { f("velocity", velocity); }
   };
 
   template <class C>

@@ -13,6 +13,8 @@ struct Nesterov {
   template <class C>
   struct State {
     ParamList<C> velocity;
+    template <class F> void fields(F&& f) { f("velocity", velocity); }
+    template <class F> void fields(F&& f) const { f("velocity", velocity); }
   };
 
   template <class C>

@@ -3,6 +3,7 @@
 //   auto adam_hd = chain(Adam<>{}, HypergradientStepSize<>{.initial = 1e-3, .beta = 1e-7});
 // Its state is the pair of its parts' states. Steps are pure: (θ, state) → (θ', state'); pass both as rvalues to
 // reuse their memory.
+#include <string>
 #include <utility>
 
 #include "metagrad/optim/update_rule.hpp"
@@ -18,6 +19,16 @@ struct Optimizer {
   struct State {
     typename Rule::template State<Tensor<T>> rule;
     typename Policy::State step_size;
+    /// Every part's fields, named "rule.…" and "step_size.…" (for save_state / load_state).
+    template <class F> void fields(F&& f) { visit(*this, f); }
+    template <class F> void fields(F&& f) const { visit(*this, f); }
+
+   private:
+    template <class Self, class F>
+    static void visit(Self& self, F& f) {
+      self.rule.fields([&](const std::string& name, auto& value) { f("rule." + name, value); });
+      self.step_size.fields([&](const std::string& name, auto& value) { f("step_size." + name, value); });
+    }
   };
 
   State init(const ParamList<Tensor<T>>& params) const { return {rule.init(params), step_size.init(params)}; }

@@ -8,6 +8,8 @@ namespace metagrad {
 template <class C>
 struct SgdState {
   std::size_t size = 0;
+  template <class F> void fields(F&& f) { f("size", size); }
+  template <class F> void fields(F&& f) const { f("size", size); }
 };
 
 template <class S = double>

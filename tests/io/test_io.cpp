@@ -1,0 +1,110 @@
+// .npy files and optimizer states: round trips, files written byte by byte as NumPy writes them, and corrupt input.
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "support.hpp"
+
+using namespace metagrad;
+using namespace metagrad::test;
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("metagrad-io-" + std::to_string(std::random_device{}()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void write_all(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+}  // namespace
+
+TEST_SUITE("io") {
+
+TEST_CASE(".npy round trips and NumPy's exact layout") {
+  TempDir dir;
+  const TD t = randn({2, 3}, 1);
+  save_npy(dir.path / "t.npy", t);
+  CHECK(load_npy<double>(dir.path / "t.npy") == t);
+  const std::string bytes = read_all(dir.path / "t.npy");
+  // numpy.save(np.zeros((2, 3))) writes this 64-byte header (magic, version 1.0, length 118, padded dict).
+  CHECK(bytes.substr(0, 10) == std::string("\x93NUMPY\x01\x00\x76\x00", 10));
+  const std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }";
+  CHECK(bytes.substr(10, dict.size()) == dict);
+  CHECK(bytes.size() == 128 + 6 * 8);
+  CHECK(bytes[127] == '\n');
+  save_npy(dir.path / "v.npy", Tensor<float>({3}, {1.5f, 2.5f, -1.0f}));
+  CHECK(read_all(dir.path / "v.npy").find("'shape': (3,)") != std::string::npos);
+  CHECK(load_npy<double>(dir.path / "v.npy") == TD({3}, {1.5, 2.5, -1.0}));  // float32 file, double tensor
+  save_npy(dir.path / "s.npy", TD::scalar(4.0));
+  CHECK(load_npy<double>(dir.path / "s.npy").rank() == 0);
+  save_npy_integer(dir.path / "i.npy", -7);
+  CHECK(load_npy_integer(dir.path / "i.npy") == -7);
+}
+
+TEST_CASE("corrupt .npy files get errors naming the file") {
+  TempDir dir;
+  const auto p = dir.path / "bad.npy";
+  check_throws_with<io_error>([&] { (void)load_npy<double>(p); }, {"cannot open", "bad.npy"});
+  write_all(p, "not numpy at all");
+  check_throws_with<io_error>([&] { (void)load_npy<double>(p); }, {"bad.npy", "magic"});
+  save_npy(p, TD::ones({4}));
+  std::string b = read_all(p);
+  write_all(p, b.substr(0, b.size() - 3));
+  check_throws_with<io_error>([&] { (void)load_npy<double>(p); }, {"truncated", "32 bytes"});
+  write_all(p, b + "xx");
+  check_throws_with<io_error>([&] { (void)load_npy<double>(p); }, {"trailing"});
+  std::string u8 = b;
+  u8.replace(u8.find("<f8"), 3, "|u1");
+  write_all(p, u8);
+  check_throws_with<io_error>([&] { (void)load_npy<double>(p); }, {"dtype '|u1'"});
+  std::string fortran = b;
+  fortran.replace(fortran.find("False"), 5, "True ");
+  write_all(p, fortran);
+  check_throws_with<io_error>([&] { (void)load_npy<double>(p); }, {"Fortran"});
+  check_throws_with<io_error>([&] { (void)load_npy_integer(dir.path / "missing.npy"); }, {"cannot open"});
+}
+
+TEST_CASE("a composed optimizer's state saves and loads; training resumes bit for bit") {
+  TempDir dir;
+  const auto opt = chain(Adam<>{}, HypergradientStepSize<>{.initial = 0.01, .beta = 1e-4});
+  auto quadratic_grad = [](const TD& p) { return (p - 0.5) * 2.0; };
+  ParamList<TD> params = {randn({3, 2}, 5), randn({2}, 6)};
+  auto state = opt.init(params);
+  for (int t = 0; t < 4; ++t)
+    std::tie(params, state) = opt.step(std::move(params), {quadratic_grad(params[0]), quadratic_grad(params[1])}, std::move(state));
+  save_state(dir.path / "opt", state);
+  CHECK(fs::exists(dir.path / "opt" / "rule.first_moment.1.npy"));
+  CHECK(fs::exists(dir.path / "opt" / "step_size.previous_direction.0.npy"));
+  auto restored = opt.init(params);
+  load_state(dir.path / "opt", restored);
+  CHECK(restored.rule.steps == 4);
+  CHECK(restored.step_size.step_size == state.step_size.step_size);
+  // Two more steps from each state give identical bits.
+  auto a = std::pair{params, state};
+  auto b = std::pair{params, restored};
+  for (int t = 0; t < 2; ++t) {
+    a = opt.step(std::move(a.first), {quadratic_grad(a.first[0]), quadratic_grad(a.first[1])}, std::move(a.second));
+    b = opt.step(std::move(b.first), {quadratic_grad(b.first[0]), quadratic_grad(b.first[1])}, std::move(b.second));
+  }
+  CHECK(a.first[0] == b.first[0]);
+  CHECK(a.first[1] == b.first[1]);
+  // Loading into the state of other parameters is refused.
+  auto other = opt.init({TD::ones({4}), TD::ones({2})});
+  check_throws_with<io_error>([&] { load_state(dir.path / "opt", other); }, {"rule.first_moment.0.npy", "[3, 2]", "[4]"});
+  check_throws_with<io_error>([&] { load_state(dir.path / "nowhere", other); }, {"not a folder"});
+  // Stateless and scheduled parts too.
+  const auto sgd = chain(Momentum<>{}, ScheduledStepSize<>{TD({3}, {0.1, 0.2, 0.3})});
+  auto s = sgd.init(params);
+  std::tie(params, s) = sgd.step(std::move(params), {TD::ones({3, 2}), TD::ones({2})}, std::move(s));
+  save_state(dir.path / "sgd", s);
+  auto s2 = sgd.init(params);
+  load_state(dir.path / "sgd", s2);
+  CHECK(s2.step_size.steps == 1);
+  CHECK(s2.rule.velocity[0] == s.rule.velocity[0]);
+}
+
+}  // TEST_SUITE
