@@ -1,8 +1,33 @@
 #pragma once
 // Heavy-ball momentum, PyTorch's convention: v' = μ v + g, d = v' (no dampening; v starts at 0).
+// Nesterov momentum (nesterov.hpp) shares its state and differs only in the direction.
 #include "metagrad/optim/update_rule.hpp"
 
 namespace metagrad {
+
+template <class C>
+struct MomentumState {
+  ParamList<C> velocity;
+  template <class F> void fields(F&& f) { f("velocity", velocity); }
+  template <class F> void fields(F&& f) const { f("velocity", velocity); }
+};
+
+namespace optim_detail {
+/// v' = μ v + g (g with coupled weight decay); d = v', or g + μ v' for Nesterov.
+template <class C, class S>
+std::pair<ParamList<C>, MomentumState<C>> momentum_direction(const char* rule, const ParamList<C>& params,
+                                                             const ParamList<C>& grads, MomentumState<C> state,
+                                                             const S& momentum, const S& weight_decay, bool nesterov) {
+  check_lists(rule, params, grads, state.velocity.size());
+  ParamList<C> d;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const C g = with_weight_decay(grads[i], params[i], weight_decay);
+    state.velocity[i] = momentum * state.velocity[i] + g;
+    d.push_back(nesterov ? g + momentum * state.velocity[i] : state.velocity[i]);
+  }
+  return {std::move(d), std::move(state)};
+}
+}  // namespace optim_detail
 
 template <class S = double>
 struct Momentum {
@@ -10,11 +35,7 @@ struct Momentum {
   S weight_decay = S(0);
 
   template <class C>
-  struct State {
-    ParamList<C> velocity;
-    template <class F> void fields(F&& f) { f("velocity", velocity); }
-    template <class F> void fields(F&& f) const { f("velocity", velocity); }
-  };
+  using State = MomentumState<C>;
 
   template <class C>
   State<C> init(const ParamList<C>& params) const {
@@ -24,10 +45,7 @@ struct Momentum {
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
                                              State<C> state) const {
-    optim_detail::check_lists("Momentum", params, grads, state.velocity.size());
-    for (std::size_t i = 0; i < params.size(); ++i)
-      state.velocity[i] = momentum * state.velocity[i] + optim_detail::with_weight_decay(grads[i], params[i], weight_decay);
-    return {state.velocity, std::move(state)};
+    return optim_detail::momentum_direction("Momentum", params, grads, std::move(state), momentum, weight_decay, false);
   }
 };
 

@@ -1,7 +1,7 @@
 #pragma once
 // Nesterov momentum, in the form of PyTorch and of the hypergradient paper (SGDN):
 // v' = μ v + g, d = g + μ v'.
-#include "metagrad/optim/update_rule.hpp"
+#include "metagrad/optim/momentum.hpp"
 
 namespace metagrad {
 
@@ -11,11 +11,7 @@ struct Nesterov {
   S weight_decay = S(0);
 
   template <class C>
-  struct State {
-    ParamList<C> velocity;
-    template <class F> void fields(F&& f) { f("velocity", velocity); }
-    template <class F> void fields(F&& f) const { f("velocity", velocity); }
-  };
+  using State = MomentumState<C>;
 
   template <class C>
   State<C> init(const ParamList<C>& params) const {
@@ -25,14 +21,7 @@ struct Nesterov {
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
                                              State<C> state) const {
-    optim_detail::check_lists("Nesterov", params, grads, state.velocity.size());
-    ParamList<C> d;
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const C g = optim_detail::with_weight_decay(grads[i], params[i], weight_decay);
-      state.velocity[i] = momentum * state.velocity[i] + g;
-      d.push_back(g + momentum * state.velocity[i]);
-    }
-    return {std::move(d), std::move(state)};
+    return optim_detail::momentum_direction("Nesterov", params, grads, std::move(state), momentum, weight_decay, true);
   }
 };
 
