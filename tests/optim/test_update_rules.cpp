@@ -121,6 +121,23 @@ TEST_CASE("hyperparameters receive gradients through a training run") {
         {TD::scalar(0.8), TD::scalar(0.99), TD::scalar(1e-3), TD::scalar(0.01)});
 }
 
+TEST_CASE("a step-size schedule receives its gradient through the run") {
+  const TD c({3}, {0.3, -1.0, 2.0});
+  const auto r = check_gradient(
+      [&](const Vars& h) {
+        Tape<double>& tape = h[0].tape();
+        ParamList<VD> params = {tape.constant(TD({3}, {1.0, 0.5, -0.5}))};
+        const Nesterov<double> rule{.momentum = 0.5};
+        auto state = rule.init(params);
+        for (std::int64_t t = 1; t <= 4; ++t)
+          std::tie(params, state) = step(rule, params, {(params[0] - c) * 2.0}, state, schedule_at(h[0], t));
+        return sum(square(params[0] - c));
+      },
+      {TD({4}, {0.1, 0.05, 0.2, 0.02})});
+  CHECK_MESSAGE(r.ok, r.report);
+  CHECK(r.checked == 4);
+}
+
 TEST_CASE("mismatched parameters, gradients and state are errors") {
   const Adam<> adam;
   ParamList<TD> p = {TD::ones({2}), TD::ones({3})};
