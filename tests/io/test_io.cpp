@@ -74,8 +74,11 @@ TEST_CASE("a composed optimizer's state saves and loads; training resumes bit fo
   auto quadratic_grad = [](const TD& p) { return (p - 0.5) * 2.0; };
   ParamList<TD> params = {randn({3, 2}, 5), randn({2}, 6)};
   auto state = opt.init(params);
-  for (int t = 0; t < 4; ++t)
-    std::tie(params, state) = opt.step(std::move(params), {quadratic_grad(params[0]), quadratic_grad(params[1])}, std::move(state));
+  auto grads_at = [&](const ParamList<TD>& p) { return ParamList<TD>{quadratic_grad(p[0]), quadratic_grad(p[1])}; };
+  for (int t = 0; t < 4; ++t) {
+    const auto g = grads_at(params);  // before params is moved into the call
+    std::tie(params, state) = opt.step(std::move(params), g, std::move(state));
+  }
   save_state(dir.path / "opt", state);
   CHECK(fs::exists(dir.path / "opt" / "rule.first_moment.1.npy"));
   CHECK(fs::exists(dir.path / "opt" / "step_size.previous_direction.0.npy"));
@@ -87,8 +90,9 @@ TEST_CASE("a composed optimizer's state saves and loads; training resumes bit fo
   auto a = std::pair{params, state};
   auto b = std::pair{params, restored};
   for (int t = 0; t < 2; ++t) {
-    a = opt.step(std::move(a.first), {quadratic_grad(a.first[0]), quadratic_grad(a.first[1])}, std::move(a.second));
-    b = opt.step(std::move(b.first), {quadratic_grad(b.first[0]), quadratic_grad(b.first[1])}, std::move(b.second));
+    const auto ga = grads_at(a.first), gb = grads_at(b.first);
+    a = opt.step(std::move(a.first), ga, std::move(a.second));
+    b = opt.step(std::move(b.first), gb, std::move(b.second));
   }
   CHECK(a.first[0] == b.first[0]);
   CHECK(a.first[1] == b.first[1]);

@@ -29,7 +29,8 @@ TEST_CASE("SGD over SGD with meta step size κ is SGD-HD with β = κ") {
     for (index_t i = 0; i < 2; ++i) CHECK(stacked.params()[0].data()[i] == doctest::Approx(params[0].data()[i]).epsilon(1e-13));
     // …and both hold the α that produced θ_t.
     CHECK(stacked.step_size() == doctest::Approx(state.step_size.step_size).epsilon(1e-13));
-    std::tie(params, state) = hd.step(std::move(params), {quadratic_gradient(params[0])}, std::move(state));
+    const TD g = quadratic_gradient(params[0]);  // before params is moved into the call
+    std::tie(params, state) = hd.step(std::move(params), {g}, std::move(state));
   }
   CHECK(stacked.step_size() != alpha0);  // α did move
 }

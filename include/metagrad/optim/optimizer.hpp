@@ -35,7 +35,9 @@ struct Optimizer {
 
   std::pair<ParamList<Tensor<T>>, State> step(ParamList<Tensor<T>> params, const ParamList<Tensor<T>>& grads,
                                               State state) const {
-    auto [alpha, policy_state] = step_size.begin_step(std::move(state.step_size), grads);
+    auto begun = step_size.begin_step(std::move(state.step_size), grads);
+    const T alpha = begun.first;  // not structured bindings: clang 14 cannot name them in a requires-expression
+    auto policy_state = std::move(begun.second);
     if constexpr (Policy::needs_direction && requires(ParamList<Tensor<T>> d) {
                     rule.step_in_place(params, grads, state.rule, alpha, &d);
                   }) {  // one fused pass that also hands back the direction
