@@ -1,6 +1,6 @@
 #pragma once
 // Heavy-ball momentum, PyTorch's convention: v' = μ v + g, d = v' (no dampening; v starts at 0).
-// Nesterov momentum (nesterov.hpp) shares its state and differs only in the direction.
+// Nesterov momentum (nesterov.hpp) is the same rule with the other direction.
 #include "metagrad/optim/update_rule.hpp"
 
 namespace metagrad {
@@ -12,25 +12,9 @@ struct MomentumState {
   template <class F> void fields(F&& f) const { f("velocity", velocity); }
 };
 
-namespace optim_detail {
-/// v' = μ v + g (g with coupled weight decay); d = v', or g + μ v' for Nesterov.
-template <class C, class S>
-std::pair<ParamList<C>, MomentumState<C>> momentum_direction(const char* rule, const ParamList<C>& params,
-                                                             const ParamList<C>& grads, MomentumState<C> state,
-                                                             const S& momentum, const S& weight_decay, bool nesterov) {
-  check_lists(rule, params, grads, state.velocity.size());
-  ParamList<C> d;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const C g = with_weight_decay(grads[i], params[i], weight_decay);
-    state.velocity[i] = momentum * state.velocity[i] + g;
-    d.push_back(nesterov ? g + momentum * state.velocity[i] : state.velocity[i]);
-  }
-  return {std::move(d), std::move(state)};
-}
-}  // namespace optim_detail
-
-template <class S = double>
-struct Momentum {
+/// Heavy-ball (nesterov = false) and Nesterov (true) momentum: one rule, two directions.
+template <class S, bool nesterov>
+struct MomentumRule {
   S momentum = S(0.9);
   S weight_decay = S(0);
 
@@ -42,11 +26,22 @@ struct Momentum {
     return {optim_detail::zeros_like_all(params)};
   }
 
+  /// v' = μ v + g (g with coupled weight decay); d = v', or g + μ v' for Nesterov.
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
                                              State<C> state) const {
-    return optim_detail::momentum_direction("Momentum", params, grads, std::move(state), momentum, weight_decay, false);
+    optim_detail::check_lists(nesterov ? "Nesterov" : "Momentum", params, grads, state.velocity.size());
+    ParamList<C> d;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const C g = optim_detail::with_weight_decay(grads[i], params[i], weight_decay);
+      state.velocity[i] = momentum * state.velocity[i] + g;
+      d.push_back(nesterov ? g + momentum * state.velocity[i] : state.velocity[i]);
+    }
+    return {std::move(d), std::move(state)};
   }
 };
+
+template <class S = double>
+using Momentum = MomentumRule<S, false>;
 
 }  // namespace metagrad

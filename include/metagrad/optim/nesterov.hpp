@@ -6,23 +6,6 @@
 namespace metagrad {
 
 template <class S = double>
-struct Nesterov {
-  S momentum = S(0.9);
-  S weight_decay = S(0);
-
-  template <class C>
-  using State = MomentumState<C>;
-
-  template <class C>
-  State<C> init(const ParamList<C>& params) const {
-    return {optim_detail::zeros_like_all(params)};
-  }
-
-  template <class C>
-  std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
-                                             State<C> state) const {
-    return optim_detail::momentum_direction("Nesterov", params, grads, std::move(state), momentum, weight_decay, true);
-  }
-};
+using Nesterov = MomentumRule<S, true>;
 
 }  // namespace metagrad
