@@ -11,7 +11,6 @@
 #include <metagrad/metagrad.hpp>
 
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -110,6 +109,14 @@ Evaluation evaluate(const ParamList<Tensor<T>>& p, const Dataset<T>& data) {
   return {loss, static_cast<T>(correct) / static_cast<T>(data.size())};
 }
 
+/// A train() callback that ends the run once stop(step, params) says so.
+template <class Stop>
+struct StopWhen {
+  Stop& stop;
+  ParamList<Tensor<T>>& params;
+  bool on_step(const StepReport& r) { return !stop(r.step, params); }
+};
+
 /// One training run. `on_iteration(t, loss, alpha)` sees every iteration; `stop(t, params)` may end it early.
 template <class Opt, class OnIteration, class Stop>
 ParamList<Tensor<T>> train_run(const Model& model, const Opt& opt, const Dataset<T>& train, std::int64_t iterations,
@@ -134,14 +141,7 @@ ParamList<Tensor<T>> train_run(const Model& model, const Opt& opt, const Dataset
     const T alpha = opt.current_step_size(state);
     on_iteration(t, value, alpha);
     return StepReport{.loss = value, .step_size = alpha};
-  }, ProgressBar(model.name), [&] {
-    struct Stopper {
-      Stop& stop;
-      ParamList<Tensor<T>>& params;
-      bool on_step(const StepReport& r) { return !stop(r.step, params); }
-    };
-    return Stopper{stop, params};
-  }());
+  }, ProgressBar(model.name), StopWhen<Stop>{stop, params});
   return params;
 }
 
@@ -182,13 +182,11 @@ int main(int argc, char** argv) try {
   auto run_all = [&](const Model& model, int epochs) {
     auto run = [&](const std::string& method, const auto& optimizer, T beta) {
       T last_loss = 0, last_alpha = 0;
-      std::int64_t done = 0;
       const auto params = train_run(model, optimizer, train, epochs * per_epoch,
           [&](std::int64_t t, T loss, T alpha) {
             iterations_csv << model.name << ',' << method << ',' << t + 1 << ',' << loss << ',' << alpha << '\n';
             last_loss = loss;
             last_alpha = alpha;
-            done = t + 1;
           },
           [&](std::int64_t t, const ParamList<Tensor<T>>& p) {
             if ((t + 1) % per_epoch == 0) {
@@ -197,7 +195,6 @@ int main(int argc, char** argv) try {
             }
             return false;
           });
-      (void)done;
       const auto e = evaluate(params, validation);
       std::printf("%-7s %-9s val loss %.4f  val accuracy %.4f  final α %.3g\n", model.name.c_str(), method.c_str(), e.loss,
                   e.accuracy, last_alpha);
