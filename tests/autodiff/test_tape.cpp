@@ -65,6 +65,34 @@ TEST_CASE("vjp with a seed, and hvp leaves the tape as it was") {
   CHECK((hv.array() - a0.array() * v.array() * 6.0).abs().maxCoeff() < 1e-12);
   CHECK_THROWS_AS(hvp(f, {a}, {}), value_error);
   CHECK_THROWS_AS(hvp(f, {a}, {randn({3}, 8)}), shape_error);
+  CHECK(tape.size() == before);  // nothing recorded by the calls that threw
+}
+
+TEST_CASE("a node's value stays where it is while the tape grows") {
+  Tape<double> tape;
+  const VD a = tape.variable(randn({3}, 1));
+  const TD& held = a.value();  // a reference into the tape's storage, held across thousands of recordings
+  const double* data = held.data();
+  VD y = a;
+  for (int k = 0; k < 5000; ++k) y = y * 1.0;
+  CHECK(&a.value() == &held);
+  CHECK(held.data() == data);
+  CHECK(held == y.value());
+  check_throws_with<value_error>([] { Tape<double> t(3); }, {"power of two", "3"});
+  Tape<double> tiny(1);  // a block per node: every recording allocates
+  const VD b = tiny.variable(randn({2, 2}, 2));
+  CHECK(hvp(sum(pow(b, 3.0)), {b}, {TD::ones({2, 2})})[0] == b.value() * 6.0);
+}
+
+TEST_CASE("backward on a stale variable is an error before anything is read") {
+  Tape<double> tape;
+  const VD a = tape.variable(randn({2}, 3));
+  const auto m = tape.mark();
+  const VD y = sum(a * a);
+  tape.rewind(m);
+  check_throws_with<tape_error>([&] { backward(y); }, {"backward", "stale"});
+  (void)tape.variable(randn({4}, 4));  // a new node where y was: y is still stale
+  check_throws_with<tape_error>([&] { backward(y); }, {"backward", "stale"});
 }
 
 TEST_CASE("variables that do not influence y get zero gradients") {

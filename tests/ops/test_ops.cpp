@@ -106,6 +106,19 @@ TEST_CASE("reductions") {
   CHECK(sum(TD::ones({2, 3, 4}), 1) == TD::full({2, 4}, 3));
   check_throws_with<value_error>([&] { (void)sum(x, 2); }, {"sum", "axis 2", "[2, 3]"});
   check_throws_with<value_error>([&] { (void)max(x, -3); }, {"max", "axis -3"});
+  // Empty tensors: an empty sum is 0 (as in NumPy); an empty mean has no value and is an error.
+  const TD empty({0, 3});
+  CHECK(sum(empty).item() == 0.0);
+  CHECK(sum(empty, 0) == TD::zeros({3}));
+  CHECK(sum(empty, 1) == TD::zeros({0}));
+  CHECK(softmax(empty, 1).shape() == Shape{0, 3});
+  check_throws_with<value_error>([&] { (void)mean(empty); }, {"mean", "[0, 3]", "empty"});
+  check_throws_with<value_error>([&] { (void)mean(empty, 0); }, {"mean", "axis 0", "empty"});
+  CHECK(mean(empty, 1).shape() == Shape{0});
+  check_throws_with<value_error>([&] { (void)mse(empty, empty); }, {"mse", "empty"});
+  check_throws_with<value_error>([&] { (void)mean(cross_entropy(empty, {})); }, {"mean", "[0]", "empty"});
+  Tape<double> tape;
+  check_throws_with<value_error>([&] { (void)mean(tape.variable(empty)); }, {"mean", "empty"});
 }
 
 TEST_CASE("softmax, log_softmax, cross_entropy, mse") {

@@ -18,6 +18,11 @@ TEST_CASE("shapes") {
   CHECK(broadcast_shapes("t", Shape{3, 1}, Shape{4}) == Shape{3, 4});
   CHECK_THROWS_AS(Shape({1, 2, 3, 4, 5}), shape_error);
   CHECK_THROWS_AS(Shape({-1}), shape_error);
+  // Extents whose product would overflow are refused where the shape is built, not when memory is touched.
+  check_throws_with<shape_error>([] { (void)Shape({index_t(1) << 62, 4}); }, {"more than", "elements"});
+  check_throws_with<shape_error>([] { (void)Shape({index_t(1) << 31, index_t(1) << 31, 4}); }, {"elements"});
+  CHECK(Shape({0, index_t(1) << 62}).size() == 0);
+  CHECK(s.with_extent(1, 7) == Shape{2, 7, 4});
   check_throws_with<shape_error>([] { (void)broadcast_shapes("add", Shape{2, 3}, Shape{2}); }, {"add", "[2, 3]", "[2]"});
   check_throws_with<value_error>([&] { (void)normalize_axis("sum", 3, s); }, {"sum", "axis 3", "[2, 3, 4]"});
   CHECK(normalize_axis("sum", -1, s) == 2);

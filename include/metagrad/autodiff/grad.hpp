@@ -56,26 +56,34 @@ std::vector<Tensor<T>> hvp(const Var<T>& y, const std::vector<Var<T>>& xs, const
   if (vs.size() != xs.size())
     throw value_error("hvp: " + std::to_string(vs.size()) + " directions for " + std::to_string(xs.size()) + " variables");
   if (xs.empty()) return {};
-  Tape<T>& tape = y.tape();
-  const auto start = tape.mark();
-  const std::vector<Var<T>> g = grad(y, xs, create_graph);
-  Var<T> g_dot_v;
-  for (std::size_t i = 0; i < xs.size(); ++i) {
+  detail::require_scalar("hvp", y);
+  for (std::size_t i = 0; i < xs.size(); ++i)
     if (!(vs[i].shape() == xs[i].shape()))
       throw shape_error("hvp: direction " + std::to_string(i) + " has shape " + vs[i].shape().str() + ", its variable " +
                         xs[i].shape().str());
-    const Var<T> term = dot(g[i], tape.constant(vs[i]));
-    g_dot_v = i == 0 ? term : g_dot_v + term;
+  Tape<T>& tape = y.tape();
+  const auto start = tape.mark();
+  try {  // the recorded gradient is dropped again, also when something below throws
+    const std::vector<Var<T>> g = grad(y, xs, create_graph);
+    Var<T> g_dot_v;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const Var<T> term = dot(g[i], tape.constant(vs[i]));
+      g_dot_v = i == 0 ? term : g_dot_v + term;
+    }
+    std::vector<Tensor<T>> out = grad(g_dot_v, xs);
+    tape.rewind(start);
+    return out;
+  } catch (...) {
+    tape.rewind(start);
+    throw;
   }
-  std::vector<Tensor<T>> out = grad(g_dot_v, xs);
-  tape.rewind(start);
-  return out;
 }
 
 /// Stores ∂y/∂v in v.grad() for every variable v recorded before y (zeros for those y does not depend on).
 template <class T>
 void backward(const Var<T>& y) {
   Tape<T>& tape = y.tape();
+  tape.check(y, "backward");
   std::vector<Var<T>> variables;
   for (std::uint32_t i = 0; i <= y.index(); ++i)
     if (tape.nodes_[i].requires_grad && !tape.nodes_[i].op) variables.push_back(tape.handle(i));

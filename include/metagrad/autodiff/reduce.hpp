@@ -39,10 +39,10 @@ template <class T> Var<T> sum(const Var<T>& x, int axis, bool keepdims = false) 
   const int a = normalize_axis("sum", axis, x.shape());
   return x.tape().record(sum(x.value(), a, keepdims), {x}, rules::SumAxis<T>(a, keepdims));
 }
-template <class T> Var<T> mean(const Var<T>& x) { return sum(x) * (T(1) / static_cast<T>(x.value().size())); }
+template <class T> Var<T> mean(const Var<T>& x) { return sum(x) * (T(1) / static_cast<T>(detail::mean_count("mean", x.shape()))); }
 template <class T> Var<T> mean(const Var<T>& x, int axis, bool keepdims = false) {
   const int a = normalize_axis("mean", axis, x.shape());
-  return sum(x, a, keepdims) * (T(1) / static_cast<T>(x.shape()[a]));
+  return sum(x, a, keepdims) * (T(1) / static_cast<T>(detail::mean_count("mean", x.shape(), a)));
 }
 template <class T> Var<T> max(const Var<T>& x, int axis, bool keepdims = false) {
   const int a = normalize_axis("max", axis, x.shape());

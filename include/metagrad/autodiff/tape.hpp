@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "metagrad/autodiff/node_arena.hpp"
 #include "metagrad/tensor/tensor.hpp"
 
 namespace metagrad {
@@ -39,7 +40,8 @@ struct Rule : Op<T> {
   void backward(VarBackward<T>& ctx) const override { static_cast<const Derived&>(*this).vjp(ctx); }
 };
 
-/// A handle to one node of a tape: cheap to copy, valid while the node it names is on the tape.
+/// A handle to one node of a tape: cheap to copy, valid while the node it names is on the tape. The references
+/// `value()`, `shape()` and `grad()` return stay valid while the node does: recording more nodes never moves it.
 template <class T>
 class Var {
  public:
@@ -78,7 +80,10 @@ class Tape {
     std::size_t inputs = 0;
   };
 
-  Tape() { nodes_.reserve(256); }
+  /// `nodes_per_block` (a power of two) sets how many nodes each block of the tape's storage holds; the default
+  /// suits every use, and tests set it small to cross block boundaries often.
+  static constexpr std::size_t default_nodes_per_block = 256;
+  explicit Tape(std::size_t nodes_per_block = default_nodes_per_block) : nodes_(nodes_per_block) {}
   Tape(const Tape&) = delete;  // Vars point at their tape
   Tape& operator=(const Tape&) = delete;
 
@@ -109,7 +114,7 @@ class Tape {
     if (m.nodes > nodes_.size() || m.inputs > inputs_.size())
       throw tape_error("Tape::rewind: the mark (" + std::to_string(m.nodes) + " nodes) lies beyond the tape's end (" +
                        std::to_string(nodes_.size()) + " nodes)");
-    nodes_.resize(m.nodes);
+    nodes_.shrink(m.nodes);
     inputs_.resize(m.inputs);
   }
 
@@ -165,8 +170,13 @@ class Tape {
     }
     if (!needs_grad) return constant(std::move(value));
     const auto first = static_cast<std::uint32_t>(inputs_.size());
-    for (std::size_t k = 0; k < count; ++k) inputs_.push_back(inputs[k].index_);
-    return append(std::move(value), std::make_unique<R>(std::move(rule)), static_cast<std::uint32_t>(count), true, first);
+    try {  // an allocation that fails leaves the tape as it was
+      for (std::size_t k = 0; k < count; ++k) inputs_.push_back(inputs[k].index_);
+      return append(std::move(value), std::make_unique<R>(std::move(rule)), static_cast<std::uint32_t>(count), true, first);
+    } catch (...) {
+      inputs_.resize(first);
+      throw;
+    }
   }
 
   Var<T> append(Tensor<T> value, std::unique_ptr<const Op<T>> op, std::uint32_t count, bool requires_grad,
@@ -201,7 +211,9 @@ class Tape {
     return *n.grad;
   }
 
-  std::vector<Node> nodes_;
+  // Nodes never move once recorded (a block arena, not a vector), so a rule may hold a reference to a node's value
+  // while it records new nodes.
+  NodeArena<Node> nodes_;
   std::vector<std::uint32_t> inputs_;  // input indices of all nodes, in one arena
   std::uint64_t serial_ = 0;
 };

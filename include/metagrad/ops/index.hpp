@@ -14,8 +14,7 @@ template <class T> Tensor<T> reshape(Tensor<T> x, const Shape& shape) { return s
 /// Rows x[indices[0]], x[indices[1]], … (along axis 0): minibatch selection. Indices may repeat.
 template <class T> Tensor<T> gather_rows(const Tensor<T>& x, const IndexVector& indices) {
   if (x.rank() < 1) throw shape_error("gather_rows: tensor of rank >= 1 expected, got " + x.shape().str());
-  Shape shape = x.shape();
-  shape[0] = static_cast<index_t>(indices.size());
+  const Shape shape = x.shape().with_extent(0, static_cast<index_t>(indices.size()));
   Tensor<T> out = Tensor<T>::uninitialized(shape);
   const index_t row = x.shape().stride(0);
   for (std::size_t i = 0; i < indices.size(); ++i) {
@@ -33,8 +32,7 @@ template <class T> Tensor<T> scatter_add_rows(const Tensor<T>& x, const IndexVec
   if (x.rank() < 1 || x.shape()[0] != static_cast<index_t>(indices.size()))
     throw shape_error("scatter_add_rows: " + std::to_string(indices.size()) + " indices for a tensor of shape " +
                       x.shape().str());
-  Shape shape = x.shape();
-  shape[0] = rows;
+  const Shape shape = x.shape().with_extent(0, rows);
   Tensor<T> out(shape);
   const index_t row = x.shape().stride(0);
   for (std::size_t i = 0; i < indices.size(); ++i) {
@@ -51,6 +49,7 @@ namespace detail {
 /// dst[..., dst_start + j, ...] = src[..., src_start + j, ...].
 template <class T>
 void copy_slabs(const Tensor<T>& src, index_t src_start, Tensor<T>& dst, index_t dst_start, int axis, index_t count) {
+  if (src.size() == 0 || count == 0) return;
   const index_t inner = src.shape().stride(axis);
   const index_t outer = src.size() / (src.shape()[axis] * inner);
   for (index_t o = 0; o < outer; ++o)
@@ -65,8 +64,7 @@ template <class T> Tensor<T> slice(const Tensor<T>& x, int axis, index_t start, 
   if (start < 0 || length < 0 || start + length > x.shape()[a])
     throw value_error("slice: range [" + std::to_string(start) + ", " + std::to_string(start + length) +
                       ") out of bounds for axis " + std::to_string(axis) + " of shape " + x.shape().str());
-  Shape shape = x.shape();
-  shape[a] = length;
+  const Shape shape = x.shape().with_extent(a, length);
   Tensor<T> out = Tensor<T>::uninitialized(shape);
   detail::copy_slabs(x, start, out, 0, a, length);
   return out;
@@ -77,8 +75,7 @@ template <class T> Tensor<T> pad(const Tensor<T>& x, int axis, index_t before, i
   const int a = normalize_axis("pad", axis, x.shape());
   if (before < 0 || after < 0)
     throw value_error("pad: negative padding (" + std::to_string(before) + ", " + std::to_string(after) + ")");
-  Shape shape = x.shape();
-  shape[a] += before + after;
+  const Shape shape = x.shape().with_extent(a, x.shape()[a] + before + after);
   Tensor<T> out(shape);
   detail::copy_slabs(x, 0, out, before, a, x.shape()[a]);
   return out;
@@ -88,17 +85,15 @@ template <class T> Tensor<T> pad(const Tensor<T>& x, int axis, index_t before, i
 template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
   if (xs.empty()) throw value_error("concat: at least one tensor expected");
   const int a = normalize_axis("concat", axis, xs[0].shape());
-  Shape shape = xs[0].shape(), others = xs[0].shape();
-  shape[a] = 0;
-  others[a] = 0;
+  const Shape others = xs[0].shape().with_extent(a, 0);
+  index_t extent = 0;
   for (const auto& x : xs) {
-    Shape s = x.shape();
-    s[a] = 0;
-    if (!(s == others))
+    if (!(x.shape().rank() == others.rank() && x.shape().with_extent(a, 0) == others))
       throw shape_error("concat: shape " + x.shape().str() + " does not match " + xs[0].shape().str() +
                         " outside axis " + std::to_string(axis));
-    shape[a] += x.shape()[a];
+    extent += x.shape()[a];
   }
+  const Shape shape = others.with_extent(a, extent);
   Tensor<T> out = Tensor<T>::uninitialized(shape);
   index_t at = 0;
   for (const auto& x : xs) {

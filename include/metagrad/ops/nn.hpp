@@ -70,7 +70,8 @@ template <class T> Tensor<T> cross_entropy(const Tensor<T>& logits, const IndexV
 template <class T> Tensor<T> mse(const Tensor<T>& a, const Tensor<T>& b) {
   if (!(a.shape() == b.shape()))
     throw shape_error("mse: shapes " + a.shape().str() + " and " + b.shape().str() + " must be equal");
-  return Tensor<T>::scalar((a.array() - b.array()).square().mean());
+  const index_t n = detail::mean_count("mse", a.shape());
+  return Tensor<T>::scalar((a.array() - b.array()).square().sum() / static_cast<T>(n));
 }
 
 }  // namespace metagrad

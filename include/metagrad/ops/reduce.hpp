@@ -13,6 +13,7 @@ namespace detail {
 template <class T, class Fn>
 void for_each_lane(const Tensor<T>& x, int axis, Fn&& fn) {
   using Lane = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, 0, Eigen::InnerStride<>>;
+  if (x.size() == 0) return;  // no lanes (and no division by a zero extent below)
   const index_t n = x.shape()[axis], inner = x.shape().stride(axis), outer = x.size() / (n * inner);
   for (index_t o = 0; o < outer; ++o)
     for (index_t i = 0; i < inner; ++i)
@@ -24,6 +25,7 @@ template <class T, class Fn>
 void for_each_lane_pair(const Tensor<T>& x, Tensor<T>& out, int axis, Fn&& fn) {
   using Lane = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, 0, Eigen::InnerStride<>>;
   using OutLane = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, 0, Eigen::InnerStride<>>;
+  if (x.size() == 0) return;
   const index_t n = x.shape()[axis], inner = x.shape().stride(axis), outer = x.size() / (n * inner);
   for (index_t o = 0; o < outer; ++o)
     for (index_t i = 0; i < inner; ++i) {
@@ -50,7 +52,8 @@ template <class T> Tensor<T> sum(const Tensor<T>& x) { return Tensor<T>::scalar(
 /// The sum along one axis (negative axes count from the end).
 template <class T> Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims = false) {
   const int a = normalize_axis("sum", axis, x.shape());
-  if (a == x.rank() - 1 && x.rank() > 0) {  // contiguous rows: one vectorized Eigen reduction
+  if (x.size() == 0) return Tensor<T>::zeros(x.shape().reduced(a, keepdims));  // an empty sum is 0, as in NumPy
+  if (a == x.rank() - 1) {  // contiguous rows: one vectorized Eigen reduction
     const index_t n = x.shape()[a];
     Tensor<T> out = Tensor<T>::uninitialized(x.shape().reduced(a, keepdims));
     out.array() = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x.data(), n, x.size() / n)
@@ -62,10 +65,28 @@ template <class T> Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims = f
   return detail::reduce_axis("sum", x, axis, keepdims, [](const auto& lane) { return lane.sum(); });
 }
 
-template <class T> Tensor<T> mean(const Tensor<T>& x) { return Tensor<T>::scalar(x.array().mean()); }
+namespace detail {
+/// The number of elements a mean divides by; an empty mean has no value (NumPy's NaN) and is an error here.
+inline index_t mean_count(const char* op, const Shape& shape, int axis = -2) {
+  const bool all = axis == -2;
+  const index_t n = all ? shape.size() : shape[axis];
+  if (n == 0)
+    throw value_error(std::string(op) + ": " + (all ? "the tensor" : "axis " + std::to_string(axis) + " of the tensor") +
+                      " of shape " + shape.str() + " is empty, and an empty mean has no value");
+  return n;
+}
+}  // namespace detail
+
+/// The mean of all elements; an empty tensor is a value_error.
+template <class T> Tensor<T> mean(const Tensor<T>& x) {
+  const index_t n = detail::mean_count("mean", x.shape());
+  return Tensor<T>::scalar(x.array().sum() / static_cast<T>(n));
+}
 template <class T> Tensor<T> mean(const Tensor<T>& x, int axis, bool keepdims = false) {
-  Tensor<T> s = sum(x, axis, keepdims);
-  s.array() /= static_cast<T>(x.shape()[normalize_axis("mean", axis, x.shape())]);
+  const int a = normalize_axis("mean", axis, x.shape());
+  const index_t n = detail::mean_count("mean", x.shape(), a);
+  Tensor<T> s = sum(x, a, keepdims);
+  s.array() /= static_cast<T>(n);
   return s;
 }
 

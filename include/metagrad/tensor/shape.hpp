@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 #include <initializer_list>
+#include <limits>
 #include <string>
 
 #include "metagrad/error.hpp"
@@ -24,18 +25,31 @@ class Shape {
     for (index_t e : extents) push_back(e);
   }
 
-  /// Appends one extent (used to build shapes programmatically).
+  /// Appends one extent (used to build shapes programmatically). Throws when the element count would exceed
+  /// `max_elements`, so that size() and every byte count computed from it never overflow.
   void push_back(index_t extent) {
     if (rank_ == max_rank) throw shape_error("Shape: cannot exceed rank 4");
     if (extent < 0) throw shape_error("Shape: negative extent " + std::to_string(extent));
+    if (extent > 0 && size() > max_elements / extent)
+      throw shape_error("Shape: " + str() + " extended by " + std::to_string(extent) + " would hold more than " +
+                        std::to_string(max_elements) + " elements");
     dims_[static_cast<std::size_t>(rank_++)] = extent;
   }
 
+  /// The largest element count a shape may hold: any tensor's size in bytes then fits in an index_t.
+  static constexpr index_t max_elements = std::numeric_limits<index_t>::max() / 16;
+
   int rank() const { return rank_; }
   index_t operator[](int axis) const { return dims_[static_cast<std::size_t>(axis)]; }
-  index_t& operator[](int axis) { return dims_[static_cast<std::size_t>(axis)]; }
 
-  /// Number of elements (1 for rank 0).
+  /// The same shape with the extent of `axis` replaced (checked like push_back).
+  Shape with_extent(int axis, index_t extent) const {
+    Shape out;
+    for (int i = 0; i < rank_; ++i) out.push_back(i == axis ? extent : (*this)[i]);
+    return out;
+  }
+
+  /// Number of elements (1 for rank 0); never more than max_elements.
   index_t size() const {
     index_t n = 1;
     for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
