@@ -26,4 +26,20 @@ struct value_error : error {
   using error::error;
 };
 
+/// An unreadable, malformed or mismatched file of tensors or optimizer state (.npy, saved states); the message names
+/// the file and what was wrong.
+struct io_error : error {
+  using error::error;
+};
+
+/// An unreadable, truncated or malformed data file (MNIST IDX, CIFAR-10); the message names the file.
+struct data_error : error {
+  using error::error;
+};
+
+/// Training stopped: a non-finite loss, gradient or step size; the message names the step.
+struct training_error : error {
+  using error::error;
+};
+
 }  // namespace metagrad

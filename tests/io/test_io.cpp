@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -68,6 +69,48 @@ TEST_CASE("corrupt .npy files get errors naming the file") {
   check_throws_with<io_error>([&] { (void)load_npy_integer(dir.path / "missing.npy"); }, {"cannot open"});
 }
 
+TEST_CASE("hostile .npy headers: errors, never a hang, a crash or a huge allocation") {
+  // Each header is given as written after the 10-byte preamble of version 1 (or 2, with a 4-byte length).
+  auto npy = [](const std::string& dict, int version = 1, const std::string& data = "") {
+    std::string out = std::string("\x93NUMPY", 6) + char(version) + '\0';
+    const auto n = static_cast<std::uint32_t>(dict.size());
+    out += char(n & 0xff);
+    out += char((n >> 8) & 0xff);
+    if (version >= 2) out += std::string{char((n >> 16) & 0xff), char(n >> 24)};
+    return out + dict + data;
+  };
+  auto load = [](const std::string& bytes) {
+    std::istringstream in(bytes);
+    return load_npy<double>(in, "x.npy");
+  };
+  const std::string good = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+  CHECK(load(npy(good, 1, std::string(16, '\0'))) == TD::zeros({2}));
+  CHECK(load(npy(good, 2, std::string(16, '\0'))) == TD::zeros({2}));
+  CHECK(load(npy("{\"shape\": (), \"fortran_order\": False, \"descr\": \"<f8\"}\n", 3, std::string(8, '\0'))).rank() == 0);
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': False, 'shape': ")); }, {"x.npy", "malformed"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (abc,), }")); },
+                              {"x.npy", "malformed shape"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (-3,), }")); }, {"malformed shape"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999,), }")); },
+                              {"too large"});
+  // Declared far larger than the file: refused before any allocation (2^40 elements would need 8 TiB).
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1048576, 1048576), }", 2)); },
+                              {"truncated", "declares"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4), }")); },
+                              {"too large"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1), }")); },
+                              {"more than 4 dimensions"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'shape': (2,), }")); }, {"lacks"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': Maybe, 'shape': (2,), }")); }, {"True or False"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'x': 1}")); }, {"unknown key 'x'"});
+  check_throws_with<io_error>([&] { (void)load(npy("{'descr': '<f8}")); }, {"unterminated"});
+  // A header length beyond the end of the file (version 2 allows 4 GiB) is refused before the header is read.
+  std::string huge = npy(good, 2);
+  huge[8] = huge[9] = huge[10] = huge[11] = '\xff';
+  check_throws_with<io_error>([&] { (void)load(huge); }, {"header length", "truncated"});
+  check_throws_with<io_error>([&] { (void)load(npy(good, 4)); }, {"version 4"});
+}
+
 TEST_CASE("a composed optimizer's state saves and loads; training resumes bit for bit") {
   TempDir dir;
   const auto opt = chain(Adam<>{}, HypergradientStepSize<>{.initial = 0.01, .beta = 1e-4});
@@ -100,6 +143,21 @@ TEST_CASE("a composed optimizer's state saves and loads; training resumes bit fo
   auto other = opt.init({TD::ones({4}), TD::ones({2})});
   check_throws_with<io_error>([&] { load_state(dir.path / "opt", other); }, {"rule.first_moment.0.npy", "[3, 2]", "[4]"});
   check_throws_with<io_error>([&] { load_state(dir.path / "nowhere", other); }, {"not a folder"});
+  // SGD-HD: the hypergradient's saved direction must fit the parameters too (it once overflowed a buffer).
+  const auto sgd_hd = chain(Sgd<>{}, HypergradientStepSize<>{});
+  auto hd = sgd_hd.init({TD::ones({5})});
+  std::tie(std::ignore, hd) = sgd_hd.step({TD::ones({5})}, {TD::ones({5})}, std::move(hd));
+  save_state(dir.path / "hd", hd);
+  auto hd_other = sgd_hd.init({TD::ones({50})});
+  check_throws_with<io_error>([&] { load_state(dir.path / "hd", hd_other); }, {"previous_direction.0.npy", "[5]", "[50]"});
+  CHECK(hd_other.step_size.previous_direction[0].shape() == Shape{50});  // left as it was
+  // A failure in a later field leaves the earlier ones untouched (the strong guarantee).
+  auto half = opt.init(params);
+  const auto before = half.rule.first_moment[0];
+  save_npy(dir.path / "opt" / "step_size.step_size.npy", TD::scalar(std::nan("")));
+  check_throws_with<io_error>([&] { load_state(dir.path / "opt", half); }, {"step_size.step_size.npy", "finite"});
+  CHECK(half.rule.first_moment[0] == before);
+  CHECK(half.rule.steps == 0);
   // Stateless and scheduled parts too.
   const auto sgd = chain(Momentum<>{}, ScheduledStepSize<>{TD({3}, {0.1, 0.2, 0.3})});
   auto s = sgd.init(params);

@@ -11,26 +11,30 @@
 
 namespace metagrad {
 
-/// Loads and concatenates CIFAR-10 binary files, in the order given.
-template <class T = double>
-Dataset<T> load_cifar10(const std::vector<std::filesystem::path>& files) {
-  constexpr index_t pixels = 3 * 32 * 32, record = pixels + 1;
-  std::vector<std::uint8_t> bytes;
-  for (const auto& path : files) {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) throw data_error("load_cifar10: cannot open " + path.string());
-    const auto size = static_cast<index_t>(in.tellg());
-    if (size == 0 || size % record != 0)
-      throw data_error("load_cifar10: " + path.string() + " has " + std::to_string(size) +
-                       " bytes, not a positive multiple of the 3073-byte record (truncated or not CIFAR-10?)");
-    in.seekg(0);
-    const std::size_t at = bytes.size();
-    bytes.resize(at + static_cast<std::size_t>(size));
-    if (!in.read(reinterpret_cast<char*>(bytes.data() + at), size)) throw data_error("load_cifar10: reading " + path.string() + " failed");
+namespace cifar10_detail {
+inline constexpr index_t pixels = 3 * 32 * 32, record = pixels + 1;
+
+/// Appends the records of one file to `bytes`, after checking that its size is a whole number of records.
+inline void append_records(std::istream& in, const std::string& name, std::vector<std::uint8_t>& bytes) {
+  in.seekg(0, std::ios::end);
+  const auto end = in.tellg();
+  in.seekg(0);
+  if (end <= 0 || end % record != 0)
+    throw data_error("load_cifar10: " + name + " has " + std::to_string(end < 0 ? 0 : static_cast<long long>(end)) +
+                     " bytes, not a positive multiple of the 3073-byte record (truncated or not CIFAR-10?)");
+  const std::size_t at = bytes.size();
+  bytes.resize(at + static_cast<std::size_t>(end));
+  if (!in.read(reinterpret_cast<char*>(bytes.data() + at), end)) {
+    bytes.resize(at);
+    throw data_error("load_cifar10: reading " + name + " failed");
   }
-  if (files.empty()) throw value_error("load_cifar10: no files given");
+}
+
+template <class T>
+Dataset<T> to_dataset(const std::vector<std::uint8_t>& bytes) {
   const index_t n = static_cast<index_t>(bytes.size()) / record;
   Dataset<T> out{Tensor<T>::uninitialized({n, 3, 32, 32}), {}, 10};
+  out.labels.reserve(static_cast<std::size_t>(n));
   for (index_t i = 0; i < n; ++i) {
     const std::uint8_t* r = bytes.data() + i * record;
     if (r[0] > 9)
@@ -39,6 +43,28 @@ Dataset<T> load_cifar10(const std::vector<std::filesystem::path>& files) {
     for (index_t j = 0; j < pixels; ++j) out.inputs.data()[i * pixels + j] = static_cast<T>(r[1 + j]) / T(255);
   }
   return out;
+}
+}  // namespace cifar10_detail
+
+/// Loads and concatenates CIFAR-10 binary files, in the order given.
+template <class T = double>
+Dataset<T> load_cifar10(const std::vector<std::filesystem::path>& files) {
+  if (files.empty()) throw value_error("load_cifar10: no files given");
+  std::vector<std::uint8_t> bytes;
+  for (const auto& path : files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in || std::filesystem::is_directory(path)) throw data_error("load_cifar10: cannot open " + path.string());
+    cifar10_detail::append_records(in, path.string(), bytes);
+  }
+  return cifar10_detail::to_dataset<T>(bytes);
+}
+
+/// Loads the records of one CIFAR-10 binary file from a stream; `name` names it in errors.
+template <class T = double>
+Dataset<T> load_cifar10(std::istream& in, const std::string& name) {
+  std::vector<std::uint8_t> bytes;
+  cifar10_detail::append_records(in, name, bytes);
+  return cifar10_detail::to_dataset<T>(bytes);
 }
 
 }  // namespace metagrad

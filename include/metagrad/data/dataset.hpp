@@ -6,11 +6,6 @@
 
 namespace metagrad {
 
-/// Thrown for unreadable, truncated or malformed data files; the message names the file and what was wrong.
-struct data_error : error {
-  using error::error;
-};
-
 template <class T = double>
 struct Dataset {
   Tensor<T> inputs;  // [examples, …]

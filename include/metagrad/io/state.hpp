@@ -3,12 +3,13 @@
 // fields ("rule.first_moment.0.npy", "step_size.step_size.npy", …), so NumPy can read each of them too.
 // A state type lists its fields with `fields(f)`, calling f(name, member) for tensors lists, tensors, whole
 // numbers and step sizes.
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <type_traits>
 
 #include "metagrad/io/npy.hpp"
-#include "metagrad/optim/update_rule.hpp"
 
 namespace metagrad {
 
@@ -29,35 +30,44 @@ void save_state(const std::filesystem::path& folder, const State& state) {
   });
 }
 
-/// Reads a state saved by save_state into `state`, which must come from init() for the same parameters: every tensor
-/// must keep the shape it has there (a list that is empty after init, like a hypergradient's previous direction,
-/// takes what the files hold).
+/// Reads a state saved by save_state into `state`, which must come from init() for the same parameters: every list
+/// must hold as many tensors, of the same shapes, as it does there; counts must be non-negative and values finite.
+/// Everything is read and checked before `state` changes, so on an error it is left as it was.
 template <class State>
 void load_state(const std::filesystem::path& folder, State& state) {
   if (!std::filesystem::is_directory(folder)) throw io_error("load_state: " + folder.string() + " is not a folder");
-  state.fields([&](const std::string& name, auto& value) {
+  State loaded = state;
+  loaded.fields([&](const std::string& name, auto& value) {
     using V = std::decay_t<decltype(value)>;
+    const auto path = [&](const std::string& suffix) { return folder / (name + suffix + ".npy"); };
     if constexpr (std::is_integral_v<V>) {
-      value = static_cast<V>(load_npy_integer(folder / (name + ".npy")));
+      const std::int64_t v = load_npy_integer(path(""));
+      if (v < 0) throw io_error("load_state: " + path("").string() + " holds " + std::to_string(v) + ", a count (>= 0) expected");
+      value = static_cast<V>(v);
     } else if constexpr (std::is_floating_point_v<V>) {
-      value = load_npy<V>(folder / (name + ".npy")).item();
+      const Tensor<V> t = load_npy<V>(path(""));
+      if (t.rank() != 0 || !std::isfinite(t.item()))
+        throw io_error("load_state: " + path("").string() + " holds " + (t.rank() ? "shape " + t.shape().str() : std::to_string(t.item())) +
+                       ", one finite number expected");
+      value = t.item();
     } else {
-      using Tensor_ = typename V::value_type;
-      const auto count = static_cast<std::size_t>(load_npy_integer(folder / (name + ".count.npy")));
-      if (!value.empty() && value.size() != count)
-        throw io_error("load_state: " + name + " holds " + std::to_string(count) + " tensors in " + folder.string() +
-                       ", the state expects " + std::to_string(value.size()));
-      V loaded;
-      for (std::size_t i = 0; i < count; ++i) {
-        const auto path = folder / (name + "." + std::to_string(i) + ".npy");
-        loaded.push_back(load_npy<typename Tensor_::value_type>(path));
-        if (!value.empty() && !(loaded.back().shape() == value[i].shape()))
-          throw io_error("load_state: " + path.string() + " has shape " + loaded.back().shape().str() + ", the state expects " +
-                         value[i].shape().str());
+      using Element = typename V::value_type::value_type;
+      const std::int64_t count = load_npy_integer(path(".count"));
+      if (count != static_cast<std::int64_t>(value.size()))
+        throw io_error("load_state: " + path(".count").string() + " says " + std::to_string(count) + " tensors, the state expects " +
+                       std::to_string(value.size()) + " (saved for other parameters?)");
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        const auto file = path("." + std::to_string(i));
+        Tensor<Element> t = load_npy<Element>(file);
+        if (!(t.shape() == value[i].shape()))
+          throw io_error("load_state: " + file.string() + " has shape " + t.shape().str() + ", the state expects " +
+                         value[i].shape().str() + " (saved for other parameters?)");
+        if (!t.array().isFinite().all()) throw io_error("load_state: " + file.string() + " holds a NaN or infinite value");
+        value[i] = std::move(t);
       }
-      value = std::move(loaded);
     }
   });
+  state = std::move(loaded);
 }
 
 }  // namespace metagrad

@@ -16,10 +16,6 @@
 
 namespace metagrad {
 
-struct training_error : error {
-  using error::error;
-};
-
 struct StepReport {
   std::int64_t step = 0;
   double loss = 0;                            // training (minibatch) loss of this step

@@ -32,26 +32,30 @@ struct HypergradientStepSize {
 
   struct State {
     T step_size = T(0);                     // α_{t−1}
-    ParamList<Tensor<T>> previous_direction;  // d_{t−1}; empty before the first step
+    ParamList<Tensor<T>> previous_direction;  // d_{t−1}; zeros before the first step
     std::int64_t steps = 0;
     template <class F> void fields(F&& f) { f("step_size", step_size); f("previous_direction", previous_direction); f("steps", steps); }
     template <class F> void fields(F&& f) const { f("step_size", step_size); f("previous_direction", previous_direction); f("steps", steps); }
   };
   static constexpr bool needs_direction = true;
 
-  State init(const ParamList<Tensor<T>>&) const {
+  State init(const ParamList<Tensor<T>>& params) const {
     if (!(min_step_size <= max_step_size))
       throw value_error("HypergradientStepSize: min_step_size exceeds max_step_size");
-    return {initial, {}, 0};
+    return {initial, optim_detail::zeros_like_all(params), 0};
   }
 
   /// α_t (or γ_t with decay) for the step whose gradient is `grads`.
   std::pair<T, State> begin_step(State state, const ParamList<Tensor<T>>& grads) const {
+    if (state.previous_direction.size() != grads.size())
+      throw value_error("HypergradientStepSize: " + std::to_string(grads.size()) + " gradients, but the state holds " +
+                        std::to_string(state.previous_direction.size()) + " directions (was it initialized for these parameters?)");
+    for (std::size_t i = 0; i < grads.size(); ++i)
+      if (!(grads[i].shape() == state.previous_direction[i].shape()))
+        throw shape_error("HypergradientStepSize: gradient " + std::to_string(i) + " has shape " + grads[i].shape().str() +
+                          ", the state's direction " + state.previous_direction[i].shape().str());
     ++state.steps;
-    if (!state.previous_direction.empty()) {
-      if (state.previous_direction.size() != grads.size())
-        throw value_error("HypergradientStepSize: " + std::to_string(grads.size()) + " gradients, but the previous step had " +
-                          std::to_string(state.previous_direction.size()) + " directions");
+    {  // with d₀ = 0 the first step leaves α₀ unchanged
       T g_dot_d = 0, g_norm2 = 0, d_norm2 = 0;
       for (std::size_t i = 0; i < grads.size(); ++i) {
         const auto g = grads[i].array().matrix();
