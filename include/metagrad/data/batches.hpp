@@ -7,7 +7,7 @@
 #include <numeric>
 #include <string>
 
-#include "metagrad/ops/nn.hpp"
+#include "metagrad/tensor/shape.hpp"
 #include "metagrad/tensor/random.hpp"
 
 namespace metagrad {

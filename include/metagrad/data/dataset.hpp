@@ -2,7 +2,7 @@
 // A labelled dataset in memory: one example per row of `inputs` (axis 0), one class label per example.
 #include <string>
 
-#include "metagrad/ops/nn.hpp"
+#include "metagrad/ops/index.hpp"
 
 namespace metagrad {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "metagrad/ops/nn.hpp"
+#include "metagrad/tensor/tensor.hpp"
 
 namespace metagrad {
 

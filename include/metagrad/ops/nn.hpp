@@ -8,9 +8,6 @@
 
 namespace metagrad {
 
-/// Integer class labels or row indices.
-using IndexVector = std::vector<index_t>;
-
 /// exp(x) / Σ exp(x) along an axis (the last by default), computed with the maximum subtracted.
 template <class T> Tensor<T> softmax(const Tensor<T>& x, int axis = -1) {
   Tensor<T> out = Tensor<T>::uninitialized(x.shape());

@@ -5,12 +5,16 @@
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "metagrad/error.hpp"
 
 namespace metagrad {
 
 using index_t = std::ptrdiff_t;
+
+/// Integer class labels or row indices.
+using IndexVector = std::vector<index_t>;
 
 class Shape {
  public:

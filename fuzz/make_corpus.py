@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the fuzz targets (small valid files and a few near-misses) into fuzz/corpus/."""
+import os
+import struct
+
+here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def npy(descr, shape, data, version=1):
+    dims = ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "")
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, dims)
+    lead = 12 if version >= 2 else 10
+    header += " " * ((64 - (lead + len(header) + 1) % 64) % 64) + "\n"
+    length = struct.pack("<I", len(header)) if version >= 2 else struct.pack("<H", len(header))
+    return b"\x93NUMPY" + bytes([version, 0]) + length + header.encode() + data
+
+
+def f8(values):
+    return struct.pack("<%dd" % len(values), *values)
+
+
+def idx(dims, data):
+    return bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + data
+
+
+def write(folder, name, content):
+    os.makedirs(os.path.join(here, folder), exist_ok=True)
+    with open(os.path.join(here, folder, name), "wb") as f:
+        f.write(content)
+
+
+write("npy", "f8_2x3", npy("<f8", (2, 3), f8(range(6))))
+write("npy", "f4_3", npy("<f4", (3,), struct.pack("<3f", 1.5, 2.5, -1)))
+write("npy", "i8_scalar", npy("<i8", (), struct.pack("<q", -7)))
+write("npy", "f8_empty", npy("<f8", (0, 3), b""))
+write("npy", "f8_v2", npy("<f8", (2, 1, 1, 2), f8([1, 2, 3, 4]), version=2))
+write("npy", "truncated", npy("<f8", (4,), f8([1, 2])))
+
+write("idx", "images_2x2x2", idx((2, 2, 2), bytes(range(8))))
+write("idx", "labels_3", idx((3,), bytes([0, 9, 4])))
+write("idx", "huge_declared", idx((65536, 65536, 65536, 65536), b""))
+
+record = lambda label: bytes([label]) + bytes((i * 7 + label) % 256 for i in range(3072))
+write("cifar10", "two_records", record(3) + record(9))
+write("cifar10", "bad_label", record(11))
+
+# load_state: the first byte picks the file of the saved Adam-HD state to replace (sorted by name); the rest is it.
+names = sorted(["rule.first_moment.count", "rule.first_moment.0", "rule.first_moment.1", "rule.second_moment.count",
+                "rule.second_moment.0", "rule.second_moment.1", "rule.steps", "step_size.previous_direction.count",
+                "step_size.previous_direction.0", "step_size.previous_direction.1", "step_size.step_size",
+                "step_size.steps"])
+for k, name in enumerate(names):
+    if name.endswith(".count"):
+        content = npy("<i8", (), struct.pack("<q", 2))
+    elif name.endswith("steps"):
+        content = npy("<i8", (), struct.pack("<q", 1))
+    elif name.endswith("step_size"):
+        content = npy("<f8", (), f8([1e-3]))
+    elif name.endswith(".0"):
+        content = npy("<f8", (3, 2), f8([0.5] * 6))
+    else:
+        content = npy("<f8", (4,), f8([0.25] * 4))
+    write("state", name, bytes([k]) + content)
