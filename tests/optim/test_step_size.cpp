@@ -54,16 +54,17 @@ TEST_CASE("constant and scheduled step sizes") {
   ParamList<TD> p = {TD::ones({2})};
   auto s = opt.init(p);
   std::tie(p, s) = opt.step(std::move(p), {TD::ones({2})}, std::move(s));
-  check_throws_with<value_error>([&] { (void)opt.step(p, {TD::ones({2})}, s); }, {"ScheduledStepSize", "step 2", "1 steps"});
+  check_throws_with<value_error>([&] { (void)opt.step(p, {TD::ones({2})}, s); }, {"ScheduledStepSize", "step 1", "1 steps"});
 }
 
 TEST_CASE("a differentiable schedule entry") {
   Tape<double> tape;
   const VD schedule = tape.variable(TD({3}, {0.1, 0.2, 0.3}));
-  const VD a2 = schedule_at(schedule, 2);
+  const VD a2 = schedule_at(schedule, 1);  // steps count from 0
   CHECK(a2.value().item() == 0.2);
   CHECK(grad(a2 * 5.0, {schedule})[0] == TD({3}, {0, 5, 0}));
-  CHECK_THROWS_AS((void)schedule_at(schedule, 4), value_error);
+  check_throws_with<value_error>([&] { (void)schedule_at(schedule, 3); }, {"schedule_at", "step 3", "from 0", "[3]"});
+  CHECK_THROWS_AS((void)schedule_at(schedule, -1), value_error);
 }
 
 TEST_CASE("SGD-HD: α_t = α_{t−1} + β g_t·g_{t−1}") {
@@ -108,8 +109,72 @@ TEST_CASE("a non-finite hypergradient stops with the step named") {
   const auto opt = chain(Sgd<>{}, HypergradientStepSize<>{});
   ParamList<TD> p = {TD::ones({2})};
   auto s = opt.init(p);
-  std::tie(p, s) = opt.step(std::move(p), {TD::ones({2})}, std::move(s));
-  check_throws_with<value_error>([&] { (void)opt.step(p, {TD({2}, {NAN, 1.0})}, s); }, {"hypergradient", "step 2"});
+  std::tie(p, s) = opt.step(std::move(p), {TD::full({2}, 1e200)}, std::move(s));
+  // Finite gradients whose hypergradient g·d overflows: step 1 (steps count from 0).
+  check_throws_with<training_error>([&] { (void)opt.step(p, {TD::full({2}, 1e200)}, s); }, {"hypergradient", "step 1"});
+  check_throws_with<training_error>([&] { (void)opt.step(p, {TD({2}, {NAN, 1.0})}, s); }, {"gradient 0", "NaN", "step 1"});
+}
+
+TEST_CASE("a step that throws leaves the caller's parameters and state as they were") {
+  auto check_strong = [](const char* name, const auto& opt) {
+    CAPTURE(name);
+    ParamList<TD> params = {randn({3, 2}, 1), randn({2}, 2)};
+    auto state = opt.init(params);
+    for (int t = 0; t < 2; ++t) {
+      const ParamList<TD> g = {randn({3, 2}, 10 + t), randn({2}, 20 + t)};
+      std::tie(params, state) = opt.step(std::move(params), g, std::move(state));
+    }
+    const auto params_before = params;
+    const auto state_before = state;
+    auto unchanged = [&] {
+      bool same = params.size() == 2 && params[0] == params_before[0] && params[1] == params_before[1];
+      std::vector<TD> now, then;
+      state.fields([&](const std::string&, const auto& v) {
+        if constexpr (requires { v[0].shape(); }) now.insert(now.end(), v.begin(), v.end());
+      });
+      state_before.fields([&](const std::string&, const auto& v) {
+        if constexpr (requires { v[0].shape(); }) then.insert(then.end(), v.begin(), v.end());
+      });
+      return same && now == then && state.step_size.steps == state_before.step_size.steps;
+    };
+    const ParamList<TD> nan_grad = {randn({3, 2}, 30), TD({2}, {1.0, NAN})};
+    check_throws_with<training_error>([&] { (void)opt.step(std::move(params), nan_grad, std::move(state)); },
+                                      {"gradient 1", "NaN", "step 2"});
+    CHECK(unchanged());
+    const ParamList<TD> inf_grad = {TD::full({3, 2}, INFINITY), TD::ones({2})};
+    CHECK_THROWS_AS((void)opt.step(std::move(params), inf_grad, std::move(state)), training_error);
+    CHECK(unchanged());
+    check_throws_with<shape_error>([&] { (void)opt.step(std::move(params), {TD::ones({2, 3}), TD::ones({2})}, std::move(state)); },
+                                   {"gradient 0", "[2, 3]", "[3, 2]"});
+    CHECK(unchanged());
+    auto other_state = opt.init({TD::ones({4}), TD::ones({2})});  // a state of other parameters (SGD's holds nothing)
+    bool holds_tensors = false;
+    other_state.fields([&](const std::string&, const auto& v) { holds_tensors = holds_tensors || requires { v[0].shape(); }; });
+    if (holds_tensors) {
+      check_throws_with<shape_error>([&] { (void)opt.step(std::move(params), {TD::ones({3, 2}), TD::ones({2})}, std::move(other_state)); },
+                                     {"state's", "[4]", "[3, 2]"});
+      CHECK(unchanged());
+    }
+  };
+  check_strong("sgd", chain(Sgd<>{}, ConstantStepSize<>{0.1}));
+  check_strong("momentum", chain(Momentum<>{}, ConstantStepSize<>{0.1}));
+  check_strong("nesterov", chain(Nesterov<>{}, ConstantStepSize<>{0.1}));
+  check_strong("rmsprop", chain(RmsProp<>{}, ConstantStepSize<>{0.1}));
+  check_strong("adam", chain(Adam<>{}, ConstantStepSize<>{0.1}));
+  check_strong("adamw", chain(AdamW<>{}, ConstantStepSize<>{0.1}));
+  check_strong("sgd-hd", chain(Sgd<>{}, HypergradientStepSize<>{}));
+  check_strong("adam-hd", chain(Adam<>{}, HypergradientStepSize<>{.beta = 1e-7}));
+  check_strong("nesterov, scheduled", chain(Nesterov<>{}, ScheduledStepSize<>{TD({4}, {0.1, 0.1, 0.1, 0.1})}));
+  // A schedule that has run out refuses the step before anything changes.
+  const auto scheduled = chain(Sgd<>{}, ScheduledStepSize<>{TD({1}, {0.1})});
+  ParamList<TD> p = {TD::ones({2})};
+  auto s = scheduled.init(p);
+  std::tie(p, s) = scheduled.step(std::move(p), {TD::ones({2})}, std::move(s));
+  const TD p_before = p[0];
+  CHECK_THROWS_AS((void)scheduled.step(std::move(p), {TD::ones({2})}, std::move(s)), value_error);
+  CHECK(p.size() == 1);
+  CHECK(p[0] == p_before);
+  CHECK(s.step_size.steps == 1);
 }
 
 }  // TEST_SUITE

@@ -129,7 +129,7 @@ TEST_CASE("a step-size schedule receives its gradient through the run") {
         ParamList<VD> params = {tape.constant(TD({3}, {1.0, 0.5, -0.5}))};
         const Nesterov<double> rule{.momentum = 0.5};
         auto state = rule.init(params);
-        for (std::int64_t t = 1; t <= 4; ++t)
+        for (std::int64_t t = 0; t < 4; ++t)
           std::tie(params, state) = step(rule, params, {(params[0] - c) * 2.0}, state, schedule_at(h[0], t));
         return sum(square(params[0] - c));
       },

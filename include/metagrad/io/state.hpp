@@ -57,7 +57,7 @@ void load_state(const std::filesystem::path& folder, State& state) {
         throw io_error("load_state: " + path(".count").string() + " says " + std::to_string(count) + " tensors, the state expects " +
                        std::to_string(value.size()) + " (saved for other parameters?)");
       for (std::size_t i = 0; i < value.size(); ++i) {
-        const auto file = path("." + std::to_string(i));
+        const auto file = path(std::string(".").append(std::to_string(i)));  // not "." + …: GCC 12 warns falsely (-Wrestrict)
         Tensor<Element> t = load_npy<Element>(file);
         if (!(t.shape() == value[i].shape()))
           throw io_error("load_state: " + file.string() + " has shape " + t.shape().str() + ", the state expects " +

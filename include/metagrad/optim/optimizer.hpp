@@ -6,13 +6,16 @@
 #include <string>
 #include <utility>
 
+#include "metagrad/error.hpp"
 #include "metagrad/optim/update_rule.hpp"
 
 namespace metagrad {
 
 template <class Rule, class Policy>
+  requires StepSizePolicy<Policy> && UpdateRule<Rule, Tensor<typename Policy::value_type>>
 struct Optimizer {
   using T = typename Policy::value_type;
+  using Params = ParamList<Tensor<T>>;
   Rule rule;
   Policy step_size;
 
@@ -31,33 +34,73 @@ struct Optimizer {
     }
   };
 
-  State init(const ParamList<Tensor<T>>& params) const { return {rule.init(params), step_size.init(params)}; }
+  State init(const Params& params) const { return {rule.init(params), step_size.init(params)}; }
 
-  std::pair<ParamList<Tensor<T>>, State> step(ParamList<Tensor<T>> params, const ParamList<Tensor<T>>& grads,
-                                              State state) const {
-    auto begun = step_size.begin_step(std::move(state.step_size), grads);
-    const T alpha = begun.first;  // not structured bindings: clang 14 cannot name them in a requires-expression
-    auto policy_state = std::move(begun.second);
-    if constexpr (Policy::needs_direction && requires(ParamList<Tensor<T>> d) {
-                    rule.step_in_place(params, grads, state.rule, alpha, &d);
-                  }) {  // one fused pass that also hands back the direction
-      ParamList<Tensor<T>> direction = step_size.take_direction(policy_state);  // reused as the output buffer
-      rule.step_in_place(params, grads, state.rule, alpha, &direction);
-      policy_state = step_size.end_step(std::move(policy_state), std::move(direction));
-      return {std::move(params), State{std::move(state.rule), std::move(policy_state)}};
-    } else if constexpr (Policy::needs_direction) {
-      auto [direction, rule_state] = rule.direction(params, grads, std::move(state.rule));
-      params = apply_step(std::move(params), direction, alpha);
-      policy_state = step_size.end_step(std::move(policy_state), std::move(direction));
-      return {std::move(params), State{std::move(rule_state), std::move(policy_state)}};
-    } else {
-      auto [next, rule_state] = metagrad::step(rule, std::move(params), grads, std::move(state.rule), alpha);
-      return {std::move(next), State{std::move(rule_state), std::move(policy_state)}};
-    }
+  /// One step: (θ', state'). Pass parameters and state as rvalues to reuse their memory. Everything that can fail is
+  /// checked before either is touched — the gradients' count, shapes and finiteness (a NaN or Inf gradient is a
+  /// training_error naming the step), the state against the parameters, the step size — so when step throws, the
+  /// caller's parameters and state are as they were (the strong guarantee).
+  std::pair<Params, State> step(Params&& params, const Params& grads, State&& state) const {
+    validate(params, grads, state);
+    return take_step(params, grads, state);
+  }
+  std::pair<Params, State> step(const Params& params, const Params& grads, const State& state) const {
+    validate(params, grads, state);
+    Params p = params;
+    State s = state;
+    return take_step(p, grads, s);
   }
 
   /// The step-size policy's current step size (for a hypergradient policy, the learned α).
   T current_step_size(const State& state) const { return step_size.current(state.step_size); }
+
+ private:
+  void validate(const Params& params, const Params& grads, const State& state) const {
+    const std::int64_t t = state.step_size.steps;
+    if (grads.size() != params.size())
+      throw value_error("Optimizer::step: " + std::to_string(grads.size()) + " gradients for " + std::to_string(params.size()) +
+                        " parameters");
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (!(grads[i].shape() == params[i].shape()))
+        throw shape_error("Optimizer::step: gradient " + std::to_string(i) + " has shape " + grads[i].shape().str() +
+                          ", its parameter " + params[i].shape().str());
+      if (!grads[i].array().isFinite().all())
+        throw training_error("Optimizer::step: gradient " + std::to_string(i) + " holds a NaN or infinite value at step " +
+                             std::to_string(t) + "; the parameters and state are unchanged");
+    }
+    state.fields([&](const std::string& name, const auto& value) {
+      if constexpr (requires { value.size(); value[0].shape(); }) {
+        if (value.size() != params.size())
+          throw value_error("Optimizer::step: the state's " + name + " holds " + std::to_string(value.size()) + " tensors for " +
+                            std::to_string(params.size()) + " parameters (was it initialized for these parameters?)");
+        for (std::size_t i = 0; i < params.size(); ++i)
+          if (!(value[i].shape() == params[i].shape()))
+            throw shape_error("Optimizer::step: the state's " + name + "[" + std::to_string(i) + "] has shape " +
+                              value[i].shape().str() + ", its parameter " + params[i].shape().str());
+      }
+    });
+  }
+
+  /// The step on validated input. Only the step-size policy can still refuse (a schedule that has run out, a
+  /// non-finite hypergradient), and it does so before it changes anything.
+  std::pair<Params, State> take_step(Params& params, const Params& grads, State& state) const {
+    const T alpha = step_size.begin_step(state.step_size, grads);
+    if constexpr (Policy::needs_direction && requires(Params d) { rule.step_in_place(params, grads, state.rule, alpha, &d); }) {
+      Params direction = step_size.take_direction(state.step_size);  // one fused pass that also hands back d
+      rule.step_in_place(params, grads, state.rule, alpha, &direction);
+      step_size.end_step(state.step_size, std::move(direction));
+      return {std::move(params), std::move(state)};
+    } else if constexpr (Policy::needs_direction) {
+      auto [direction, rule_state] = rule.direction(params, grads, std::move(state.rule));
+      params = apply_step(std::move(params), direction, alpha);
+      state.rule = std::move(rule_state);
+      step_size.end_step(state.step_size, std::move(direction));
+      return {std::move(params), std::move(state)};
+    } else {
+      auto [next, rule_state] = metagrad::step(rule, std::move(params), grads, std::move(state.rule), alpha);
+      return {std::move(next), State{std::move(rule_state), std::move(state.step_size)}};
+    }
+  }
 };
 
 template <class Rule, class Policy>

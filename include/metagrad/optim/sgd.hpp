@@ -4,12 +4,11 @@
 
 namespace metagrad {
 
-/// SGD keeps no state but the number of parameters, to catch a state used with other parameters.
+/// SGD keeps no state.
 template <class C>
 struct SgdState {
-  std::size_t size = 0;
-  template <class F> void fields(F&& f) { f("size", size); }
-  template <class F> void fields(F&& f) const { f("size", size); }
+  template <class F> void fields(F&&) {}
+  template <class F> void fields(F&&) const {}
 };
 
 template <class S = double>
@@ -20,14 +19,14 @@ struct Sgd {
   using State = SgdState<C>;
 
   template <class C>
-  State<C> init(const ParamList<C>& params) const {
-    return {params.size()};
+  State<C> init(const ParamList<C>&) const {
+    return {};
   }
 
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
                                              State<C> state) const {
-    optim_detail::check_lists("Sgd", params, grads, state.size);
+    optim_detail::check_lists("Sgd", params, grads, params.size());
     ParamList<C> d;
     for (std::size_t i = 0; i < params.size(); ++i) d.push_back(optim_detail::with_weight_decay(grads[i], params[i], weight_decay));
     return {std::move(d), state};

@@ -137,7 +137,7 @@ class StackedOptimizer {
     const auto& h = hyper_vars_[k];
     const Var<T> zero = tape.constant(Tensor<T>::scalar(0));
     if (levels_[k].rule == StackRule::sgd) {
-      auto [next, state] = step(Sgd<Var<T>>{zero}, p, g, SgdState<Var<T>>{p.size()}, h[0]);
+      auto [next, state] = step(Sgd<Var<T>>{zero}, p, g, SgdState<Var<T>>{}, h[0]);
       return next;
     }
     const Adam<Var<T>> adam{h[1], h[2], tape.constant(Tensor<T>::scalar(levels_[k].epsilon)), zero, false, false};

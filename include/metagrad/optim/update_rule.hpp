@@ -4,6 +4,7 @@
 // generic over the carrier C (plain Tensor, or Var to differentiate through the step) and over the type S of
 // their hyperparameters (a plain number, or a rank-0 Var so that a hyperparameter receives a gradient).
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -60,6 +61,29 @@ C with_weight_decay(const C& g, const C& p, const S& weight_decay) {
 }
 
 }  // namespace optim_detail
+
+/// An update rule: a typed State per carrier C, `init(params)`, and the pure `direction(params, grads, state)`
+/// returning (d, state'). See sgd.hpp for the smallest one.
+template <class R, class C>
+concept UpdateRule = requires(const R& rule, const ParamList<C>& params, typename R::template State<C> state) {
+  { rule.init(params) } -> std::same_as<typename R::template State<C>>;
+  { rule.direction(params, params, std::move(state)) } -> std::same_as<std::pair<ParamList<C>, typename R::template State<C>>>;
+};
+
+/// A step-size policy: its number type, a State that counts `steps`, `init(params)`, `begin_step(state, grads)`
+/// giving this step's α (and changing `state` only when it succeeds), `current(state)`, and whether it needs the
+/// rule's direction (then also `take_direction(state)` and `end_step(state, direction)`). See constant.hpp.
+template <class P>
+concept StepSizePolicy = requires(const P& policy, typename P::State& state, const ParamList<Tensor<typename P::value_type>>& grads) {
+  { P::needs_direction } -> std::convertible_to<bool>;
+  { policy.init(grads) } -> std::same_as<typename P::State>;
+  { policy.begin_step(state, grads) } -> std::same_as<typename P::value_type>;
+  { policy.current(state) } -> std::same_as<typename P::value_type>;
+  { state.steps } -> std::convertible_to<std::int64_t>;
+} && (!P::needs_direction || requires(const P& policy, typename P::State& state, ParamList<Tensor<typename P::value_type>> d) {
+  { policy.take_direction(state) } -> std::same_as<ParamList<Tensor<typename P::value_type>>>;
+  policy.end_step(state, std::move(d));
+});
 
 /// θ' = θ − α d for every parameter. Pass the parameters as an rvalue to update them in place.
 template <class C, class S>

@@ -20,9 +20,9 @@ struct ConstantStepSize {
   static constexpr bool needs_direction = false;
 
   State init(const ParamList<Tensor<T>>&) const { return {}; }
-  std::pair<T, State> begin_step(State state, const ParamList<Tensor<T>>&) const {
+  T begin_step(State& state, const ParamList<Tensor<T>>&) const {
     ++state.steps;
-    return {value, state};
+    return value;
   }
   T current(const State&) const { return value; }
 };

@@ -8,6 +8,7 @@
 // Safeguards: α_t is clamped to [min_step_size, max_step_size]; "HD with decay" steps with
 // γ_t = δ(t) α_t + (1 − δ(t)) α_∞, δ(t) = t^(−decay_power), when `limit_step_size` (α_∞) is set.
 // A non-finite hypergradient stops with an error naming the step.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -45,8 +46,9 @@ struct HypergradientStepSize {
     return {initial, optim_detail::zeros_like_all(params), 0};
   }
 
-  /// α_t (or γ_t with decay) for the step whose gradient is `grads`.
-  std::pair<T, State> begin_step(State state, const ParamList<Tensor<T>>& grads) const {
+  /// α_t (or γ_t with decay) for the step whose gradient is `grads`. Everything is checked and computed before
+  /// `state` changes, so on an error it is left as it was.
+  T begin_step(State& state, const ParamList<Tensor<T>>& grads) const {
     if (state.previous_direction.size() != grads.size())
       throw value_error("HypergradientStepSize: " + std::to_string(grads.size()) + " gradients, but the state holds " +
                         std::to_string(state.previous_direction.size()) + " directions (was it initialized for these parameters?)");
@@ -54,35 +56,31 @@ struct HypergradientStepSize {
       if (!(grads[i].shape() == state.previous_direction[i].shape()))
         throw shape_error("HypergradientStepSize: gradient " + std::to_string(i) + " has shape " + grads[i].shape().str() +
                           ", the state's direction " + state.previous_direction[i].shape().str());
-    ++state.steps;
-    {  // with d₀ = 0 the first step leaves α₀ unchanged
-      T g_dot_d = 0, g_norm2 = 0, d_norm2 = 0;
-      for (std::size_t i = 0; i < grads.size(); ++i) {
-        const auto g = grads[i].array().matrix();
-        const auto d = state.previous_direction[i].array().matrix();
-        g_dot_d += g.dot(d);
-        if (multiplicative) {
-          g_norm2 += g.squaredNorm();
-          d_norm2 += d.squaredNorm();
-        }
-      }
-      if (!std::isfinite(g_dot_d))
-        throw value_error("HypergradientStepSize: the hypergradient g·d is " + std::to_string(g_dot_d) + " at step " +
-                          std::to_string(state.steps) + " (a non-finite gradient?)");
+    T g_dot_d = 0, g_norm2 = 0, d_norm2 = 0;  // with d₀ = 0 the first step leaves α₀ unchanged
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      const auto g = grads[i].array().matrix();
+      const auto d = state.previous_direction[i].array().matrix();
+      g_dot_d += g.dot(d);
       if (multiplicative) {
-        const T denominator = std::sqrt(g_norm2 * d_norm2);
-        state.step_size *= 1 + beta * (denominator > 0 ? g_dot_d / denominator : T(0));
-      } else {
-        state.step_size += beta * g_dot_d;
+        g_norm2 += g.squaredNorm();
+        d_norm2 += d.squaredNorm();
       }
-      state.step_size = std::clamp(state.step_size, min_step_size, max_step_size);
     }
-    T used = state.step_size;
-    if (limit_step_size) {
-      const T delta = std::pow(static_cast<T>(state.steps), -decay_power);
-      used = delta * state.step_size + (1 - delta) * *limit_step_size;
+    if (!std::isfinite(g_dot_d))
+      throw training_error("HypergradientStepSize: the hypergradient g·d is " + std::to_string(g_dot_d) + " at step " +
+                           std::to_string(state.steps) + " (a non-finite gradient?)");
+    T alpha = state.step_size;
+    if (multiplicative) {
+      const T denominator = std::sqrt(g_norm2 * d_norm2);
+      alpha *= 1 + beta * (denominator > 0 ? g_dot_d / denominator : T(0));
+    } else {
+      alpha += beta * g_dot_d;
     }
-    return {used, std::move(state)};
+    state.step_size = std::clamp(alpha, min_step_size, max_step_size);
+    ++state.steps;
+    if (!limit_step_size) return state.step_size;
+    const T delta = std::pow(static_cast<T>(state.steps), -decay_power);  // δ(1) = 1 on the first step
+    return delta * state.step_size + (1 - delta) * *limit_step_size;
   }
 
   /// The learned step size α_t (before HD-with-decay's blending toward α_∞).
@@ -92,10 +90,7 @@ struct HypergradientStepSize {
   ParamList<Tensor<T>> take_direction(State& state) const { return std::move(state.previous_direction); }
 
   /// Keeps this step's direction for the next hypergradient.
-  State end_step(State state, ParamList<Tensor<T>> direction) const {
-    state.previous_direction = std::move(direction);
-    return state;
-  }
+  void end_step(State& state, ParamList<Tensor<T>> direction) const { state.previous_direction = std::move(direction); }
 };
 
 }  // namespace metagrad

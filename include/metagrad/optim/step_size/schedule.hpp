@@ -1,5 +1,6 @@
 #pragma once
-// A step size per step, read from a rank-1 tensor: α_t = schedule[t − 1] for steps t = 1, 2, …
+// A step size per step, read from a rank-1 tensor: α_t = schedule[t] for steps t = 0, 1, … (metagrad counts steps
+// from 0 everywhere: train(), BatchOrder, error messages).
 // On a tape, `schedule_at` reads the same entry from a Var schedule, differentiably (metagradients of a schedule).
 #include <cstdint>
 #include <string>
@@ -26,22 +27,24 @@ struct ScheduledStepSize {
     if (schedule.rank() != 1) throw shape_error("ScheduledStepSize: rank-1 schedule expected, got " + schedule.shape().str());
     return {};
   }
-  std::pair<T, State> begin_step(State state, const ParamList<Tensor<T>>&) const {
+  T begin_step(State& state, const ParamList<Tensor<T>>&) const {
     if (state.steps >= schedule.size())
-      throw value_error("ScheduledStepSize: step " + std::to_string(state.steps + 1) + " is past the end of a schedule of " +
+      throw value_error("ScheduledStepSize: step " + std::to_string(state.steps) + " is past the end of a schedule of " +
                         std::to_string(schedule.size()) + " steps");
-    return {schedule.data()[state.steps++], state};
+    return schedule.data()[state.steps++];
   }
   /// The step size of the last step taken (the first entry before any step).
   T current(const State& state) const { return schedule.data()[state.steps > 0 ? state.steps - 1 : 0]; }
 };
 
-/// Entry t − 1 of a rank-1 schedule as a rank-0 Var (step t's step size), with its gradient flowing to the schedule.
+/// Entry t of a rank-1 schedule as a rank-0 Var (the step size of step t, counted from 0), with its gradient flowing
+/// to the schedule.
 template <class T>
 Var<T> schedule_at(const Var<T>& schedule, std::int64_t step) {
-  if (schedule.shape().rank() != 1 || step < 1 || step > schedule.shape()[0])
-    throw value_error("schedule_at: step " + std::to_string(step) + " of a schedule of shape " + schedule.shape().str());
-  return reshape(slice(schedule, 0, static_cast<index_t>(step - 1), 1), Shape{});
+  if (schedule.shape().rank() != 1 || step < 0 || step >= schedule.shape()[0])
+    throw value_error("schedule_at: step " + std::to_string(step) + " (counted from 0) of a schedule of shape " +
+                      schedule.shape().str());
+  return reshape(slice(schedule, 0, static_cast<index_t>(step), 1), Shape{});
 }
 
 }  // namespace metagrad
