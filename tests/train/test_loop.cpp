@@ -1,6 +1,7 @@
 // The training loop: callbacks detected at compile time, early stopping, CSV output, NaN detection.
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "support.hpp"
@@ -65,6 +66,92 @@ TEST_CASE("early stopping and a callback that stops") {
   CHECK(v.steps == 50);  // validations at 9, 19, 29 improve; 39 and 49 do not
   CHECK_THROWS_AS(EarlyStopping(0), value_error);
 }
+
+TEST_CASE("a proposed step is applied only after its loss passed the checks") {
+  ParamList<TD> params = {TD({2}, {3.0, -2.0})};
+  const auto opt = chain(Momentum<>{}, ConstantStepSize<>{0.1});
+  auto state = opt.init(params);
+  ParamList<TD> at_step_4;
+  auto step = [&](std::int64_t t) {
+    Tape<double> tape;
+    const VD x = tape.variable(params[0]);
+    const VD loss = sum(square(x)) * (t == 4 ? NAN : 1.0);  // the loss is NaN at step 4, its gradient too
+    if (t == 4) at_step_4 = params;
+    auto g = grad(sum(square(x)), {x});
+    return propose_step(StepReport{.loss = loss.value().item()},
+                        [&, g] { std::tie(params, state) = opt.step(std::move(params), g, std::move(state)); });
+  };
+  check_throws_with<training_error>([&] { (void)train(10, step); }, {"loss", "nan", "step 4", "not applied"});
+  REQUIRE(at_step_4.size() == 1);
+  CHECK(params[0] == at_step_4[0]);  // the parameters of step 4, not NaN
+  CHECK(params[0].array().isFinite().all());
+}
+
+TEST_CASE("a run stopped, saved, reloaded and resumed gives the same bits and the same log") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("metagrad-resume-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  const auto opt = chain(Adam<>{}, HypergradientStepSize<>{.initial = 0.01, .beta = 1e-4});
+  const TD target = randn({3, 2}, 7);
+  // Minibatch noise that is a pure function of the step, as BatchOrder gives.
+  auto gradient = [&](const ParamList<TD>& p, std::int64_t t) {
+    return ParamList<TD>{(p[0] - target) * 2.0 + randn({3, 2}, 100 + static_cast<std::uint64_t>(t)) * 0.1,
+                         p[1] * 2.0 + randn({2}, 200 + static_cast<std::uint64_t>(t)) * 0.1};
+  };
+  auto run = [&](ParamList<TD>& params, typename decltype(opt)::State& state, StepRange range, const fs::path& log,
+                 CsvLogger::Mode mode) {
+    return train(range, [&](std::int64_t t) {
+      const auto g = gradient(params, t);
+      const double loss = sum(square(params[0] - target)).item() + sum(square(params[1])).item();
+      return propose_step(StepReport{.loss = loss, .step_size = opt.current_step_size(state)},
+                          [&, g] { std::tie(params, state) = opt.step(std::move(params), g, std::move(state)); });
+    }, CsvLogger(log, mode));
+  };
+  const ParamList<TD> initial = {randn({3, 2}, 1), randn({2}, 2)};
+  ParamList<TD> straight = initial;
+  auto straight_state = opt.init(straight);
+  CHECK(run(straight, straight_state, {0, 30}, dir / "straight.csv", CsvLogger::truncate).steps == 30);
+
+  ParamList<TD> first = initial;
+  auto first_state = opt.init(first);
+  run(first, first_state, {0, 12}, dir / "resumed.csv", CsvLogger::truncate);
+  save_npy(dir / "p0.npy", first[0]);
+  save_npy(dir / "p1.npy", first[1]);
+  save_state(dir / "state", first_state);
+  // A fresh start: parameters and state come only from the files.
+  ParamList<TD> resumed = {load_npy<double>(dir / "p0.npy"), load_npy<double>(dir / "p1.npy")};
+  auto resumed_state = opt.init(resumed);
+  load_state(dir / "state", resumed_state);
+  const auto summary = run(resumed, resumed_state, {12, 30}, dir / "resumed.csv", CsvLogger::append);
+  CHECK(summary.steps == 30);
+  CHECK(resumed[0] == straight[0]);
+  CHECK(resumed[1] == straight[1]);
+  CHECK(resumed_state.step_size.step_size == straight_state.step_size.step_size);
+  std::ifstream a(dir / "straight.csv"), b(dir / "resumed.csv");
+  const std::string log_a{std::istreambuf_iterator<char>(a), {}}, log_b{std::istreambuf_iterator<char>(b), {}};
+  CHECK(log_a == log_b);
+  CHECK(std::count(log_a.begin(), log_a.end(), '\n') == 31);
+  fs::remove_all(dir);
+  CHECK_THROWS_AS((void)train(StepRange{5, 3}, [](std::int64_t) { return StepReport{}; }), value_error);
+}
+
+// Callbacks are checked when train() is instantiated: a hook that cannot be called is a compile error.
+namespace {
+struct Misspelled {
+  void on_stpe(const StepReport&) {}
+};
+struct WrongSignature {
+  void on_begin() {}
+  void on_step(const StepReport&) {}
+};
+struct NonConstHook {
+  void on_step(const StepReport&) {}
+};
+}  // namespace
+static_assert(TrainingCallback<EarlyStopping&> && TrainingCallback<CsvLogger> && TrainingCallback<ProgressBar&>);
+static_assert(!TrainingCallback<Misspelled&>);
+static_assert(!TrainingCallback<WrongSignature&>);
+static_assert(TrainingCallback<NonConstHook&> && !TrainingCallback<const NonConstHook&>);
 
 TEST_CASE("a NaN or infinite loss stops training with the step named") {
   check_throws_with<training_error>(

@@ -39,11 +39,16 @@ class ProgressBar {
 };
 
 /// Writes one CSV row per step: step, loss, step_size, validation_loss, validation_accuracy (empty when absent).
+/// `CsvLogger::append` continues an existing log (a resumed run): the header is written only to an empty file.
 class CsvLogger {
  public:
-  explicit CsvLogger(const std::filesystem::path& path) : out_(path), path_(path.string()) {
+  enum Mode { truncate, append };
+  explicit CsvLogger(const std::filesystem::path& path, Mode mode = truncate)
+      : out_(path, mode == append ? std::ios::app : std::ios::trunc), path_(path.string()) {
     if (!out_) throw error("CsvLogger: cannot open " + path_ + " for writing");
-    out_ << "step,loss,step_size,validation_loss,validation_accuracy\n";
+    std::error_code ec;
+    if (mode == truncate || std::filesystem::file_size(path, ec) == 0)
+      out_ << "step,loss,step_size,validation_loss,validation_accuracy\n";
   }
   void on_step(const StepReport& r) {
     out_ << r.step << ',' << r.loss << ',';
