@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "metagrad/data/dataset.hpp"
+#include "metagrad/data/stream.hpp"
 
 namespace metagrad {
 
@@ -16,15 +17,13 @@ inline constexpr index_t pixels = 3 * 32 * 32, record = pixels + 1;
 
 /// Appends the records of one file to `bytes`, after checking that its size is a whole number of records.
 inline void append_records(std::istream& in, const std::string& name, std::vector<std::uint8_t>& bytes) {
-  in.seekg(0, std::ios::end);
-  const auto end = in.tellg();
-  in.seekg(0);
-  if (end <= 0 || end % record != 0)
-    throw data_error("load_cifar10: " + name + " has " + std::to_string(end < 0 ? 0 : static_cast<long long>(end)) +
+  const std::uint64_t size = bytes_left(in);
+  if (size == 0 || size % record != 0)
+    throw data_error("load_cifar10: " + name + " has " + std::to_string(size) +
                      " bytes, not a positive multiple of the 3073-byte record (truncated or not CIFAR-10?)");
   const std::size_t at = bytes.size();
-  bytes.resize(at + static_cast<std::size_t>(end));
-  if (!in.read(reinterpret_cast<char*>(bytes.data() + at), end)) {
+  bytes.resize(at + static_cast<std::size_t>(size));
+  if (!in.read(reinterpret_cast<char*>(bytes.data() + at), static_cast<std::streamsize>(size))) {
     bytes.resize(at);
     throw data_error("load_cifar10: reading " + name + " failed");
   }

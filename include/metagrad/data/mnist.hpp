@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "metagrad/data/dataset.hpp"
+#include "metagrad/data/stream.hpp"
 
 namespace metagrad {
 
@@ -37,16 +38,16 @@ inline IdxFile read_idx(std::istream& in, const std::string& name) {
     out.dims.push_back(static_cast<index_t>((std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) |
                                             (std::uint32_t(b[2]) << 8) | b[3]));
   }
-  const auto header = in.tellg();
-  in.seekg(0, std::ios::end);
-  const auto end = in.tellg();
-  if (header < 0 || end < header) throw data_error("read_idx: cannot determine the size of " + name);
-  const auto available = static_cast<std::uint64_t>(end - header);
-  // The product of the extents, checked for overflow (four 32-bit extents can exceed 64 bits).
+  const std::uint64_t available = bytes_left(in);
+  // The product of the extents, checked for overflow (four 32-bit extents can exceed 64 bits); a zero extent means
+  // no data, however large the others.
   std::uint64_t count = 1;
   bool overflow = false;
   for (index_t d : out.dims) overflow = __builtin_mul_overflow(count, static_cast<std::uint64_t>(d), &count) || overflow;
-  if (std::find(out.dims.begin(), out.dims.end(), index_t(0)) != out.dims.end()) count = 0, overflow = false;
+  if (std::find(out.dims.begin(), out.dims.end(), index_t(0)) != out.dims.end()) {
+    count = 0;
+    overflow = false;
+  }
   if (overflow || count != available) {
     std::string declared;
     for (std::size_t i = 0; i < out.dims.size(); ++i) declared += (i ? "×" : "") + std::to_string(out.dims[i]);
@@ -54,7 +55,6 @@ inline IdxFile read_idx(std::istream& in, const std::string& name) {
                      declared + (overflow ? " (more than 2^64) bytes" : " = " + std::to_string(count) + " bytes") +
                      (overflow || count > available ? " (truncated)" : " (trailing bytes)"));
   }
-  in.seekg(header);
   out.bytes.resize(static_cast<std::size_t>(count));
   in.read(reinterpret_cast<char*>(out.bytes.data()), static_cast<std::streamsize>(count));
   if (!in) throw data_error("read_idx: reading " + name + " failed");

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "metagrad/data/stream.hpp"
 #include "metagrad/tensor/tensor.hpp"
 
 namespace metagrad {
@@ -51,16 +52,6 @@ struct Array {
   Shape shape;
   std::vector<char> bytes;
 };
-
-/// The bytes left in `in` from its current position (the stream is left where it was).
-inline std::uint64_t remaining(std::istream& in) {
-  const auto here = in.tellg();
-  in.seekg(0, std::ios::end);
-  const auto end = in.tellg();
-  in.seekg(here);
-  if (here < 0 || end < here) return 0;
-  return static_cast<std::uint64_t>(end - here);
-}
 
 /// A parser for the header's Python dict literal, e.g. {'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }:
 /// string keys; string, True/False or tuple-of-integers values. Anything else is an error naming the file.
@@ -171,7 +162,7 @@ inline Array read(std::istream& in, const std::string& name) {
     if (!in.read(reinterpret_cast<char*>(more), 2)) throw io_error("load_npy: " + name + " is truncated inside its header");
     length |= (std::uint64_t(more[0]) << 16) | (std::uint64_t(more[1]) << 24);
   }
-  if (length > remaining(in))
+  if (length > bytes_left(in))
     throw io_error("load_npy: " + name + " is truncated: its header length is " + std::to_string(length) + " bytes");
   std::string header(static_cast<std::size_t>(length), '\0');
   if (!in.read(header.data(), static_cast<std::streamsize>(length))) throw io_error("load_npy: " + name + " is truncated inside its header");
@@ -179,7 +170,7 @@ inline Array read(std::istream& in, const std::string& name) {
   const std::size_t element = a.descr == "<f8" || a.descr == "<i8" ? 8 : a.descr == "<f4" ? 4 : 0;
   if (element == 0) throw io_error("load_npy: " + name + " holds dtype '" + a.descr + "'; float64, float32 or int64 expected");
   const auto bytes = static_cast<std::uint64_t>(a.shape.size()) * element;  // cannot overflow: Shape::max_elements
-  const std::uint64_t available = remaining(in);
+  const std::uint64_t available = bytes_left(in);
   if (bytes > available)
     throw io_error("load_npy: " + name + " is truncated: its header declares " + std::to_string(bytes) + " bytes of data, " +
                    std::to_string(available) + " follow");

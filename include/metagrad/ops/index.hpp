@@ -88,7 +88,7 @@ template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) 
   const Shape others = xs[0].shape().with_extent(a, 0);
   index_t extent = 0;
   for (const auto& x : xs) {
-    if (!(x.shape().rank() == others.rank() && x.shape().with_extent(a, 0) == others))
+    if (!(x.shape().with_extent(a, 0) == others))
       throw shape_error("concat: shape " + x.shape().str() + " does not match " + xs[0].shape().str() +
                         " outside axis " + std::to_string(axis));
     extent += x.shape()[a];

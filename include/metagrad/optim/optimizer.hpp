@@ -56,18 +56,11 @@ struct Optimizer {
 
  private:
   void validate(const Params& params, const Params& grads, const State& state) const {
-    const std::int64_t t = state.step_size.steps;
-    if (grads.size() != params.size())
-      throw value_error("Optimizer::step: " + std::to_string(grads.size()) + " gradients for " + std::to_string(params.size()) +
-                        " parameters");
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      if (!(grads[i].shape() == params[i].shape()))
-        throw shape_error("Optimizer::step: gradient " + std::to_string(i) + " has shape " + grads[i].shape().str() +
-                          ", its parameter " + params[i].shape().str());
+    optim_detail::check_lists("Optimizer::step", params, grads, params.size());  // counts and shapes
+    for (std::size_t i = 0; i < params.size(); ++i)
       if (!grads[i].array().isFinite().all())
         throw training_error("Optimizer::step: gradient " + std::to_string(i) + " holds a NaN or infinite value at step " +
-                             std::to_string(t) + "; the parameters and state are unchanged");
-    }
+                             std::to_string(state.step_size.steps) + "; the parameters and state are unchanged");
     state.fields([&](const std::string& name, const auto& value) {
       if constexpr (requires { value.size(); value[0].shape(); }) {
         if (value.size() != params.size())
