@@ -119,6 +119,35 @@ TEST_CASE("hyperparameters receive gradients through a training run") {
         {TD::scalar(0.8), TD::scalar(0.99), TD::scalar(1e-3), TD::scalar(0.01)});
   check([](const Vars& h) { return AdamW<VD>{.beta1 = h[1], .beta2 = h[2], .epsilon = h[3], .weight_decay = h[4]}; },
         {TD::scalar(0.8), TD::scalar(0.99), TD::scalar(1e-3), TD::scalar(0.01)});
+  // One differentiable hyperparameter, the others plain numbers (their defaults or given).
+  check([](const Vars& h) { return Momentum<VD>{.momentum = h[1]}; }, {TD::scalar(0.9)});
+  check([](const Vars& h) { return Nesterov<VD>{.momentum = 0.5, .weight_decay = h[1]}; }, {TD::scalar(0.02)});
+  check([](const Vars& h) { return RmsProp<VD>{.epsilon = h[1]}; }, {TD::scalar(1e-3)});
+  check([](const Vars& h) { return Adam<VD>{.beta1 = h[1], .weight_decay = 0.01}; }, {TD::scalar(0.8)});
+  check([](const Vars& h) { return AdamW<VD>{.beta2 = h[1]}; }, {TD::scalar(0.99)});
+}
+
+TEST_CASE("plain hyperparameters mixed with Var ones: the same values, and a zero weight decay records nothing") {
+  Tape<double> tape;
+  const VD mu = tape.variable(TD::scalar(0.9));
+  ParamList<VD> params = {tape.variable(randn({3}, 1))};
+  const ParamList<VD> grads = {tape.constant(randn({3}, 2))};
+  auto nodes_of_one_step = [&](const auto& rule) {
+    const std::size_t before = tape.size();
+    auto state = rule.init(params);
+    const auto [next, ignored] = step(rule, params, grads, std::move(state), 0.1);
+    return std::pair{tape.size() - before, next[0].value()};
+  };
+  const auto [plain_nodes, plain_value] = nodes_of_one_step(Momentum<double>{.momentum = 0.9});
+  const auto [mixed_nodes, mixed_value] = nodes_of_one_step(Momentum<VD>{.momentum = mu});
+  CHECK(mixed_value == plain_value);
+  // v' = μv + g (2 nodes; the zero velocity is 1 more), θ − αd (2): nothing for the weight decay of 0.
+  CHECK(mixed_nodes == plain_nodes);
+  CHECK(mixed_nodes == 5);
+  const auto [decayed_nodes, decayed_value] = nodes_of_one_step(Momentum<VD>{.momentum = mu, .weight_decay = 0.01});
+  CHECK(decayed_nodes == mixed_nodes + 2);  // g + λθ
+  CHECK(decayed_value == nodes_of_one_step(Momentum<double>{.momentum = 0.9, .weight_decay = 0.01}).second);
+  check_throws_with<shape_error>([&] { (void)Momentum<VD>{.momentum = tape.variable(TD::ones({2}))}; }, {"Hyperparameter", "[2]"});
 }
 
 TEST_CASE("a step-size schedule receives its gradient through the run") {

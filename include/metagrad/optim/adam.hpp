@@ -19,10 +19,10 @@ struct AdamState {
 
 template <class S = double>
 struct Adam {
-  S beta1 = S(0.9);
-  S beta2 = S(0.999);
-  S epsilon = S(1e-8);
-  S weight_decay = S(0);
+  Hyper<S> beta1 = 0.9;
+  Hyper<S> beta2 = 0.999;
+  Hyper<S> epsilon = 1e-8;
+  Hyper<S> weight_decay = 0;
   bool epsilon_inside_sqrt = false;
   bool decoupled_weight_decay = false;  // AdamW: d = m̂ / (√v̂ + ε) + λθ
 
@@ -46,14 +46,14 @@ struct Adam {
         auto di = d[i].array();
         fused(params[i], grads[i], state, i, state.steps, [&](index_t k, const auto& dk) { di.segment(k, dk.size()) = dk; });
       } else {
-        const S c1 = 1 - optim_detail::power(beta1, state.steps);  // bias corrections
-        const S c2 = 1 - optim_detail::power(beta2, state.steps);
+        const auto c1 = 1 - optim_detail::power(beta1, state.steps);  // bias corrections
+        const auto c2 = 1 - optim_detail::power(beta2, state.steps);
         const C g = decoupled_weight_decay ? grads[i] : optim_detail::with_weight_decay(grads[i], params[i], weight_decay);
         state.first_moment[i] = beta1 * state.first_moment[i] + (1 - beta1) * g;
         state.second_moment[i] = beta2 * state.second_moment[i] + (1 - beta2) * square(g);
         const C v_hat = state.second_moment[i] / c2;
         d.push_back((state.first_moment[i] / c1) / (epsilon_inside_sqrt ? sqrt(v_hat + epsilon) : sqrt(v_hat) + epsilon));
-        if (decoupled_weight_decay) d[i] = d[i] + weight_decay * params[i];
+        if (decoupled_weight_decay) d[i] = optim_detail::with_weight_decay(d[i], params[i], weight_decay);
       }
     }
     return {std::move(d), std::move(state)};
@@ -118,10 +118,10 @@ struct Adam {
 /// step is θ' = θ − α (m̂ / (√v̂ + ε) + λθ): the decay is scaled by the step size but not by the moments.
 template <class S = double>
 struct AdamW {
-  S beta1 = S(0.9);
-  S beta2 = S(0.999);
-  S epsilon = S(1e-8);
-  S weight_decay = S(0.01);
+  Hyper<S> beta1 = 0.9;
+  Hyper<S> beta2 = 0.999;
+  Hyper<S> epsilon = 1e-8;
+  Hyper<S> weight_decay = 0.01;
   bool epsilon_inside_sqrt = false;
 
   template <class C>

@@ -15,8 +15,8 @@ struct MomentumState {
 /// Heavy-ball (nesterov = false) and Nesterov (true) momentum: one rule, two directions.
 template <class S, bool nesterov>
 struct MomentumRule {
-  S momentum = S(0.9);
-  S weight_decay = S(0);
+  Hyper<S> momentum = 0.9;
+  Hyper<S> weight_decay = 0;
 
   template <class C>
   using State = MomentumState<C>;

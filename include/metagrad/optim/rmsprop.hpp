@@ -6,9 +6,9 @@ namespace metagrad {
 
 template <class S = double>
 struct RmsProp {
-  S decay = S(0.99);  // ρ
-  S epsilon = S(1e-8);
-  S weight_decay = S(0);
+  Hyper<S> decay = 0.99;  // ρ
+  Hyper<S> epsilon = 1e-8;
+  Hyper<S> weight_decay = 0;
 
   template <class C>
   struct State {

@@ -13,7 +13,7 @@ struct SgdState {
 
 template <class S = double>
 struct Sgd {
-  S weight_decay = S(0);
+  Hyper<S> weight_decay = 0;
 
   template <class C>
   using State = SgdState<C>;

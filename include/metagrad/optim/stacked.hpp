@@ -135,12 +135,11 @@ class StackedOptimizer {
   /// One step of level k on (p, g), with level k's hyperparameters as Vars; keeps the new Adam state pending.
   ParamList<Var<T>> level_step(Tape<T>& tape, std::size_t k, const ParamList<Var<T>>& p, const ParamList<Var<T>>& g) {
     const auto& h = hyper_vars_[k];
-    const Var<T> zero = tape.constant(Tensor<T>::scalar(0));
     if (levels_[k].rule == StackRule::sgd) {
-      auto [next, state] = step(Sgd<Var<T>>{zero}, p, g, SgdState<Var<T>>{}, h[0]);
+      auto [next, state] = step(Sgd<Var<T>>{}, p, g, SgdState<Var<T>>{}, h[0]);
       return next;
     }
-    const Adam<Var<T>> adam{h[1], h[2], tape.constant(Tensor<T>::scalar(levels_[k].epsilon)), zero, false, false};
+    const Adam<Var<T>> adam{.beta1 = h[1], .beta2 = h[2], .epsilon = levels_[k].epsilon};  // ε fixed, no weight decay
     AdamState<Var<T>> state{{}, {}, levels_state_[k].adam.steps};
     for (std::size_t i = 0; i < p.size(); ++i) {
       state.first_moment.push_back(tape.constant(levels_state_[k].adam.first_moment[i]));

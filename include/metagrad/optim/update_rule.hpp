@@ -2,7 +2,8 @@
 // What every update rule shares. A rule turns gradients into a descent direction d and a new state; the step
 // θ' = θ − α d is taken by `apply_step` with a step size α from a step-size policy. Rules are pure functions,
 // generic over the carrier C (plain Tensor, or Var to differentiate through the step) and over the type S of
-// their hyperparameters (a plain number, or a rank-0 Var so that a hyperparameter receives a gradient).
+// their hyperparameters (a plain number; or Var, and then each hyperparameter is a plain number or a rank-0 Var that
+// receives a gradient, in any mix — see hyperparameter.hpp).
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "metagrad/autodiff/elementwise.hpp"
+#include "metagrad/optim/hyperparameter.hpp"
 
 namespace metagrad {
 
@@ -23,10 +25,11 @@ namespace optim_detail {
 template <class C>
 inline constexpr bool is_plain_tensor = std::is_same_v<C, Tensor<typename C::value_type>>;
 
-/// b^t for a hyperparameter b: std::pow for plain numbers, the taped pow for a Var.
+/// b^t for a hyperparameter b: std::pow for plain numbers, the taped pow for a Var or a Hyperparameter.
 template <class S>
 S power(const S& b, std::int64_t t) {
   if constexpr (std::is_arithmetic_v<S>) return std::pow(b, static_cast<S>(t));
+  else if constexpr (is_hyperparameter<S>) return pow(b, t);
   else return pow(b, static_cast<typename S::value_type>(t));
 }
 
@@ -52,11 +55,14 @@ void check_lists(const char* rule, const ParamList<C>& params, const ParamList<C
                         ", its parameter " + params[i].shape().str());
 }
 
-/// g + λθ, the coupled L2 penalty's gradient (λ = 0 leaves g as it is).
+/// g + λθ, the coupled L2 penalty's gradient. A plain λ = 0 leaves g as it is and records nothing.
 template <class C, class S>
 C with_weight_decay(const C& g, const C& p, const S& weight_decay) {
-  if constexpr (std::is_arithmetic_v<S>)
+  if constexpr (std::is_arithmetic_v<S>) {
     if (weight_decay == S(0)) return g;
+  } else if constexpr (is_hyperparameter<S>) {
+    if (weight_decay.is_plain_zero()) return g;
+  }
   return g + weight_decay * p;
 }
 
