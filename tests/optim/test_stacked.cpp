@@ -1,4 +1,8 @@
-// Stacked hyperoptimizers: SGD over SGD is SGD-HD; deeper stacks and Adam levels learn their hyperparameters.
+// Stacked hyperoptimizers: SGD over SGD is SGD-HD; deeper stacks and Adam levels learn their hyperparameters; the
+// state saves, loads and resumes like every optimizer's.
+#include <filesystem>
+#include <random>
+
 #include "support.hpp"
 
 using namespace metagrad;
@@ -8,8 +12,19 @@ namespace {
 
 // f(θ) = Σ a (θ − c)², a = (1, 3), c = (0.5, −1): a gradient that depends on θ, so the trajectories differ by rule.
 const TD a({2}, {1.0, 3.0}), c({2}, {0.5, -1.0});
-VD quadratic(const VD& theta) { return sum(square(theta - c) * a); }
+double quadratic(const TD& theta) { return sum(square(theta - c) * a).item(); }
 TD quadratic_gradient(const TD& theta) { return (theta - c) * a * 2.0; }
+
+/// Runs `steps` steps of opt from θ₀ = (2, 1); returns the loss at the last parameters, and the optimizer's state.
+auto run(const StackedOptimizer<double>& opt, int steps) {
+  ParamList<TD> params = {TD({2}, {2.0, 1.0})};
+  auto state = opt.init(params);
+  for (int t = 0; t < steps; ++t) {
+    const TD g = quadratic_gradient(params[0]);
+    std::tie(params, state) = opt.step(std::move(params), {g}, std::move(state));
+  }
+  return std::pair{quadratic(params[0]), state};
+}
 
 }  // namespace
 
@@ -17,63 +32,93 @@ TEST_SUITE("stacked hyperoptimizers") {
 
 TEST_CASE("SGD over SGD with meta step size κ is SGD-HD with β = κ") {
   const double alpha0 = 0.05, kappa = 0.002;
-  StackedOptimizer<double> stacked({{.step_size = alpha0}, {.step_size = kappa}}, {TD({2}, {2.0, 1.0})});
+  const StackedOptimizer<double> stacked({{.step_size = alpha0}, {.step_size = kappa}});
   const auto hd = chain(Sgd<>{}, HypergradientStepSize<>{.initial = alpha0, .beta = kappa});
-  ParamList<TD> params = {TD({2}, {2.0, 1.0})};
+  ParamList<TD> params = {TD({2}, {2.0, 1.0})}, stacked_params = params;
   auto state = hd.init(params);
+  auto stacked_state = stacked.init(stacked_params);
   for (int t = 0; t < 12; ++t) {
-    Tape<double> tape;
-    const auto theta = stacked.begin_step(tape);
-    stacked.finish_step(quadratic(theta[0]));
-    // The stacked optimizer has just evaluated the loss at θ_t; SGD-HD holds θ_t too before its step t + 1.
-    for (index_t i = 0; i < 2; ++i) CHECK(stacked.params()[0].data()[i] == doctest::Approx(params[0].data()[i]).epsilon(1e-13));
-    // …and both hold the α that produced θ_t.
-    CHECK(stacked.step_size() == doctest::Approx(state.step_size.step_size).epsilon(1e-13));
-    const TD g = quadratic_gradient(params[0]);  // before params is moved into the call
+    // Both hold θ_t and the α that produced it.
+    for (index_t i = 0; i < 2; ++i)
+      CHECK(stacked_params[0].data()[i] == doctest::Approx(params[0].data()[i]).epsilon(1e-13));
+    CHECK(stacked.step_size(stacked_state) == doctest::Approx(state.step_size.step_size).epsilon(1e-13));
+    const TD g = quadratic_gradient(params[0]), stacked_g = quadratic_gradient(stacked_params[0]);
     std::tie(params, state) = hd.step(std::move(params), {g}, std::move(state));
+    std::tie(stacked_params, stacked_state) = stacked.step(std::move(stacked_params), {stacked_g}, std::move(stacked_state));
   }
-  CHECK(stacked.step_size() != alpha0);  // α did move
+  CHECK(stacked.step_size(stacked_state) != alpha0);  // α did move
 }
 
 TEST_CASE("deeper stacks and Adam levels reduce the loss and move their hyperparameters") {
-  auto final_loss = [](std::vector<StackLevel<double>> levels, int steps) {
-    StackedOptimizer<double> opt(std::move(levels), {TD({2}, {2.0, 1.0})});
-    double loss = 0;
-    for (int t = 0; t < steps; ++t) {
-      Tape<double> tape;
-      loss = opt.finish_step(quadratic(opt.begin_step(tape)[0]));
-    }
-    return std::pair{loss, opt};
-  };
+  using Levels = std::vector<StackLevel<double>>;
   // Adam at the bottom, SGD above: α, β1 and β2 all receive hypergradients.
-  auto [adam_loss, adam_opt] =
-      final_loss({{.rule = StackRule::adam, .step_size = 0.05}, {.step_size = 1e-4}}, 60);
+  const StackedOptimizer<double> adam_opt(Levels{{.rule = StackRule::adam, .step_size = 0.05}, {.step_size = 1e-4}});
+  const auto [adam_loss, adam_state] = run(adam_opt, 60);
   CHECK(adam_loss < 0.05);
-  CHECK(adam_opt.hyperparameters(0).size() == 3);
-  CHECK(adam_opt.hyperparameters(0)[0] != 0.05);
-  CHECK(adam_opt.hyperparameters(0)[1] != 0.9);
-  CHECK(adam_opt.hyperparameters(0)[2] != 0.999);
-  CHECK(adam_opt.hyperparameters(1)[0] == 1e-4);  // the top level is fixed
+  const auto adam_hyper = adam_opt.hyperparameters(adam_state, 0);
+  CHECK(adam_hyper.size() == 3);
+  CHECK(adam_hyper[0] != 0.05);
+  CHECK(adam_hyper[1] != 0.9);
+  CHECK(adam_hyper[2] != 0.999);
+  CHECK(adam_opt.hyperparameters(adam_state, 1)[0] == 1e-4);  // the top level is fixed
   // Three levels: SGD over SGD over SGD; the middle level's κ moves as well.
-  auto [deep_loss, deep_opt] = final_loss({{.step_size = 0.02}, {.step_size = 1e-3}, {.step_size = 1e-5}}, 40);
+  const StackedOptimizer<double> deep(Levels{{.step_size = 0.02}, {.step_size = 1e-3}, {.step_size = 1e-5}});
+  const auto [deep_loss, deep_state] = run(deep, 40);
   CHECK(deep_loss < 1e-3);
-  CHECK(deep_opt.step_size(1) != 1e-3);
-  CHECK(deep_opt.step_size(2) == 1e-5);
+  CHECK(deep.step_size(deep_state, 1) != 1e-3);
+  CHECK(deep.step_size(deep_state, 2) == 1e-5);
   // An Adam level above an SGD level.
-  auto [meta_adam_loss, meta_adam_opt] = final_loss({{.step_size = 0.02}, {.rule = StackRule::adam, .step_size = 1e-3}}, 40);
-  const double plain_sgd_loss = final_loss({{.step_size = 0.02}}, 40).first;  // one level: SGD at a fixed α
+  const StackedOptimizer<double> meta_adam(Levels{{.step_size = 0.02}, {.rule = StackRule::adam, .step_size = 1e-3}});
+  const auto [meta_adam_loss, meta_adam_state] = run(meta_adam, 40);
+  const double plain_sgd_loss = run(StackedOptimizer<double>(Levels{{.step_size = 0.02}}), 40).first;  // SGD, fixed α
   CHECK(meta_adam_loss < 0.5 * plain_sgd_loss);
   CHECK(deep_loss < 0.5 * plain_sgd_loss);
-  CHECK(meta_adam_opt.step_size(0) != 0.02);
+  CHECK(meta_adam.step_size(meta_adam_state, 0) != 0.02);
 }
 
-TEST_CASE("misuse of a stacked optimizer") {
-  CHECK_THROWS_AS(StackedOptimizer<double>({}, {TD::ones({2})}), value_error);
-  StackedOptimizer<double> opt({{.step_size = 0.1}}, {TD::ones({2})});
-  Tape<double> tape;
-  CHECK_THROWS_AS((void)opt.finish_step(tape.constant(TD::scalar(1.0))), tape_error);
-  const auto theta = opt.begin_step(tape);
-  check_throws_with<value_error>([&] { (void)opt.finish_step(sum(theta[0]) * NAN); }, {"loss", "step 1"});
+TEST_CASE("a stacked optimizer's state saves, loads and resumes bit for bit") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("metagrad-stacked-" + std::to_string(std::random_device{}()));
+  const StackedOptimizer<double> opt(
+      {{.rule = StackRule::adam, .step_size = 0.05}, {.step_size = 1e-4}, {.rule = StackRule::adam, .step_size = 1e-6}});
+  ParamList<TD> params = {TD({2}, {2.0, 1.0})};
+  auto state = opt.init(params);
+  auto step = [&](ParamList<TD>& p, auto& s) {
+    const TD g = quadratic_gradient(p[0]);
+    std::tie(p, s) = opt.step(std::move(p), {g}, std::move(s));
+  };
+  for (int t = 0; t < 7; ++t) step(params, state);
+  save_state(dir, state);
+  auto loaded = opt.init(params);
+  load_state(dir, loaded);
+  ParamList<TD> resumed = params;
+  for (int t = 0; t < 5; ++t) {
+    step(params, state);
+    step(resumed, loaded);
+  }
+  CHECK(resumed[0] == params[0]);
+  CHECK(opt.hyperparameters(loaded, 0) == opt.hyperparameters(state, 0));
+  CHECK(opt.hyperparameters(loaded, 1) == opt.hyperparameters(state, 1));
+  auto other = opt.init({TD::ones({3})});
+  CHECK_THROWS_AS(load_state(dir, other), io_error);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("misuse of a stacked optimizer; a step that throws changes nothing") {
+  CHECK_THROWS_AS(StackedOptimizer<double>({}), value_error);
+  const StackedOptimizer<double> opt({{.step_size = 0.1}, {.step_size = 0.01}});
+  ParamList<TD> params = {TD::ones({2})};
+  auto state = opt.init(params);
+  std::tie(params, state) = opt.step(std::move(params), {TD::ones({2})}, std::move(state));
+  const TD before = params[0];
+  const double alpha = opt.step_size(state);
+  check_throws_with<training_error>([&] { (void)opt.step(std::move(params), {TD({2}, {NAN, 1.0})}, std::move(state)); },
+                                    {"gradient 0", "NaN", "step 1"});
+  CHECK(params[0] == before);
+  CHECK(opt.step_size(state) == alpha);
+  CHECK(state.steps == 1);
+  CHECK_THROWS_AS((void)opt.step(params, {TD::ones({3})}, state), shape_error);
+  CHECK_THROWS_AS((void)opt.step({TD::ones({3})}, {TD::ones({3})}, state), shape_error);
 }
 
 }  // TEST_SUITE

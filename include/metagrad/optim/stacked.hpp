@@ -2,24 +2,26 @@
 // Stacked hyperoptimizers ("Gradient Descent: The Ultimate Optimizer", Chandra et al., NeurIPS 2022).
 //
 // Level 0 updates the model parameters; level k updates the hyperparameters of level k − 1 (its step size α, and
-// for Adam β1 and β2); the top level's hyperparameters stay fixed. Each step is recorded on a tape with every
-// previous value detached: θ_t = θ_{t−1} − α d_{t−1}, where α is itself the output of the level above, and so on
-// up the stack. One backward pass from L(θ_t) then gives the parameters' gradient and every level's
-// hypergradient at once. With SGD over SGD at meta step size κ this is SGD-HD with β = κ.
+// for Adam β1 and β2); the top level's hyperparameters stay fixed. A level's hypergradient is the derivative of the
+// loss at the current parameters θ_t with respect to the hyperparameters that produced θ_t from θ_{t−1}: each step
+// records the last step's chain (top level → … → θ_t, with every earlier value a constant) and takes one
+// vector–Jacobian product with the gradient g_t = ∇L(θ_t). Then every level moves once, top down, on plain tensors.
+// With SGD over SGD at meta step size κ this is SGD-HD with β = κ.
 //
-//   StackedOptimizer<double> opt({{.rule = StackRule::adam, .step_size = 1e-3}, {.step_size = 1e-4}}, params);
-//   for (...) {
-//     Tape<double> tape;
-//     auto theta = opt.begin_step(tape);
-//     opt.finish_step(loss(theta, batch));
-//   }
+// Like every optimizer here it is a pair of pure functions, and its state saves and loads with save_state:
+//   StackedOptimizer<double> opt{{{.rule = StackRule::adam, .step_size = 1e-3}, {.step_size = 1e-4}}};
+//   auto state = opt.init(params);
+//   std::tie(params, state) = opt.step(std::move(params), grads, std::move(state));
+//   double alpha = opt.step_size(state);
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "metagrad/autodiff/grad.hpp"
 #include "metagrad/optim/adam.hpp"
-#include "metagrad/optim/sgd.hpp"
+#include "metagrad/optim/update_rule.hpp"
 
 namespace metagrad {
 
@@ -37,135 +39,186 @@ struct StackLevel {
 template <class T = double>
 class StackedOptimizer {
  public:
-  StackedOptimizer(std::vector<StackLevel<T>> levels, ParamList<Tensor<T>> params)
-      : levels_(std::move(levels)), params_(std::move(params)) {
-    if (levels_.empty()) throw value_error("StackedOptimizer: at least one level expected");
-    for (std::size_t k = 0; k < levels_.size(); ++k) {
-      const auto& l = levels_[k];
-      Level level;
-      level.hyper = {l.step_size};
-      if (l.rule == StackRule::adam) {
-        level.hyper.insert(level.hyper.end(), {l.beta1, l.beta2});
-        // Level k's parameters: the model's for k = 0, else the scalar hyperparameters of level k − 1.
-        if (k == 0) level.adam = Adam<T>{}.init(params_);
-        else level.adam = Adam<T>{}.init(ParamList<Tensor<T>>(levels_state_[k - 1].hyper.size(), Tensor<T>::scalar(0)));
-      }
-      levels_state_.push_back(std::move(level));
-    }
-  }
+  using Params = ParamList<Tensor<T>>;
 
-  /// Records this step's parameters on `tape` as functions of every level's hyperparameters. Evaluate the loss on
-  /// them and pass it to finish_step before the next begin_step.
-  ParamList<Var<T>> begin_step(Tape<T>& tape) {
-    const std::size_t top = levels_.size() - 1;
-    hyper_vars_.assign(levels_.size(), {});
-    // The top level is fixed, but recorded as variables: everything below is computed from it, and only results
-    // that depend on a variable are differentiable on the tape.
-    for (T h : levels_state_[top].hyper) hyper_vars_[top].push_back(tape.variable(Tensor<T>::scalar(h)));
-    if (!has_gradient_) {  // the first step only evaluates θ₀; nothing has a hypergradient yet
-      for (std::size_t k = 0; k < top; ++k)
-        for (T h : levels_state_[k].hyper) hyper_vars_[k].push_back(tape.variable(Tensor<T>::scalar(h)));
-      theta_.clear();
-      for (const auto& p : params_) theta_.push_back(tape.variable(p));
-      return theta_;
-    }
-    pending_states_.assign(levels_.size(), {});
-    for (std::size_t k = top; k > 0; --k) {  // level k moves the hyperparameters of level k − 1
-      ParamList<Var<T>> p, g;
-      for (std::size_t i = 0; i < levels_state_[k - 1].hyper.size(); ++i) {
-        p.push_back(tape.constant(Tensor<T>::scalar(levels_state_[k - 1].hyper[i])));
-        g.push_back(tape.constant(Tensor<T>::scalar(levels_state_[k - 1].hypergradient[i])));
-      }
-      hyper_vars_[k - 1] = level_step(tape, k, p, g);
-    }
-    ParamList<Var<T>> p, g;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      p.push_back(tape.constant(params_[i]));
-      g.push_back(tape.constant(gradient_[i]));
-    }
-    theta_ = level_step(tape, 0, p, g);
-    return theta_;
-  }
-
-  /// Backpropagates the loss at this step's parameters to them and to every level's hyperparameters, and keeps the
-  /// plain values for the next step. Returns the loss.
-  T finish_step(const Var<T>& loss) {
-    if (theta_.empty()) throw tape_error("StackedOptimizer::finish_step: call begin_step first");
-    std::vector<Var<T>> xs = theta_;
-    for (std::size_t k = 0; k + 1 < levels_.size(); ++k) xs.insert(xs.end(), hyper_vars_[k].begin(), hyper_vars_[k].end());
-    const std::vector<Tensor<T>> g = grad(loss, xs);
-    const T value = loss.value().item();
-    if (!std::isfinite(value)) throw value_error("StackedOptimizer: the loss is " + std::to_string(value) +
-                                                 " at step " + std::to_string(steps_ + 1));
-    std::size_t at = 0;
-    gradient_.clear();
-    for (std::size_t i = 0; i < theta_.size(); ++i, ++at) {
-      params_[i] = theta_[i].value();
-      gradient_.push_back(g[at]);
-    }
-    for (std::size_t k = 0; k + 1 < levels_.size(); ++k) {
-      auto& level = levels_state_[k];
-      level.hypergradient.clear();
-      for (std::size_t i = 0; i < hyper_vars_[k].size(); ++i, ++at) {
-        level.hyper[i] = hyper_vars_[k][i].value().item();
-        level.hypergradient.push_back(g[at].item());
-      }
-    }
-    if (has_gradient_)
-      for (std::size_t k = 0; k < levels_.size(); ++k)
-        if (levels_[k].rule == StackRule::adam) levels_state_[k].adam = detach(pending_states_[k]);
-    has_gradient_ = true;
-    theta_.clear();
-    ++steps_;
-    return value;
-  }
-
-  /// The parameters at which the last loss was evaluated.
-  const ParamList<Tensor<T>>& params() const { return params_; }
-  /// Level k's current hyperparameters: α, then β1 and β2 for Adam.
-  const std::vector<T>& hyperparameters(std::size_t level) const { return levels_state_.at(level).hyper; }
-  T step_size(std::size_t level = 0) const { return hyperparameters(level)[0]; }
-
- private:
-  struct Level {
-    std::vector<T> hyper, hypergradient;
-    AdamState<Tensor<T>> adam;  // used by Adam levels only
+  /// One level's part of the state.
+  struct LevelState {
+    Params hyperparameters;  // α (then β1, β2 for Adam), rank 0 each: the values that produced the current parameters
+    Params hypergradients;   // their hypergradients at the last step (none for the top level, which is fixed)
+    AdamState<Tensor<T>> adam;  // an Adam level's moments over the level below (empty for SGD levels)
   };
 
-  /// One step of level k on (p, g), with level k's hyperparameters as Vars; keeps the new Adam state pending.
-  ParamList<Var<T>> level_step(Tape<T>& tape, std::size_t k, const ParamList<Var<T>>& p, const ParamList<Var<T>>& g) {
-    const auto& h = hyper_vars_[k];
-    if (levels_[k].rule == StackRule::sgd) {
-      auto [next, state] = step(Sgd<Var<T>>{}, p, g, SgdState<Var<T>>{}, h[0]);
-      return next;
+  struct State {
+    std::int64_t steps = 0;
+    std::vector<LevelState> levels;    // after the last step
+    std::vector<LevelState> previous;  // before it: with previous_params and previous_grads, what the next step records
+    Params previous_params, previous_grads;
+    template <class F> void fields(F&& f) { visit(*this, f); }
+    template <class F> void fields(F&& f) const { visit(*this, f); }
+
+   private:
+    template <class Self, class F>
+    static void visit(Self& self, F& f) {
+      auto level = [&](auto& l, const std::string& prefix) {
+        f(prefix + "hyperparameters", l.hyperparameters);
+        f(prefix + "hypergradients", l.hypergradients);
+        l.adam.fields([&](const std::string& name, auto& value) { f(prefix + "adam." + name, value); });
+      };
+      f("steps", self.steps);
+      for (std::size_t k = 0; k < self.levels.size(); ++k) {
+        level(self.levels[k], "level" + std::to_string(k) + ".");
+        level(self.previous[k], "previous.level" + std::to_string(k) + ".");
+      }
+      f("previous.params", self.previous_params);
+      f("previous.grads", self.previous_grads);
     }
-    const Adam<Var<T>> adam{.beta1 = h[1], .beta2 = h[2], .epsilon = levels_[k].epsilon};  // ε fixed, no weight decay
-    AdamState<Var<T>> state{{}, {}, levels_state_[k].adam.steps};
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      state.first_moment.push_back(tape.constant(levels_state_[k].adam.first_moment[i]));
-      state.second_moment.push_back(tape.constant(levels_state_[k].adam.second_moment[i]));
-    }
-    auto [next, next_state] = step(adam, p, g, std::move(state), h[0]);
-    pending_states_[k] = std::move(next_state);
-    return next;
+  };
+
+  explicit StackedOptimizer(std::vector<StackLevel<T>> levels) : levels_(std::move(levels)) {
+    if (levels_.empty()) throw value_error("StackedOptimizer: at least one level expected");
   }
 
-  static AdamState<Tensor<T>> detach(const AdamState<Var<T>>& s) {
-    AdamState<Tensor<T>> out{{}, {}, s.steps};
-    for (const auto& m : s.first_moment) out.first_moment.push_back(m.value());
-    for (const auto& v : s.second_moment) out.second_moment.push_back(v.value());
+  State init(const Params& params) const {
+    State s;
+    for (std::size_t k = 0; k < levels_.size(); ++k) {
+      const auto& l = levels_[k];
+      LevelState level;
+      level.hyperparameters = {Tensor<T>::scalar(l.step_size)};
+      if (l.rule == StackRule::adam)
+        level.hyperparameters.insert(level.hyperparameters.end(), {Tensor<T>::scalar(l.beta1), Tensor<T>::scalar(l.beta2)});
+      if (k > 0) {  // level k's parameters: the model's for k = 0, else the hyperparameters of level k − 1
+        const Params& below = s.levels[k - 1].hyperparameters;
+        s.levels[k - 1].hypergradients = optim_detail::zeros_like_all(below);
+        if (l.rule == StackRule::adam) level.adam = Adam<T>{}.init(below);
+      } else if (l.rule == StackRule::adam) {
+        level.adam = Adam<T>{}.init(params);
+      }
+      s.levels.push_back(std::move(level));
+    }
+    s.previous = s.levels;
+    s.previous_params = optim_detail::zeros_like_all(params);
+    s.previous_grads = optim_detail::zeros_like_all(params);
+    return s;
+  }
+
+  /// One step from θ_t (the parameters the last step returned) and g_t = ∇L(θ_t): every level's hypergradient, then
+  /// every level moves once. Gradients are checked (count, shapes, finiteness) before anything is touched.
+  std::pair<Params, State> step(Params&& params, const Params& grads, State&& state) const {
+    validate(params, grads, state);
+    return take_step(params, grads, state);
+  }
+  std::pair<Params, State> step(const Params& params, const Params& grads, const State& state) const {
+    validate(params, grads, state);
+    Params p = params;
+    State s = state;
+    return take_step(p, grads, s);
+  }
+
+  /// Level k's hyperparameters: α, then β1 and β2 for Adam.
+  std::vector<T> hyperparameters(const State& state, std::size_t level = 0) const {
+    std::vector<T> out;
+    for (const auto& h : state.levels.at(level).hyperparameters) out.push_back(h.item());
+    return out;
+  }
+  T step_size(const State& state, std::size_t level = 0) const { return hyperparameters(state, level)[0]; }
+
+ private:
+  void validate(const Params& params, const Params& grads, const State& state) const {
+    optim_detail::check_lists("StackedOptimizer::step", params, grads, state.previous_params.size());
+    for (std::size_t i = 0; i < params.size(); ++i)
+      if (!(state.previous_params[i].shape() == params[i].shape()))
+        throw shape_error("StackedOptimizer::step: the state was initialized for parameter " + std::to_string(i) +
+                          " of shape " + state.previous_params[i].shape().str() + ", given " + params[i].shape().str());
+    if (state.levels.size() != levels_.size())
+      throw value_error("StackedOptimizer::step: a state of " + std::to_string(state.levels.size()) + " levels for " +
+                        std::to_string(levels_.size()));
+    for (std::size_t i = 0; i < grads.size(); ++i)
+      if (!grads[i].array().isFinite().all())
+        throw training_error("StackedOptimizer::step: gradient " + std::to_string(i) + " holds a NaN or infinite value at step " +
+                             std::to_string(state.steps) + "; the parameters and state are unchanged");
+  }
+
+  std::pair<Params, State> take_step(Params& params, const Params& grads, State& state) const {
+    const std::size_t top = levels_.size() - 1;
+    if (state.steps > 0 && top > 0) {  // hypergradients of the hyperparameters that produced θ_t
+      const std::vector<Params> hypergradients = record_last_step(grads, state);
+      for (std::size_t k = 0; k < top; ++k) state.levels[k].hypergradients = hypergradients[k];
+    }
+    state.previous = state.levels;
+    state.previous_params = params;
+    state.previous_grads = grads;
+    std::vector<Params> hyper(levels_.size());
+    std::vector<AdamState<Tensor<T>>> adam(levels_.size());
+    std::vector<Params> hypergradients(top);
+    for (std::size_t k = 0; k <= top; ++k) {
+      hyper[k] = std::move(state.levels[k].hyperparameters);
+      adam[k] = std::move(state.levels[k].adam);
+      if (k < top) hypergradients[k] = state.levels[k].hypergradients;
+    }
+    Params next = advance(hyper, hypergradients, adam, params, grads, [](const Tensor<T>& h) { return h.item(); });
+    for (std::size_t k = 0; k <= top; ++k) {
+      state.levels[k].hyperparameters = std::move(hyper[k]);
+      state.levels[k].adam = std::move(adam[k]);
+    }
+    ++state.steps;
+    return {std::move(next), std::move(state)};
+  }
+
+  /// Records the last step (from `state.previous`) on a tape and returns ∂L(θ_t)/∂h_k for every level below the top,
+  /// as the vector–Jacobian product of the chain h_top → … → h_0 → θ_t with g_t.
+  std::vector<Params> record_last_step(const Params& grads, const State& state) const {
+    const std::size_t top = levels_.size() - 1;
+    Tape<T> tape;
+    auto constants = [&](const Params& xs) {
+      ParamList<Var<T>> out;
+      for (const auto& x : xs) out.push_back(tape.constant(x));
+      return out;
+    };
+    std::vector<ParamList<Var<T>>> hyper(levels_.size()), hypergradients(top);
+    std::vector<AdamState<Var<T>>> adam(levels_.size());
+    for (std::size_t k = 0; k <= top; ++k) {
+      const LevelState& before = state.previous[k];
+      // The top level's fixed hyperparameters are variables: everything below is computed from them, and only results
+      // that depend on a variable are recorded with their rules.
+      for (const auto& h : before.hyperparameters) hyper[k].push_back(k == top ? tape.variable(h) : tape.constant(h));
+      adam[k] = {constants(before.adam.first_moment), constants(before.adam.second_moment), before.adam.steps};
+      if (k < top) hypergradients[k] = constants(state.levels[k].hypergradients);
+    }
+    const ParamList<Var<T>> theta =
+        advance(hyper, hypergradients, adam, constants(state.previous_params), constants(state.previous_grads),
+                [](const Var<T>& h) { return h; });
+    ParamList<Var<T>> xs;
+    for (std::size_t k = 0; k < top; ++k) xs.insert(xs.end(), hyper[k].begin(), hyper[k].end());
+    Var<T> g_dot_theta = dot(theta[0], tape.constant(grads[0]));
+    for (std::size_t i = 1; i < theta.size(); ++i) g_dot_theta = g_dot_theta + dot(theta[i], tape.constant(grads[i]));
+    const std::vector<Tensor<T>> flat = grad(g_dot_theta, xs);
+    std::vector<Params> out(top);
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < top; ++k)
+      for (std::size_t i = 0; i < hyper[k].size(); ++i) out[k].push_back(flat[at++]);
     return out;
   }
 
+  /// Moves every level once, top down, on either carrier: level k moves `hyper[k − 1]` along `hypergradients[k − 1]`
+  /// with its own (new) hyperparameters, then level 0 moves the parameters. `number` turns a rank-0 hyperparameter
+  /// into what the rules take (a plain number, or the Var itself). Returns the new parameters.
+  template <class C, class Number>
+  ParamList<C> advance(std::vector<ParamList<C>>& hyper, const std::vector<ParamList<C>>& hypergradients,
+                       std::vector<AdamState<C>>& adam, const ParamList<C>& params, const ParamList<C>& grads,
+                       Number number) const {
+    auto level_step = [&](std::size_t k, const ParamList<C>& p, const ParamList<C>& g) {
+      const auto& h = hyper[k];
+      if (levels_[k].rule == StackRule::sgd) return apply_step(p, g, number(h[0]));  // SGD: the direction is g
+      const Adam<decltype(number(h[0]))> rule{.beta1 = number(h[1]), .beta2 = number(h[2]), .epsilon = levels_[k].epsilon};
+      auto [next, state] = rule.direction(p, g, std::move(adam[k]));
+      adam[k] = std::move(state);
+      return apply_step(p, next, number(h[0]));
+    };
+    for (std::size_t k = levels_.size() - 1; k > 0; --k) hyper[k - 1] = level_step(k, hyper[k - 1], hypergradients[k - 1]);
+    return level_step(0, params, grads);
+  }
+
   std::vector<StackLevel<T>> levels_;
-  std::vector<Level> levels_state_;
-  ParamList<Tensor<T>> params_, gradient_;
-  bool has_gradient_ = false;
-  std::int64_t steps_ = 0;
-  // Between begin_step and finish_step:
-  std::vector<ParamList<Var<T>>> hyper_vars_;
-  ParamList<Var<T>> theta_;
-  std::vector<AdamState<Var<T>>> pending_states_;
 };
 
 }  // namespace metagrad
