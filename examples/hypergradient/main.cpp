@@ -181,11 +181,10 @@ int main(int argc, char** argv) try {
   const T alpha0 = 1e-3;
   auto run_all = [&](const Model& model, int epochs) {
     auto run = [&](const std::string& method, const auto& optimizer, T beta) {
-      T last_loss = 0, last_alpha = 0;
+      T last_alpha = 0;
       const auto params = train_run(model, optimizer, train, epochs * per_epoch,
           [&](std::int64_t t, T loss, T alpha) {
             iterations_csv << model.name << ',' << method << ',' << t + 1 << ',' << loss << ',' << alpha << '\n';
-            last_loss = loss;
             last_alpha = alpha;
           },
           [&](std::int64_t t, const ParamList<Tensor<T>>& p) {
@@ -196,10 +195,11 @@ int main(int argc, char** argv) try {
             return false;
           });
       const auto e = evaluate(params, validation);
-      std::printf("%-7s %-9s val loss %.4f  val accuracy %.4f  final α %.3g\n", model.name.c_str(), method.c_str(), e.loss,
-                  e.accuracy, last_alpha);
+      const T train_loss = evaluate(params, train).loss;  // over the whole training set, not the last minibatch
+      std::printf("%-7s %-9s train loss %.4f  val loss %.4f  val accuracy %.4f  final α %.3g\n", model.name.c_str(),
+                  method.c_str(), train_loss, e.loss, e.accuracy, last_alpha);
       std::fflush(stdout);
-      results.push_back({model.name, method, alpha0, beta, last_loss, e.loss, e.accuracy, last_alpha});
+      results.push_back({model.name, method, alpha0, beta, train_loss, e.loss, e.accuracy, last_alpha});
     };
     const T beta_sgd = 1e-3, beta_adam = 1e-7, beta_multiplicative = 0.02;
     run("sgd", chain(Sgd<T>{}, ConstantStepSize<T>{alpha0}), 0);
@@ -222,18 +222,18 @@ int main(int argc, char** argv) try {
   // Robustness: logistic regression, iterations until the full training loss reaches 0.29 (checked every 10).
   struct SweepResult {
     std::string method;
-    T alpha0;
+    T alpha0, beta;
     std::optional<std::int64_t> iterations;
   };
   std::vector<SweepResult> sweep;
   const Model logreg{"logreg", {784, 10}};
   const T target = 0.29;
-  std::printf("\nrobustness sweep: iterations to training loss %.2f (at most %d)\n%-9s", target, opt.sweep_cap, "α0");
+  std::printf("\nrobustness sweep: iterations to training loss %.2f (at most %d)\n%-18s", target, opt.sweep_cap, "α0");
   const std::vector<T> alphas = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6};
   for (T a : alphas) std::printf("%9.0e", a);
   std::printf("\n");
   auto sweep_method = [&](const std::string& method, auto make, T beta) {
-    std::printf("%-9s", method.c_str());
+    std::printf("%-18s", (method + (beta > 0 ? " β=" + number(beta) : "")).c_str());
     for (T a : alphas) {
       std::optional<std::int64_t> reached;
       train_run(logreg, make(a), train, opt.sweep_cap, [](std::int64_t, T, T) {},
@@ -243,7 +243,7 @@ int main(int argc, char** argv) try {
                   reached = t + 1;
                   return true;
                 });
-      sweep.push_back({method, a, reached});
+      sweep.push_back({method, a, beta, reached});
       sweep_csv << method << ',' << a << ',' << beta << ',' << (reached ? std::to_string(*reached) : "") << '\n';
       if (reached) std::printf("%9lld", static_cast<long long>(*reached));
       else std::printf("%9s", "-");
@@ -251,12 +251,20 @@ int main(int argc, char** argv) try {
     }
     std::printf("\n");
   };
-  const T sweep_beta = 1e-4, sweep_beta_adam = 1e-7;
+  // The paper's β (1e-3 for SGD-HD and SGDN-HD, 1e-7 for Adam-HD), and β = 1e-4 as an extra row for the SGD forms.
+  auto sgd_hd = [](T beta) {
+    return [beta](T a) { return chain(Sgd<T>{}, HypergradientStepSize<T>{.initial = a, .beta = beta}); };
+  };
+  auto sgdn_hd = [](T beta) {
+    return [beta](T a) { return chain(Nesterov<T>{}, HypergradientStepSize<T>{.initial = a, .beta = beta}); };
+  };
+  const T sweep_beta = 1e-3, small_beta = 1e-4, sweep_beta_adam = 1e-7;
   sweep_method("sgd", [](T a) { return chain(Sgd<T>{}, ConstantStepSize<T>{a}); }, 0);
-  sweep_method("sgd-hd", [&](T a) { return chain(Sgd<T>{}, HypergradientStepSize<T>{.initial = a, .beta = sweep_beta}); }, sweep_beta);
+  sweep_method("sgd-hd", sgd_hd(sweep_beta), sweep_beta);
+  sweep_method("sgd-hd", sgd_hd(small_beta), small_beta);
   sweep_method("sgdn", [](T a) { return chain(Nesterov<T>{}, ConstantStepSize<T>{a}); }, 0);
-  sweep_method("sgdn-hd", [&](T a) { return chain(Nesterov<T>{}, HypergradientStepSize<T>{.initial = a, .beta = sweep_beta}); },
-               sweep_beta);
+  sweep_method("sgdn-hd", sgdn_hd(sweep_beta), sweep_beta);
+  sweep_method("sgdn-hd", sgdn_hd(small_beta), small_beta);
   sweep_method("adam", [](T a) { return chain(Adam<T>{}, ConstantStepSize<T>{a}); }, 0);
   sweep_method("adam-hd", [&](T a) { return chain(Adam<T>{}, HypergradientStepSize<T>{.initial = a, .beta = sweep_beta_adam}); },
                sweep_beta_adam);
@@ -272,7 +280,7 @@ int main(int argc, char** argv) try {
   json += "], \"sweep\": [";
   for (std::size_t i = 0; i < sweep.size(); ++i)
     json += (i ? ", " : "") + std::string("{\"method\": \"") + sweep[i].method + "\", \"alpha0\": " + number(sweep[i].alpha0) +
-            ", \"iterations_to_target\": " + (sweep[i].iterations ? std::to_string(*sweep[i].iterations) : "null") + "}";
+            ", \"beta\": " + number(sweep[i].beta) + ", \"iterations_to_target\": " + (sweep[i].iterations ? std::to_string(*sweep[i].iterations) : "null") + "}";
   json += "]}";
   std::printf("%s\n", json.c_str());
   return 0;
