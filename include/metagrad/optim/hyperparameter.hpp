@@ -18,8 +18,8 @@ class Hyperparameter {
  public:
   using value_type = T;
 
-  Hyperparameter(T number) : number_(number) {}                 // NOLINT: implicit, a plain number
-  Hyperparameter(Var<T> var) : var_(std::move(var)) {           // NOLINT: implicit, a differentiable one
+  Hyperparameter(T number) : number_(number) {}        // implicit: a plain number
+  Hyperparameter(Var<T> var) : var_(std::move(var)) {  // implicit: a differentiable one
     if (var_->value().size() != 1)
       throw shape_error("Hyperparameter: a hyperparameter is one number, got a Var of shape " + var_->shape().str());
   }
