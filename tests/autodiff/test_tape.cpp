@@ -106,9 +106,22 @@ TEST_CASE("variables that do not influence y get zero gradients") {
   CHECK(g[2] == TD::zeros({4}));
   const auto gv = grad(y, {unused}, create_graph);
   CHECK(gv[0].value() == TD::zeros({2, 2}));
-  // A constant has no gradient path either.
+}
+
+TEST_CASE("a gradient with respect to a constant is an error naming the input") {
+  Tape<double> tape;
+  VD x = tape.variable(randn({3}, 9));
   VD c = tape.constant(randn({3}, 12));
-  CHECK(grad(sum(c * x), {c})[0] == TD::zeros({3}));
+  const VD y = sum(c * x);
+  check_throws_with<tape_error>([&] { grad(y, {x, c}); }, {"grad", "input 1", "constant", "Tape::variable"});
+  check_throws_with<tape_error>([&] { grad(y, {c}, create_graph); }, {"input 0", "constant"});
+  check_throws_with<tape_error>([&] { grad(y, {stop_gradient(x)}); }, {"input 0", "constant"});
+  const VD from_constants = exp(c);  // computed from constants only
+  check_throws_with<tape_error>([&] { vjp(y, {from_constants}, TD::ones({})); }, {"input 0", "constant"});
+  const auto size = tape.size();
+  check_throws_with<tape_error>([&] { hvp(y, {x, c}, {TD::ones({3}), TD::ones({3})}); }, {"input 1", "constant"});
+  CHECK(tape.size() == size);  // hvp rewinds what it recorded
+  CHECK(grad(y, {x})[0] == c.value());  // the variable alone is fine
 }
 
 TEST_CASE("gradient with respect to an intermediate result") {

@@ -154,15 +154,19 @@ class Backpropagation {
     tape_.check(y, op);
     y_ = y.index();
     lo_ = y_;
-    for (const auto& x : xs) {
-      tape_.check(x, op);
-      lo_ = std::min(lo_, x.index());
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      tape_.check(xs[i], op);
+      // A constant's gradient would be zero whatever y is, which hides a metaparameter recorded by mistake.
+      if (!tape_.nodes_[xs[i].index()].requires_grad)
+        throw tape_error(std::string(op) + ": input " + std::to_string(i) + " (node " + std::to_string(xs[i].index()) +
+                         ") is a constant — recorded with Tape::constant or stop_gradient, or computed from constants "
+                         "only — and has no gradient; record it with Tape::variable");
+      lo_ = std::min(lo_, xs[i].index());
     }
-    // reach[i]: node i is a requested x (target), or depends on one through recorded ops. Constants never
-    // receive a gradient: results computed from constants alone are stored without their rule, so none could flow.
+    // reach[i]: node i is a requested x (target), or depends on one through recorded ops.
     reach_.assign(span(), 0);
     for (const auto& x : xs)
-      if (x.index() <= y_ && tape_.nodes_[x.index()].requires_grad) reach_[x.index() - lo_] = detail::target;
+      if (x.index() <= y_) reach_[x.index() - lo_] = detail::target;
     for (std::uint32_t i = lo_; i <= y_; ++i) {
       const auto& n = tape_.nodes_[i];
       if (!n.op) continue;
