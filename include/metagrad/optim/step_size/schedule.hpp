@@ -37,13 +37,26 @@ struct ScheduledStepSize {
   T current(const State& state) const { return schedule.data()[state.steps > 0 ? state.steps - 1 : 0]; }
 };
 
+namespace detail {
+inline void check_schedule_entry(const Shape& schedule, std::int64_t step) {
+  if (schedule.rank() != 1 || step < 0 || step >= schedule[0])
+    throw value_error("schedule_at: step " + std::to_string(step) + " (counted from 0) of a schedule of shape " + schedule.str());
+}
+}  // namespace detail
+
+/// Entry t of a rank-1 schedule of plain numbers (the same call as for a Var schedule, so code over the carrier reads
+/// both).
+template <class T>
+T schedule_at(const Tensor<T>& schedule, std::int64_t step) {
+  detail::check_schedule_entry(schedule.shape(), step);
+  return schedule.data()[step];
+}
+
 /// Entry t of a rank-1 schedule as a rank-0 Var (the step size of step t, counted from 0), with its gradient flowing
 /// to the schedule.
 template <class T>
 Var<T> schedule_at(const Var<T>& schedule, std::int64_t step) {
-  if (schedule.shape().rank() != 1 || step < 0 || step >= schedule.shape()[0])
-    throw value_error("schedule_at: step " + std::to_string(step) + " (counted from 0) of a schedule of shape " +
-                      schedule.shape().str());
+  detail::check_schedule_entry(schedule.shape(), step);
   return reshape(slice(schedule, 0, static_cast<index_t>(step), 1), Shape{});
 }
 

@@ -1,0 +1,293 @@
+#pragma once
+// Exact metagradients through whole training runs: the gradient of a run's objective with respect to every
+// metaparameter, by step-wise reverse mode (PAPERS.md §3). The plain training steps a checkpoint policy replays run on
+// Tensors (the fast path); each step t in reverse is recorded once on a tape from its state s_t — its gradient with
+// create_graph, the update — and one vector–Jacobian product with the running adjoint ā_{t+1} gives ā_t and step t's
+// contribution to the metagradient; then the tape is rewound. Memory: the policy's checkpoints plus one step's tape.
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "metagrad/autodiff/grad.hpp"
+#include "metagrad/meta/checkpoint.hpp"
+#include "metagrad/meta/run.hpp"
+#include "metagrad/meta/state.hpp"
+#include "metagrad/train/loop.hpp"
+
+namespace metagrad {
+
+struct MetagradientOptions {
+  /// Replay step 0 from the initial state and compare the bits, and compare every later replayed state with the
+  /// first computation of the same step: a run whose step is not a pure function of (t, state, meta) is an error.
+  bool check_determinism = true;
+  /// Empty, or one weight per step: the objective becomes φ(s_T) + Σ_t w_t · loss_t (a learned optimizer is
+  /// meta-trained on the losses along the run).
+  std::vector<double> step_loss_weights{};
+};
+
+template <class T>
+struct MetagradientResult {
+  T objective = 0;
+  /// ∂objective/∂meta[j], one tensor per metaparameter.
+  std::vector<Tensor<T>> gradient;
+  /// What the run measured: checkpoints held at once and plain steps replayed (equal to the policy's plan).
+  CheckpointPlan cost;
+};
+
+namespace meta_detail {
+
+/// Carries out a checkpoint policy's schedule on a real run (see checkpoint.hpp for the primitives).
+template <class Run, class... Callbacks>
+class MetagradientEngine {
+ public:
+  using T = typename Run::value_type;
+  using PlainState = typename Run::template State<Tensor<T>>;
+  using TapedState = typename Run::template State<Var<T>>;
+
+  MetagradientEngine(const Run& run, const std::vector<Tensor<T>>& meta, std::int64_t steps, const MetagradientOptions& options,
+                     std::int64_t work, Callbacks&... callbacks)
+      : run_(run), meta_(meta), steps_(steps), options_(options), known_(static_cast<std::size_t>(steps) + 1, false),
+        hashes_(static_cast<std::size_t>(steps) + 1, 0), next_reverse_(steps - 1), work_(work), callbacks_(callbacks...) {
+    result_.cost = {steps, 1, 0};
+    for (const auto& m : meta_) meta_vars_.push_back(tape_.variable(m));
+    for (const auto& m : meta_) result_.gradient.push_back(Tensor<T>::zeros(m.shape()));
+    start_ = tape_.mark();
+    std::apply([&](auto&... cb) { (begin(cb), ...); }, callbacks_);
+    PlainState initial = run_.init(meta_);
+    if (options_.check_determinism) check_step_zero(initial);
+    record_hash(0, initial);
+    checkpoints_.emplace(0, std::move(initial));
+  }
+
+  void restore(std::int64_t t) { set_working(t, checkpoint(t)); }
+  void take(std::int64_t t) {
+    auto it = checkpoints_.find(t);
+    if (it == checkpoints_.end()) missing(t);
+    set_working(t, std::move(it->second));
+    checkpoints_.erase(it);
+  }
+  void advance(std::int64_t to) {
+    for (; working_step_ < to; ++working_step_) {
+      auto next = run_.step(working_step_, std::move(*working_), meta_);
+      working_ = std::move(next.state);
+      ++result_.cost.replayed_steps;
+      record_hash(working_step_ + 1, *working_);
+      progress(next.loss.item());
+    }
+  }
+  void store() {
+    checkpoints_.insert_or_assign(working_step_, *working_);
+    result_.cost.stored_states = std::max(result_.cost.stored_states, static_cast<std::int64_t>(checkpoints_.size()));
+  }
+  void release(std::int64_t t) {
+    if (checkpoints_.erase(t) == 0) missing(t);
+  }
+
+  /// The step-VJP of step t = the working state's step: (ā_{t+1}, s_t) → ā_t, and meta's gradient += step t's part.
+  void reverse() {
+    const std::int64_t t = working_step_;
+    if (!working_ || t != next_reverse_)
+      throw std::logic_error("metagradient: the checkpoint policy reversed step " + std::to_string(t) + " where step " +
+                             std::to_string(next_reverse_) + " was due");
+    try {
+      std::vector<Var<T>> inputs;
+      TapedState state = state_on_tape<TapedState>(tape_, std::move(*working_), inputs);
+      working_.reset();
+      auto next = run_.step(t, std::move(state), meta_vars_);
+      Var<T> total;  // Σ_i ⟨s_{t+1,i}, ā_{t+1,i}⟩ + w_t loss_t, plus φ(s_T) at the last step
+      if (t == steps_ - 1) {
+        total = run_.objective(next.state, meta_vars_);
+        if (total.value().size() != 1) throw shape_error("metagradient: the objective has shape " + total.shape().str() + "; one number expected");
+        result_.objective = total.value().data()[0];
+      } else {
+        const std::vector<Var<T>> outputs = state_tensors<Var<T>>(next.state);
+        for (std::size_t i = 0; i < outputs.size(); ++i) {
+          const Var<T> term = dot(outputs[i], tape_.constant(std::move(adjoint_[i])));
+          total = i == 0 ? term : total + term;
+        }
+      }
+      if (!options_.step_loss_weights.empty()) {
+        const T w = static_cast<T>(options_.step_loss_weights[static_cast<std::size_t>(t)]);
+        total = total + w * next.loss;
+        result_.objective += w * next.loss.value().item();
+      }
+      std::vector<Var<T>> xs = inputs;
+      xs.insert(xs.end(), meta_vars_.begin(), meta_vars_.end());
+      std::vector<Tensor<T>> g = grad(total, xs);
+      check_finite(g, "step " + std::to_string(t));
+      adjoint_.assign(std::make_move_iterator(g.begin()), std::make_move_iterator(g.begin() + static_cast<std::ptrdiff_t>(inputs.size())));
+      for (std::size_t j = 0; j < meta_.size(); ++j) result_.gradient[j] += g[inputs.size() + j];
+      const T loss = next.loss.value().item();
+      tape_.rewind(start_);
+      progress(loss);
+    } catch (...) {
+      tape_.rewind(start_);
+      throw;
+    }
+    --next_reverse_;
+  }
+
+  /// After the schedule: the initial state's part (initial parameters that are metaparameters), and the result.
+  MetagradientResult<T> finish() {
+    if (next_reverse_ != -1 || !checkpoints_.empty())
+      throw std::logic_error("metagradient: the checkpoint policy ended with step " + std::to_string(next_reverse_ + 1) +
+                             " unreversed or " + std::to_string(checkpoints_.size()) + " checkpoints still stored");
+    const TapedState initial = run_.init(meta_vars_);
+    const std::vector<Var<T>> outputs = state_tensors<Var<T>>(initial);
+    if (!outputs.empty()) {
+      Var<T> total;
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        const Var<T> term = dot(outputs[i], tape_.constant(std::move(adjoint_[i])));
+        total = i == 0 ? term : total + term;
+      }
+      const std::vector<Tensor<T>> g = grad(total, meta_vars_);
+      check_finite(g, "the initial state");
+      for (std::size_t j = 0; j < meta_.size(); ++j) result_.gradient[j] += g[j];
+    }
+    tape_.rewind(start_);
+    TrainingSummary summary{work_, result_.objective, false};
+    std::apply([&](auto&... cb) { (end(cb, summary), ...); }, callbacks_);
+    return std::move(result_);
+  }
+
+ private:
+  const PlainState& checkpoint(std::int64_t t) const {
+    const auto it = checkpoints_.find(t);
+    if (it == checkpoints_.end()) missing(t);
+    return it->second;
+  }
+  [[noreturn]] static void missing(std::int64_t t) {
+    throw std::logic_error("metagradient: the checkpoint policy used the state of step " + std::to_string(t) + ", which is not stored");
+  }
+  void set_working(std::int64_t t, PlainState state) {
+    working_ = std::move(state);
+    working_step_ = t;
+  }
+
+  void record_hash(std::int64_t t, const PlainState& state) {
+    if (!options_.check_determinism) return;
+    const std::uint64_t h = state_hash<T>(state);
+    const auto k = static_cast<std::size_t>(t);
+    if (known_[k] && hashes_[k] != h) not_deterministic(t - 1);
+    known_[k] = true;
+    hashes_[k] = h;
+  }
+  [[noreturn]] static void not_deterministic(std::int64_t t) {
+    throw training_error("metagradient: step " + std::to_string(t) +
+                         " is not deterministic: replaying it from the same state gave different bits (its batch and "
+                         "every random draw must be a function of the seed and the step, not of state kept in the run)");
+  }
+  /// Replays step 0 (and the initial state) twice and compares the bits: catches a non-deterministic run even when
+  /// the policy replays nothing.
+  void check_step_zero(const PlainState& initial) {
+    if (state_hash<T>(run_.init(meta_)) != state_hash<T>(initial))
+      throw training_error("metagradient: init is not deterministic: two calls with the same metaparameters gave different bits");
+    const std::uint64_t once = state_hash<T>(run_.step(0, PlainState(initial), meta_).state);
+    if (state_hash<T>(run_.step(0, PlainState(initial), meta_).state) != once) not_deterministic(0);
+  }
+
+  static void check_finite(const std::vector<Tensor<T>>& g, const std::string& where) {
+    for (const auto& x : g)
+      if (!x.array().isFinite().all())
+        throw training_error("metagradient: a NaN or infinite adjoint at " + where +
+                             " (the run diverged, or its objective is not differentiable there)");
+  }
+
+  template <class Cb>
+  void begin(Cb& cb) {
+    if constexpr (train_detail::calls_on_begin<Cb&>) cb.on_begin(work_);
+  }
+  template <class Cb>
+  static void end(Cb& cb, const TrainingSummary& summary) {
+    if constexpr (train_detail::calls_on_end<Cb&>) cb.on_end(summary);
+  }
+  void progress(T loss) {
+    const StepReport report{.step = done_++, .loss = static_cast<double>(loss)};
+    std::apply([&](auto&... cb) {
+      auto notify = [&](auto& c) {
+        if constexpr (train_detail::calls_on_step<decltype(c)>) c.on_step(report);
+      };
+      (notify(cb), ...);
+    }, callbacks_);
+  }
+
+  const Run& run_;
+  const std::vector<Tensor<T>>& meta_;
+  std::int64_t steps_;
+  const MetagradientOptions& options_;
+  std::map<std::int64_t, PlainState> checkpoints_;
+  std::optional<PlainState> working_;
+  std::int64_t working_step_ = 0;
+  std::vector<bool> known_;
+  std::vector<std::uint64_t> hashes_;
+  std::int64_t next_reverse_;
+  Tape<T> tape_;
+  std::vector<Var<T>> meta_vars_;
+  typename Tape<T>::Mark start_;
+  std::vector<Tensor<T>> adjoint_;
+  MetagradientResult<T> result_;
+  std::int64_t work_, done_ = 0;
+  std::tuple<Callbacks&...> callbacks_;
+};
+
+template <class Run>
+void check_metaparameters(const Run& run, const std::vector<Tensor<typename Run::value_type>>& meta, std::int64_t steps) {
+  const std::vector<Metaparameter> specs = run.metaparameters(steps);
+  if (meta.size() != specs.size())
+    throw value_error("metagradient: " + std::to_string(meta.size()) + " metaparameters given, the run has " +
+                      std::to_string(specs.size()));
+  for (std::size_t j = 0; j < specs.size(); ++j) {
+    if (!(meta[j].shape() == specs[j].shape))
+      throw shape_error("metagradient: metaparameter " + std::to_string(j) + " (" + specs[j].name + ") has shape " +
+                        meta[j].shape().str() + ", expected " + specs[j].shape.str() + " for " + std::to_string(steps) + " steps");
+    if (!meta[j].array().isFinite().all())
+      throw value_error("metagradient: metaparameter " + std::to_string(j) + " (" + specs[j].name + ") holds a NaN or infinite value");
+  }
+}
+
+}  // namespace meta_detail
+
+/// The objective of `run` after `steps` training steps from the metaparameters `meta`, and its gradient with respect
+/// to each of them, exact (to rounding) and the same bits whatever the checkpoint policy. Callbacks (train()'s:
+/// ProgressBar, CsvLogger, …) see one report per replayed or reversed step. Nothing passed in is changed; every
+/// error is an exception naming what went wrong: steps < 1, a metaparameter of the wrong count, shape or value, a
+/// non-finite adjoint (naming the step), a run that is not deterministic (naming the step).
+template <TrainingRun Run, class Policy, TrainingCallback... Callbacks>
+MetagradientResult<typename Run::value_type> metagradient(const Run& run, const std::vector<Tensor<typename Run::value_type>>& meta,
+                                                          std::int64_t steps, const Policy& policy,
+                                                          const MetagradientOptions& options = {}, Callbacks&&... callbacks) {
+  meta_detail::check_steps("metagradient", steps);
+  meta_detail::check_metaparameters(run, meta, steps);
+  if (!options.step_loss_weights.empty() && static_cast<std::int64_t>(options.step_loss_weights.size()) != steps)
+    throw value_error("metagradient: " + std::to_string(options.step_loss_weights.size()) + " step-loss weights for " +
+                      std::to_string(steps) + " steps (one per step, or none)");
+  const CheckpointPlan plan = policy.plan(steps);
+  meta_detail::MetagradientEngine<Run, std::remove_reference_t<Callbacks>...> engine(run, meta, steps, options,
+                                                                                     plan.replayed_steps + steps, callbacks...);
+  policy.schedule(steps, engine);
+  return engine.finish();
+}
+
+/// The objective after `steps` plain training steps (no gradient): what `metagradient` differentiates.
+template <TrainingRun Run>
+typename Run::value_type run_objective(const Run& run, const std::vector<Tensor<typename Run::value_type>>& meta, std::int64_t steps,
+                                       const MetagradientOptions& options = {}) {
+  meta_detail::check_steps("run_objective", steps);
+  meta_detail::check_metaparameters(run, meta, steps);
+  auto state = run.init(meta);
+  typename Run::value_type weighted_losses = 0;
+  for (std::int64_t t = 0; t < steps; ++t) {
+    auto next = run.step(t, std::move(state), meta);
+    if (!options.step_loss_weights.empty())
+      weighted_losses += static_cast<typename Run::value_type>(options.step_loss_weights[static_cast<std::size_t>(t)]) * next.loss.item();
+    state = std::move(next.state);
+  }
+  return run.objective(state, meta).item() + weighted_losses;
+}
+
+}  // namespace metagrad

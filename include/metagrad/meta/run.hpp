@@ -1,0 +1,96 @@
+#pragma once
+// A training run as a value: what `metagradient` differentiates. A run is a type with
+//   using value_type = double;                                    the number type
+//   template <class C> using State = …;                          parameters + optimizer state (see state.hpp)
+//   std::vector<Metaparameter> metaparameters(std::int64_t steps) the metaparameters' names and shapes
+//   State<C> init(const std::vector<C>& meta)                      the initial state
+//   StepResult<State<C>, C> step(std::int64_t t, State<C>, const std::vector<C>& meta)   training step t
+//   C objective(const State<C>& final_state, const std::vector<C>& meta)                  e.g. validation loss
+// each a template over the carrier C (Tensor<value_type> or Var<value_type>), so one definition trains fast on plain
+// tensors and is recorded on a tape when a step is differentiated. Step t must be a pure function of (t, state, meta):
+// its batch and every random draw come from a seed and t (BatchOrder), never from state kept in the run object.
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "metagrad/autodiff/grad.hpp"
+#include "metagrad/autodiff/index.hpp"
+#include "metagrad/optim/update_rule.hpp"
+
+namespace metagrad {
+
+/// A metaparameter's name (for messages) and the shape it must have.
+struct Metaparameter {
+  std::string name;
+  Shape shape;
+};
+
+/// What a training step returns: the next state and this step's training loss (rank 0).
+template <class State, class C>
+struct StepResult {
+  State state;
+  C loss;
+};
+
+template <class R>
+concept TrainingRun = requires(const R& run, std::int64_t t, const std::vector<Tensor<typename R::value_type>>& plain,
+                               const std::vector<Var<typename R::value_type>>& taped,
+                               typename R::template State<Tensor<typename R::value_type>> plain_state,
+                               typename R::template State<Var<typename R::value_type>> taped_state) {
+  { run.metaparameters(t) } -> std::same_as<std::vector<Metaparameter>>;
+  { run.init(plain) } -> std::same_as<decltype(plain_state)>;
+  { run.init(taped) } -> std::same_as<decltype(taped_state)>;
+  { run.step(t, std::move(plain_state), plain) } -> std::same_as<StepResult<decltype(plain_state), Tensor<typename R::value_type>>>;
+  { run.step(t, std::move(taped_state), taped) } -> std::same_as<StepResult<decltype(taped_state), Var<typename R::value_type>>>;
+  { run.objective(plain_state, plain) } -> std::same_as<Tensor<typename R::value_type>>;
+  { run.objective(taped_state, taped) } -> std::same_as<Var<typename R::value_type>>;
+};
+
+namespace meta_detail {
+template <class C> inline constexpr bool is_var = false;
+template <class T> inline constexpr bool is_var<Var<T>> = true;
+}  // namespace meta_detail
+
+/// The hyperparameter type that goes with carrier C: the plain number on Tensors, Var on a tape — so a rule built
+/// inside a step, `Momentum<hyper_t<C>>{.momentum = scalar(meta[1])}`, is the fused plain rule or the taped one.
+template <class C>
+using hyper_t = std::conditional_t<meta_detail::is_var<C>, C, typename C::value_type>;
+
+/// A one-element metaparameter as a hyperparameter: its number on Tensors, itself (rank 0) on a tape.
+template <class C>
+hyper_t<C> scalar(const C& x) {
+  if (x.shape().size() != 1) throw shape_error("scalar: a one-element tensor expected, got shape " + x.shape().str());
+  if constexpr (meta_detail::is_var<C>) return x.shape().rank() == 0 ? x : reshape(x, Shape{});
+  else return x.item();
+}
+
+/// The training loss and its gradient with respect to `params`, for either carrier: `loss_fn(vars)` receives the
+/// parameters as Vars and returns a rank-0 Var. On plain tensors the gradient is first-order on a scratch tape; on a
+/// tape it is recorded (create_graph), so the step that uses it can be differentiated.
+template <class T, class LossFn>
+std::pair<Tensor<T>, ParamList<Tensor<T>>> loss_and_gradient(const ParamList<Tensor<T>>& params, LossFn&& loss_fn) {
+  thread_local Tape<T> tape;
+  const auto start = tape.mark();
+  try {
+    std::vector<Var<T>> vars;
+    vars.reserve(params.size());
+    for (const auto& p : params) vars.push_back(tape.variable(p));
+    const Var<T> loss = loss_fn(vars);
+    std::pair<Tensor<T>, ParamList<Tensor<T>>> out{loss.value(), grad(loss, vars)};
+    tape.rewind(start);
+    return out;
+  } catch (...) {
+    tape.rewind(start);
+    throw;
+  }
+}
+template <class T, class LossFn>
+std::pair<Var<T>, ParamList<Var<T>>> loss_and_gradient(const ParamList<Var<T>>& params, LossFn&& loss_fn) {
+  const Var<T> loss = loss_fn(params);
+  return {loss, grad(loss, params, create_graph)};
+}
+
+}  // namespace metagrad

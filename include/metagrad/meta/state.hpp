@@ -1,0 +1,127 @@
+#pragma once
+// A training run's state — model parameters plus optimizer state — as the metagradient engine sees it. A state is
+// a struct templated on the carrier C whose `fields(f)` calls f(name, field) for every member, each a ParamList<C>,
+// a C, or a std::int64_t counter (an update rule's State already is one). The engine copies states as plain tensors,
+// re-creates them on a tape as variables, and lists their tensors in the order fields() visits them.
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "metagrad/autodiff/tape.hpp"
+#include "metagrad/optim/update_rule.hpp"
+
+namespace metagrad {
+
+/// The state of a training run written with one update rule: parameters and the rule's state.
+template <class C, class OptimizerState>
+struct TrainingState {
+  ParamList<C> params;
+  OptimizerState optimizer;
+
+  template <class F> void fields(F&& f) { visit(*this, f); }
+  template <class F> void fields(F&& f) const { visit(*this, f); }
+
+ private:
+  template <class Self, class F>
+  static void visit(Self& self, F& f) {
+    f("params", self.params);
+    self.optimizer.fields([&](const std::string& name, auto& value) { f("optimizer." + name, value); });
+  }
+};
+
+namespace meta_detail {
+
+template <class C> inline constexpr bool is_param_list = false;
+template <class C> inline constexpr bool is_param_list<std::vector<C>> = true;
+
+/// Every tensor of a state (Tensors or Vars), in fields() order.
+template <class C, class State>
+std::vector<C> state_tensors(const State& state) {
+  std::vector<C> out;
+  state.fields([&](const std::string&, const auto& value) {
+    using F = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<F, C>) out.push_back(value);
+    else if constexpr (is_param_list<F>) out.insert(out.end(), value.begin(), value.end());
+    else static_assert(std::is_same_v<F, std::int64_t>, "a state's fields are ParamList<C>, C or std::int64_t");
+  });
+  return out;
+}
+
+/// The names of a state's tensors, in fields() order ("params[2]", "optimizer.velocity[0]").
+template <class State>
+std::vector<std::string> state_tensor_names(const State& state) {
+  std::vector<std::string> out;
+  state.fields([&](const std::string& name, const auto& value) {
+    using F = std::decay_t<decltype(value)>;
+    if constexpr (is_param_list<F>) {
+      for (std::size_t i = 0; i < value.size(); ++i) out.push_back(name + "[" + std::to_string(i) + "]");
+    } else if constexpr (!std::is_same_v<F, std::int64_t>) {
+      out.push_back(name);
+    }
+  });
+  return out;
+}
+
+/// The plain state `plain`, moved onto `tape` as variables: the Var state, and its variables in fields() order.
+template <class VarState, class T, class PlainState>
+VarState state_on_tape(Tape<T>& tape, PlainState plain, std::vector<Var<T>>& variables) {
+  std::vector<Tensor<T>*> tensors;
+  std::vector<std::int64_t*> counters;
+  std::vector<std::size_t> list_sizes;
+  plain.fields([&](const std::string&, auto& value) {
+    using F = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<F, Tensor<T>>) tensors.push_back(&value);
+    else if constexpr (is_param_list<F>) {
+      list_sizes.push_back(value.size());
+      for (auto& t : value) tensors.push_back(&t);
+    } else counters.push_back(&value);
+  });
+  VarState out{};
+  std::size_t tensor = 0, counter = 0, list = 0;
+  out.fields([&](const std::string&, auto& value) {
+    using F = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<F, Var<T>>) {
+      value = tape.variable(std::move(*tensors[tensor++]));
+      variables.push_back(value);
+    } else if constexpr (is_param_list<F>) {
+      value.clear();
+      for (std::size_t i = 0; i < list_sizes[list]; ++i) {
+        value.push_back(tape.variable(std::move(*tensors[tensor++])));
+        variables.push_back(value.back());
+      }
+      ++list;
+    } else {
+      value = *counters[counter++];
+    }
+  });
+  return out;
+}
+
+/// A 64-bit hash of a plain state's bits (shapes, values and counters): equal states hash equal, and a replay that
+/// differs in any bit almost surely does not.
+template <class T, class PlainState>
+std::uint64_t state_hash(const PlainState& state) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  const auto mix = [&](std::uint64_t x) { h = (h ^ x) * 0x100000001b3ull; h ^= h >> 29; };
+  const auto tensor = [&](const Tensor<T>& t) {
+    for (int d = 0; d < t.rank(); ++d) mix(static_cast<std::uint64_t>(t.shape()[d]));
+    for (index_t i = 0; i < t.size(); ++i) {
+      std::uint64_t bits = 0;
+      std::memcpy(&bits, t.data() + i, sizeof(T));
+      mix(bits);
+    }
+  };
+  state.fields([&](const std::string&, const auto& value) {
+    using F = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<F, Tensor<T>>) tensor(value);
+    else if constexpr (is_param_list<F>) for (const auto& t : value) tensor(t);
+    else mix(static_cast<std::uint64_t>(value));
+  });
+  return h;
+}
+
+}  // namespace meta_detail
+}  // namespace metagrad

@@ -1,0 +1,6 @@
+#pragma once
+// Models as pure functions of their parameters.
+#include "metagrad/nn/activation.hpp"
+#include "metagrad/nn/linear.hpp"
+#include "metagrad/nn/loss.hpp"
+#include "metagrad/nn/mlp.hpp"

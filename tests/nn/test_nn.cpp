@@ -1,0 +1,71 @@
+// Models: the MLP's initialization, shapes and errors, its derivatives (first and second order, every activation),
+// and the per-example losses.
+#include "support.hpp"
+
+using namespace metagrad;
+using namespace metagrad::test;
+
+TEST_CASE("Mlp: initialization from a seed, shapes and errors") {
+  const Mlp<double> model{{6, 5, 4, 3}, Activation::relu};
+  const auto p = model.init(7);
+  REQUIRE(p.size() == 6);
+  CHECK(p[0].shape() == Shape{6, 5});
+  CHECK(p[1].shape() == Shape{5});
+  CHECK(p[4].shape() == Shape{4, 3});
+  CHECK(model.parameter_count() == 7 * 5 + 6 * 4 + 5 * 3);
+  CHECK(model.init(7)[2] == p[2]);        // the same seed, the same bits
+  CHECK(!(model.init(8)[2] == p[2]));     // another seed, other values
+  CHECK(!(p[0].matrix().topLeftCorner(1, 5) == p[1].matrix()));  // tensors of one seed are independent streams
+  const double bound = 1 / std::sqrt(6.0);
+  CHECK(p[0].array().abs().maxCoeff() < bound);
+  CHECK(p[0].array().abs().maxCoeff() > 0.8 * bound);  // U(−1/√fan_in, 1/√fan_in) fills its range
+  CHECK(p[1].array().abs().maxCoeff() < bound);
+  CHECK(model.logits(p, randn({9, 6}, 1)).shape() == Shape{9, 3});
+
+  check_throws_with<value_error>([&] { model.logits(std::vector<TD>(p.begin(), p.end() - 1), randn({9, 6}, 1)); },
+                                 {"Mlp", "5 parameter tensors", "3 layers", "6 expected"});
+  auto swapped = p;
+  std::swap(swapped[0], swapped[2]);
+  check_throws_with<shape_error>([&] { model.logits(swapped, randn({9, 6}, 1)); }, {"Mlp: layer 0", "[5, 4]", "[6, 5]"});
+  check_throws_with<shape_error>([&] { model.logits(p, randn({9, 7}, 1)); }, {"Mlp: input", "[9, 7]", "[batch, 6]"});
+  check_throws_with<value_error>([] { Mlp<double>{{6}}.init(1); }, {"Mlp", "two widths"});
+  check_throws_with<value_error>([] { Mlp<double>{{6, 0, 3}}.init(1); }, {"Mlp", "width 0"});
+  CHECK(activation_from_name("sigmoid") == Activation::sigmoid);
+  check_throws_with<value_error>([] { activation_from_name("gelu"); }, {"gelu", "tanh, relu or sigmoid"});
+}
+
+TEST_CASE("Mlp and the per-example losses: derivatives against finite differences, first and second order") {
+  const TD x = randn({7, 3}, 2);
+  const IndexVector labels = {0, 1, 2, 1, 0, 2, 2};
+  for (Activation a : {Activation::tanh, Activation::sigmoid, Activation::relu}) {
+    INFO(activation_name(a));
+    const Mlp<double> model{{3, 4, 3}, a, 0.5};
+    auto xs = model.init(3);
+    xs.push_back(randu({7}, 4, 0.5, 1.5));  // data weights
+    check_first_and_second_order(
+        [&](const Vars& v) {
+          const Vars p(v.begin(), v.begin() + 4);
+          return weighted_mean(cross_entropy(model.logits(p, x), labels), v[4]);
+        },
+        xs);
+  }
+  // squared_error per example, with the inputs differentiated too.
+  const Mlp<double> model{{3, 2}, Activation::tanh};
+  auto xs = model.init(5);
+  xs.push_back(x);
+  const TD target = randn({7, 2}, 6);
+  check_first_and_second_order(
+      [&](const Vars& v) { return sum(squared_error(model.logits(Vars{v[0], v[1]}, v[2]), target)); }, xs);
+}
+
+TEST_CASE("per-example losses and accuracy on plain tensors") {
+  const TD prediction = TD::from_eigen(Eigen::MatrixXd{{1, 2}, {3, 4}});
+  const TD target = TD::from_eigen(Eigen::MatrixXd{{1, 0}, {0, 0}});
+  CHECK(squared_error(prediction, target) == TD::from_eigen(Eigen::VectorXd{{4, 25}}).reshape({2}));
+  CHECK(weighted_mean(TD::from_eigen(Eigen::VectorXd{{1, 3}}).reshape({2}), TD::from_eigen(Eigen::VectorXd{{2, 1}}).reshape({2})).item() == 2.5);
+  CHECK(accuracy(prediction, IndexVector{1, 0}) == 0.5);
+  check_throws_with<shape_error>([&] { squared_error(prediction, TD::ones({2, 3})); }, {"squared_error", "[2, 2]", "[2, 3]"});
+  check_throws_with<shape_error>([&] { weighted_mean(TD::ones({3}), TD::ones({2})); }, {"weighted_mean", "[3]", "[2]"});
+  check_throws_with<value_error>([&] { weighted_mean(TD::ones({0}), TD::ones({0})); }, {"weighted_mean", "no examples"});
+  check_throws_with<shape_error>([&] { accuracy(prediction, IndexVector{1}); }, {"accuracy"});
+}
