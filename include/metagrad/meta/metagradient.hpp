@@ -209,7 +209,7 @@ class MetagradientEngine {
   void progress(T loss) {
     const StepReport report{.step = done_++, .loss = static_cast<double>(loss)};
     std::apply([&](auto&... cb) {
-      auto notify = [&](auto& c) {
+      [[maybe_unused]] auto notify = [&](auto& c) {
         if constexpr (train_detail::calls_on_step<decltype(c)>) c.on_step(report);
       };
       (notify(cb), ...);

@@ -67,6 +67,20 @@ hyper_t<C> scalar(const C& x) {
   else return x.item();
 }
 
+/// Tensors a run uses but does not differentiate (initial parameters drawn from a seed, fixed data), in carrier C:
+/// themselves on plain tensors; constants on the metaparameters' tape on Vars.
+template <class C>
+ParamList<C> as_constants(const ParamList<Tensor<typename C::value_type>>& values, const std::vector<C>& meta) {
+  if constexpr (meta_detail::is_var<C>) {
+    if (meta.empty()) throw value_error("as_constants: a run without metaparameters has nothing to differentiate");
+    ParamList<C> out;
+    for (const auto& v : values) out.push_back(meta[0].tape().constant(v));
+    return out;
+  } else {
+    return values;
+  }
+}
+
 /// The training loss and its gradient with respect to `params`, for either carrier: `loss_fn(vars)` receives the
 /// parameters as Vars and returns a rank-0 Var. On plain tensors the gradient is first-order on a scratch tape; on a
 /// tape it is recorded (create_graph), so the step that uses it can be differentiated.

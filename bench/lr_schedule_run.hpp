@@ -1,0 +1,64 @@
+#pragma once
+// The metagradient benchmarks' training run: an MLP 784-100-10 (tanh) trained by SGD on MNIST-sized inputs in
+// batches of 128, in double; the metaparameter is the per-step learning-rate schedule and the objective the loss on
+// a held-out batch. Random inputs stand in for MNIST: only the sizes matter for time and memory.
+#include <metagrad/metagrad.hpp>
+
+#include <vector>
+
+namespace bench {
+
+using namespace metagrad;
+
+struct LrScheduleRun {
+  using value_type = double;
+  template <class C>
+  using State = TrainingState<C, SgdState<C>>;
+
+  Mlp<double> model{{784, 100, 10}, Activation::tanh};
+  index_t examples = 1280, batch = 128;
+  Tensor<double> inputs = Tensor<double>::random_normal({examples, 784}, 1);
+  IndexVector labels = random_labels(examples, 2);
+  Tensor<double> validation_inputs = Tensor<double>::random_normal({batch, 784}, 3);
+  IndexVector validation_labels = random_labels(batch, 4);
+  BatchOrder order{examples, batch, 5};
+  std::vector<Tensor<double>> initial = model.init(6);
+
+  std::vector<Metaparameter> metaparameters(std::int64_t steps) const { return {{"learning rates", {steps}}}; }
+
+  template <class C>
+  State<C> init(const std::vector<C>& meta) const {
+    return {as_constants(initial, meta), {}};
+  }
+  template <class C>
+  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+    const IndexVector rows = order.batch(t);
+    const Tensor<double> x = gather_rows(inputs, rows);
+    IndexVector y;
+    for (index_t i : rows) y.push_back(labels[static_cast<std::size_t>(i)]);
+    auto [loss, g] = loss_and_gradient(s.params, [&](const std::vector<Var<double>>& p) { return mean(cross_entropy(model.logits(p, x), y)); });
+    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), schedule_at(meta[0], t));
+    return {{std::move(params), std::move(opt)}, loss};
+  }
+  template <class C>
+  C objective(const State<C>& s, const std::vector<C>&) const {
+    return mean(cross_entropy(model.logits(s.params, validation_inputs), validation_labels));
+  }
+
+  /// Plain training: the parameters after `steps` steps (what the metagradient is compared with).
+  State<Tensor<double>> train(const Tensor<double>& schedule, std::int64_t steps) const {
+    const std::vector<Tensor<double>> meta = {schedule};
+    State<Tensor<double>> s = init(meta);
+    for (std::int64_t t = 0; t < steps; ++t) s = step(t, std::move(s), meta).state;
+    return s;
+  }
+
+  static IndexVector random_labels(index_t n, std::uint64_t seed) {
+    SplitMix64 rng(seed);
+    IndexVector y;
+    for (index_t i = 0; i < n; ++i) y.push_back(static_cast<index_t>(rng.next() % 10));
+    return y;
+  }
+};
+
+}  // namespace bench

@@ -1,0 +1,87 @@
+// Question: what does an exact metagradient through a whole training run cost, in time against plain training of
+// the same run and in memory, for each checkpoint policy and T ∈ {100, 1000, 10000}?
+// Run: MLP 784-100-10 tanh, SGD, batch 128, double, one thread; metaparameter: the per-step learning rate.
+// Goals: REPLAY and revolve within 1.25× of their own cost model — (replayed plain steps + T step-VJPs at the
+// HVP/gradient cost) plain steps — and T = 10,000 under 1 GB peak, memory flat in T apart from the stored states.
+// Counters: train_ms (plain training), metagrad_ms, metagrad/train, model (the cost model in plain steps / T),
+// vs_model (metagrad/train over model), replayed, stored_states, peak_MB (resident-set high-water mark of the
+// metagradient alone), step_vjp/step (one step-VJP against one plain step, measured alone).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "lr_schedule_run.hpp"
+#include "memory.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+/// One step-VJP over one plain step: a metagradient of 11 steps less one of 1 step (store-all) is 10 replayed steps
+/// and 10 step-VJPs; plain training of 11 steps less 1 step is 10 plain steps.
+double step_vjp_over_step(const bench::LrScheduleRun& run) {
+  const metagrad::MetagradientOptions unchecked{.check_determinism = false};
+  const auto time = [&](auto f) {
+    double best = 1e300;
+    for (int k = 0; k < 5; ++k) {
+      const auto t0 = clock_type::now();
+      benchmark::DoNotOptimize(f());
+      best = std::min(best, seconds_since(t0));
+    }
+    return best;
+  };
+  const auto schedule = [](std::int64_t steps) { return metagrad::Tensor<double>::full({steps}, 0.05); };
+  const double steps = time([&] { return run.train(schedule(11), 11); }) - time([&] { return run.train(schedule(1), 1); });
+  const double vjps = time([&] { return metagrad::metagradient(run, {schedule(11)}, 11, metagrad::StoreAll{}, unchecked); }) -
+                      time([&] { return metagrad::metagradient(run, {schedule(1)}, 1, metagrad::StoreAll{}, unchecked); });
+  return vjps / steps - 1;
+}
+
+template <class Policy>
+void metagradient_cost(benchmark::State& state, Policy policy) {
+  const bench::LrScheduleRun run;
+  const std::int64_t steps = state.range(0);
+  const metagrad::Tensor<double> schedule = metagrad::Tensor<double>::full({steps}, 0.05);
+  const metagrad::CheckpointPlan plan = policy.plan(steps);
+  const double vjp_cost = step_vjp_over_step(run);
+  double train_s = 0, metagrad_s = 0, peak = 0;
+  for (auto _ : state) {
+    auto t0 = clock_type::now();
+    benchmark::DoNotOptimize(run.train(schedule, steps));
+    train_s += seconds_since(t0);
+    bench::reset_peak_memory();
+    t0 = clock_type::now();
+    benchmark::DoNotOptimize(metagrad::metagradient(run, {schedule}, steps, policy));
+    metagrad_s += seconds_since(t0);
+    peak = bench::peak_memory_mb();
+  }
+  const double ratio = metagrad_s / train_s;
+  const double model = (static_cast<double>(plan.replayed_steps) + vjp_cost * static_cast<double>(steps)) / static_cast<double>(steps);
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["train_ms"] = 1e3 * train_s / n;
+  state.counters["metagrad_ms"] = 1e3 * metagrad_s / n;
+  state.counters["metagrad/train"] = ratio;
+  state.counters["step_vjp/step"] = vjp_cost;
+  state.counters["model"] = model;
+  state.counters["vs_model"] = ratio / model;
+  state.counters["replayed"] = static_cast<double>(plan.replayed_steps);
+  state.counters["stored_states"] = static_cast<double>(plan.stored_states);
+  state.counters["peak_MB"] = peak;
+}
+
+void BM_StoreAll(benchmark::State& state) { metagradient_cost(state, metagrad::StoreAll{}); }
+void BM_Replay4(benchmark::State& state) { metagradient_cost(state, metagrad::Replay{4}); }
+/// Revolve with as many slots as REPLAY(4) stores at its peak: equal memory, fewer replays.
+void BM_RevolveAtReplay4Memory(benchmark::State& state) {
+  metagradient_cost(state, metagrad::Revolve{metagrad::Replay{4}.plan(state.range(0)).stored_states});
+}
+
+}  // namespace
+
+BENCHMARK(BM_StoreAll)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_Replay4)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_RevolveAtReplay4Memory)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_MAIN();
