@@ -344,3 +344,42 @@ TEST_CASE("metagradient reports progress through train()'s callbacks") {
   CHECK(progress.reports == progress.total);
   CHECK(progress.ended);
 }
+
+namespace {
+
+/// One step that sets the parameters to (3z, z − 2z²): a final state whose metasmoothness is known by hand.
+struct CurveRun {
+  using value_type = double;
+  template <class C> using State = TrainingState<C, SgdState<C>>;
+  std::vector<Metaparameter> metaparameters(std::int64_t) const { return {{"z", {}}}; }
+  template <class C> State<C> init(const std::vector<C>& m) const { return {{m[0] * 0.0, m[0] * 0.0}, {}}; }
+  template <class C> StepResult<State<C>, C> step(std::int64_t, State<C>, const std::vector<C>& m) const {
+    return {{{m[0] * 3.0, m[0] - 2.0 * square(m[0])}, {}}, m[0] * 0.0};
+  }
+  template <class C> C objective(const State<C>& s, const std::vector<C>&) const { return sum(s.params[0]); }
+};
+
+}  // namespace
+
+TEST_CASE("metasmoothness: a hand-computed case, a smooth run, and errors") {
+  // θ₀ = (0, 0), θ_h = (1.5, 0), θ_2h = (3, −1) for h = 0.5: d = (3, 1); S = (3·1·1 + 1·0·(−1)) / 4.
+  CHECK(metasmoothness(CurveRun{}, {TD::scalar(0)}, {TD::scalar(1)}, 0.5, 1) == doctest::Approx(0.75).epsilon(1e-15));
+  // Gradient descent on a quadratic is smooth in its schedule.
+  const QuadraticRun quadratic;
+  CHECK(metasmoothness(quadratic, {TD::full({20}, 0.1)}, {randn({20}, 5)}, 1e-4, 20) > 0.99);
+  // The MLP trained with momentum: smooth at its small learning rates, much less so at large ones.
+  const MlpRunOf<RuleKind::momentum> mlp;
+  auto meta = mlp.meta(30);
+  std::vector<TD> direction;
+  for (const auto& m : meta) direction.push_back(TD::zeros(m.shape()));
+  direction[MlpRun::lr] = TD::ones({30});
+  const double small = metasmoothness(mlp, meta, direction, 1e-3, 30);
+  meta[MlpRun::lr].array() *= 40;
+  const double large = metasmoothness(mlp, meta, direction, 1e-3, 30);
+  MESSAGE("metasmoothness of the MLP run: " << small << " at its learning rates, " << large << " at 40 times them");
+  CHECK(small > 0.9);
+  CHECK(large < 0.5);
+  check_throws_with<value_error>([&] { metasmoothness(quadratic, {TD::full({20}, 0.1)}, {}, 1e-4, 20); }, {"0 direction tensors", "1 metaparameters"});
+  check_throws_with<shape_error>([&] { metasmoothness(quadratic, {TD::full({20}, 0.1)}, {randn({3}, 1)}, 1e-4, 20); }, {"direction 0", "[3]", "[20]"});
+  check_throws_with<value_error>([&] { metasmoothness(quadratic, {TD::full({20}, 0.1)}, {randn({20}, 1)}, -1.0, 20); }, {"step h"});
+}
