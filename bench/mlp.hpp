@@ -26,10 +26,12 @@ struct Problem {
   }
 };
 
+inline const Mlp<T> model{{inputs, hidden, classes}, Activation::tanh};
+
 /// The loss as a template over the carrier: the same code runs on Tensors and on Vars.
 template <class P, class X>
 auto loss(const std::vector<P>& p, const X& x, const IndexVector& labels) {
-  return mean(cross_entropy(matmul(tanh(matmul(x, p[0]) + p[1]), p[2]) + p[3], labels));
+  return mean(cross_entropy(model.logits(p, x), labels));
 }
 
 /// The problem on a tape: parameters and input recorded once, before a mark, as a training loop would keep them

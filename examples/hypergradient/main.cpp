@@ -69,27 +69,16 @@ Options parse(int argc, char** argv) {
 constexpr T l2 = 1e-4;  // the paper's L2 penalty, (λ/2)‖θ‖² added to the loss so that the hypergradient sees it
 constexpr index_t batch_size = 128;
 
-/// Model layer sizes: {784, 10} is logistic regression; {784, H, H, 10} the MLP (ReLU between layers).
+/// A named MLP: {784, 10} is logistic regression; {784, H, H, 10} the MLP (ReLU between layers). Mlp::init is PyTorch's
+/// default initialization, U(−1/√fan_in, 1/√fan_in).
 struct Model {
   std::string name;
-  std::vector<index_t> sizes;
+  Mlp<T> mlp;
 
-  ParamList<Tensor<T>> init(std::uint64_t seed) const {  // PyTorch's default: U(−1/√fan_in, 1/√fan_in)
-    ParamList<Tensor<T>> p;
-    for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
-      const T bound = 1 / std::sqrt(static_cast<T>(sizes[l]));
-      p.push_back(Tensor<T>::random_uniform({sizes[l], sizes[l + 1]}, seed + 2 * l, -bound, bound));
-      p.push_back(Tensor<T>::random_uniform({sizes[l + 1]}, seed + 2 * l + 1, -bound, bound));
-    }
-    return p;
-  }
-
-  /// Logits, generic over the carrier: plain tensors for evaluation, Vars for training.
+  ParamList<Tensor<T>> init(std::uint64_t seed) const { return mlp.init(seed); }
   template <class C, class X>
-  static auto logits(const ParamList<C>& p, const X& x) {
-    auto h = matmul(x, p[0]) + p[1];
-    for (std::size_t l = 2; l < p.size(); l += 2) h = matmul(relu(h), p[l]) + p[l + 1];
-    return h;
+  auto logits(const ParamList<C>& p, const X& x) const {
+    return mlp.logits(p, x);
   }
 };
 
@@ -97,16 +86,9 @@ struct Evaluation {
   T loss, accuracy;
 };
 
-Evaluation evaluate(const ParamList<Tensor<T>>& p, const Dataset<T>& data) {
-  const Tensor<T> z = Model::logits(p, data.inputs);
-  const T loss = mean(cross_entropy(z, data.labels)).item();
-  index_t correct = 0;
-  for (index_t i = 0; i < data.size(); ++i) {
-    index_t k;
-    z.matrix().row(i).maxCoeff(&k);
-    correct += k == data.labels[static_cast<std::size_t>(i)];
-  }
-  return {loss, static_cast<T>(correct) / static_cast<T>(data.size())};
+Evaluation evaluate(const Model& model, const ParamList<Tensor<T>>& p, const Dataset<T>& data) {
+  const Tensor<T> z = model.logits(p, data.inputs);
+  return {mean(cross_entropy(z, data.labels)).item(), accuracy(z, data.labels)};
 }
 
 /// A train() callback that ends the run once stop(step, params) says so.
@@ -132,7 +114,7 @@ ParamList<Tensor<T>> train_run(const Model& model, const Opt& opt, const Dataset
     for (const auto& p : params) vars.push_back(tape.variable(p));
     Var<T> penalty = sum(square(vars[0]));
     for (std::size_t i = 1; i < vars.size(); ++i) penalty = penalty + sum(square(vars[i]));
-    const Var<T> data_loss = mean(cross_entropy(Model::logits(vars, batch.inputs), batch.labels));
+    const Var<T> data_loss = mean(cross_entropy(model.logits(vars, batch.inputs), batch.labels));
     const Var<T> loss = data_loss + penalty * (l2 / 2);
     auto g = grad(loss, vars);
     const T value = data_loss.value().item();
@@ -189,13 +171,13 @@ int main(int argc, char** argv) try {
           },
           [&](std::int64_t t, const ParamList<Tensor<T>>& p) {
             if ((t + 1) % per_epoch == 0) {
-              const auto e = evaluate(p, validation);
+              const auto e = evaluate(model, p, validation);
               epochs_csv << model.name << ',' << method << ',' << (t + 1) / per_epoch << ',' << e.loss << ',' << e.accuracy << '\n';
             }
             return false;
           });
-      const auto e = evaluate(params, validation);
-      const T train_loss = evaluate(params, train).loss;  // over the whole training set, not the last minibatch
+      const auto e = evaluate(model, params, validation);
+      const T train_loss = evaluate(model, params, train).loss;  // over the whole training set, not the last minibatch
       std::printf("%-7s %-9s train loss %.4f  val loss %.4f  val accuracy %.4f  final α %.3g\n", model.name.c_str(),
                   method.c_str(), train_loss, e.loss, e.accuracy, last_alpha);
       std::fflush(stdout);
@@ -216,8 +198,8 @@ int main(int argc, char** argv) try {
     run("adam-hdm", chain(Adam<T>{}, HypergradientStepSize<T>{.initial = alpha0, .beta = beta_multiplicative, .multiplicative = true}),
         beta_multiplicative);
   };
-  run_all(Model{"logreg", {784, 10}}, opt.epochs);
-  run_all(Model{"mlp", {784, opt.hidden, opt.hidden, 10}}, opt.mlp_epochs);
+  run_all(Model{"logreg", {{784, 10}, Activation::relu}}, opt.epochs);
+  run_all(Model{"mlp", {{784, opt.hidden, opt.hidden, 10}, Activation::relu}}, opt.mlp_epochs);
 
   // Robustness: logistic regression, iterations until the full training loss reaches 0.29 (checked every 10).
   struct SweepResult {
@@ -226,7 +208,7 @@ int main(int argc, char** argv) try {
     std::optional<std::int64_t> iterations;
   };
   std::vector<SweepResult> sweep;
-  const Model logreg{"logreg", {784, 10}};
+  const Model logreg{"logreg", {{784, 10}, Activation::relu}};
   const T target = 0.29;
   std::printf("\nrobustness sweep: iterations to training loss %.2f (at most %d)\n%-18s", target, opt.sweep_cap, "α0");
   const std::vector<T> alphas = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6};
@@ -239,7 +221,7 @@ int main(int argc, char** argv) try {
       train_run(logreg, make(a), train, opt.sweep_cap, [](std::int64_t, T, T) {},
                 [&](std::int64_t t, const ParamList<Tensor<T>>& p) {
                   if ((t + 1) % 10 != 0) return false;
-                  if (evaluate(p, train).loss > target) return false;
+                  if (evaluate(logreg, p, train).loss > target) return false;
                   reached = t + 1;
                   return true;
                 });

@@ -1,0 +1,201 @@
+#pragma once
+// What the metagradient examples share: command-line flags, the MNIST-10k splits, evaluation, CSV/JSON output, and
+// the training run they differentiate (`MnistRun`): an MLP trained by SGD with heavy-ball momentum in minibatches,
+// whose metaparameters are the per-step learning rates (as logarithms), per-example data weights, and the inputs of
+// the last `poisoned` training examples.
+#include <metagrad/metagrad.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#ifndef METAGRAD_DATA_DIR
+#define METAGRAD_DATA_DIR ""
+#endif
+
+namespace example {
+
+using namespace metagrad;
+using T = double;
+namespace fs = std::filesystem;
+
+/// A command-line flag and the variable it sets; a flag whose target is a bool takes no value.
+struct Flag {
+  std::string name;
+  std::variant<bool*, int*, std::int64_t*, double*, fs::path*> target;
+};
+
+/// Sets the flags' targets from argv; an unknown flag or a missing or malformed value is a value_error naming it.
+inline void parse_flags(const char* example, int argc, char** argv, const std::vector<Flag>& flags) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const Flag* flag = nullptr;
+    for (const auto& f : flags)
+      if (f.name == arg) flag = &f;
+    if (!flag) throw value_error(std::string(example) + ": unknown option " + arg);
+    if (std::holds_alternative<bool*>(flag->target)) {
+      *std::get<bool*>(flag->target) = true;
+      continue;
+    }
+    if (i + 1 >= argc) throw value_error(std::string(example) + ": " + arg + " needs a value");
+    const std::string value = argv[++i];
+    try {
+      std::visit([&](auto* target) {
+        using V = std::remove_pointer_t<decltype(target)>;
+        if constexpr (std::is_same_v<V, int>) *target = std::stoi(value);
+        else if constexpr (std::is_same_v<V, std::int64_t>) *target = std::stoll(value);
+        else if constexpr (std::is_same_v<V, double>) *target = std::stod(value);
+        else if constexpr (std::is_same_v<V, fs::path>) *target = value;
+      }, flag->target);
+    } catch (const std::logic_error&) {
+      throw value_error(std::string(example) + ": " + arg + " " + value + " is not a valid value");
+    }
+  }
+}
+
+struct Splits {
+  Dataset<T> train, validation, test;
+};
+
+/// MNIST-10k: the first `train_size` digits of its training file for training, the next `validation_size` for
+/// validation, and its 2,000 test digits for testing. Without the data: prints that the example is skipped (and its
+/// JSON line) and returns nothing.
+inline std::optional<Splits> load_splits(const char* example, const fs::path& data, index_t train_size, index_t validation_size) {
+  const fs::path mnist = data / "mnist-10k";
+  if (data.empty() || !fs::exists(mnist / "train-images-idx3-ubyte")) {
+    std::printf("%s: skipped, no MNIST at '%s' (pass --data with the folder that holds mnist-10k/)\n", example, mnist.string().c_str());
+    std::printf("{\"example\": \"%s\", \"skipped\": true}\n", example);
+    return std::nullopt;
+  }
+  const Dataset<T> all = load_mnist<T>(mnist, MnistSplit::train);
+  if (train_size + validation_size > all.size())
+    throw value_error(std::string(example) + ": " + std::to_string(train_size) + " training and " + std::to_string(validation_size) +
+                      " validation digits requested, MNIST-10k's training file has " + std::to_string(all.size()));
+  return Splits{all.slice(0, train_size), all.slice(train_size, validation_size), load_mnist<T>(mnist, MnistSplit::test)};
+}
+
+struct Evaluation {
+  T loss, accuracy;
+};
+
+inline Evaluation evaluate(const Mlp<T>& model, const ParamList<Tensor<T>>& params, const Dataset<T>& data) {
+  const Tensor<T> z = model.logits(params, data.inputs);
+  return {mean(cross_entropy(z, data.labels)).item(), accuracy(z, data.labels)};
+}
+
+/// One JSON object on one line, keys in the order added.
+class JsonLine {
+ public:
+  explicit JsonLine(const std::string& example) { add_string("example", example); }
+  JsonLine& add(const std::string& key, double value) {
+    std::ostringstream os;
+    os.precision(6);
+    os << value;
+    return raw(key, os.str());
+  }
+  JsonLine& add_integer(const std::string& key, std::int64_t value) { return raw(key, std::to_string(value)); }
+  JsonLine& add_string(const std::string& key, const std::string& value) { return raw(key, "\"" + value + "\""); }
+  std::string str() const { return "{" + body_ + "}"; }
+
+ private:
+  JsonLine& raw(const std::string& key, const std::string& value) {
+    body_ += (body_.empty() ? "\"" : ", \"") + key + "\": " + value;
+    return *this;
+  }
+  std::string body_;
+};
+
+inline std::ofstream open_csv(const fs::path& path, const std::string& header) {
+  std::ofstream out(path);
+  if (!out) throw io_error("cannot write " + path.string());
+  out << header << '\n';
+  out.precision(8);
+  return out;
+}
+
+/// The examples' training run. Step t trains on batch t of a BatchOrder over the training set, with the per-example
+/// cross-entropy weighted by the data weights (1 is ordinary training), and takes a heavy-ball momentum step of size
+/// exp(u_t). The objective is the mean cross-entropy on the validation set.
+struct MnistRun {
+  using value_type = T;
+  template <class C>
+  using State = TrainingState<C, MomentumState<C>>;
+  enum Meta { log_learning_rates, data_weights, poisoned_inputs };
+
+  Mlp<T> model;
+  const Dataset<T>* train = nullptr;
+  const Dataset<T>* validation = nullptr;
+  index_t batch_size = 128;
+  std::uint64_t init_seed = 1, order_seed = 2;
+  T momentum = 0.9;
+  /// The inputs of the last `poisoned` training examples are metaparameter 2 (their labels stay).
+  index_t poisoned = 0;
+
+  MnistRun(Mlp<T> model_, const Dataset<T>& train_, const Dataset<T>& validation_)
+      : model(std::move(model_)), train(&train_), validation(&validation_) {}
+
+  std::vector<Metaparameter> metaparameters(std::int64_t steps) const {
+    return {{"log learning rates", {steps}}, {"data weights", {train->size()}}, {"poisoned inputs", {poisoned, model.widths[0]}}};
+  }
+
+  /// Metaparameters for a schedule of learning rates, unit data weights and the training set's own inputs.
+  std::vector<Tensor<T>> meta(const std::vector<T>& learning_rates) const {
+    Tensor<T> u({static_cast<index_t>(learning_rates.size())});
+    for (std::size_t t = 0; t < learning_rates.size(); ++t) u.data()[t] = std::log(learning_rates[t]);
+    return {u, Tensor<T>::ones({train->size()}), metagrad::slice(train->inputs, 0, train->size() - poisoned, poisoned)};
+  }
+
+  template <class C>
+  State<C> init(const std::vector<C>& meta) const {
+    ParamList<C> params = as_constants(model.init(init_seed), meta);
+    return {params, Momentum<hyper_t<C>>{}.init(params)};
+  }
+
+  template <class C>
+  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+    const IndexVector rows = BatchOrder(train->size(), batch_size, order_seed).batch(t);
+    const index_t first_poisoned = train->size() - poisoned;
+    IndexVector clean, clean_labels, changed, changed_labels, weight_rows;
+    for (index_t i : rows) {
+      const index_t label = train->labels[static_cast<std::size_t>(i)];
+      if (i < first_poisoned) clean.push_back(i), clean_labels.push_back(label);
+      else changed.push_back(i - first_poisoned), changed_labels.push_back(label);
+    }
+    weight_rows = clean;  // the weights in the order of the losses: clean examples first
+    for (index_t i : changed) weight_rows.push_back(i + first_poisoned);
+    const C weights = gather_rows(meta[data_weights], weight_rows);
+    const Tensor<T> clean_inputs = gather_rows(train->inputs, clean);
+    std::optional<C> changed_inputs;
+    if (!changed.empty()) changed_inputs = gather_rows(meta[poisoned_inputs], changed);
+    auto [loss, g] = loss_and_gradient(s.params, [&](const std::vector<Var<T>>& p) {
+      std::vector<Var<T>> losses;
+      if (!clean.empty()) losses.push_back(cross_entropy(model.logits(p, clean_inputs), clean_labels));
+      if (changed_inputs) losses.push_back(cross_entropy(model.logits(p, *changed_inputs), changed_labels));
+      return weighted_mean(losses.size() == 1 ? losses[0] : concat(losses, 0), weights);
+    });
+    const auto rate = [&] {
+      if constexpr (std::is_same_v<C, Tensor<T>>) return std::exp(schedule_at(meta[log_learning_rates], t));
+      else return exp(schedule_at(meta[log_learning_rates], t));
+    }();
+    auto [params, velocity] = metagrad::step(Momentum<hyper_t<C>>{.momentum = momentum}, std::move(s.params), g, std::move(s.optimizer), rate);
+    return {{std::move(params), std::move(velocity)}, loss};
+  }
+
+  template <class C>
+  C objective(const State<C>& s, const std::vector<C>&) const {
+    return mean(cross_entropy(model.logits(s.params, validation->inputs), validation->labels));
+  }
+
+  /// The trained parameters for `meta` after `steps` steps (plain training, no tape beyond each step's gradient).
+  ParamList<Tensor<T>> trained(const std::vector<Tensor<T>>& meta, std::int64_t steps) const {
+    return run_final_state(*this, meta, steps).params;
+  }
+};
+
+}  // namespace example
