@@ -59,6 +59,19 @@ inline void parse_flags(const char* example, int argc, char** argv, const std::v
   }
 }
 
+/// The flags every metagradient example takes; `flags()` lists them for parse_flags (add the example's own).
+struct ExampleOptions {
+  fs::path data = METAGRAD_DATA_DIR;
+  fs::path out;
+  std::int64_t steps = 0;  // training steps of each run
+  int meta_steps = 0;      // metagradient steps
+  bool quick = false;      // the small version the tests run
+
+  std::vector<Flag> flags() {
+    return {{"--data", &data}, {"--out", &out}, {"--steps", &steps}, {"--meta-steps", &meta_steps}, {"--quick", &quick}};
+  }
+};
+
 struct Splits {
   Dataset<T> train, validation, test;
 };

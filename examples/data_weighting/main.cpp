@@ -16,13 +16,9 @@ using namespace example;
 
 namespace {
 
-struct Options {
-  fs::path data = METAGRAD_DATA_DIR;
-  fs::path out = "data_weighting-results";
-  std::int64_t steps = 300;
-  int meta_steps = 30;
+struct Options : ExampleOptions {
   std::int64_t train = 2000;
-  bool quick = false;
+  Options() { out = "data_weighting-results", steps = 300, meta_steps = 30; }
 };
 
 /// The area under the ROC curve of `score` for telling `positive` examples from the others: the probability that a
@@ -53,10 +49,11 @@ Tensor<T> normalized(Tensor<T> w) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen, also in a pipe
   Options opt;
-  parse_flags("data_weighting", argc, argv,
-              {{"--data", &opt.data}, {"--out", &opt.out}, {"--steps", &opt.steps}, {"--meta-steps", &opt.meta_steps},
-               {"--train", &opt.train}, {"--quick", &opt.quick}});
+  auto flags = opt.flags();
+  flags.push_back({"--train", &opt.train});
+  parse_flags("data_weighting", argc, argv, flags);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 10) throw value_error("data_weighting: steps, meta-steps and train must be positive");
   auto splits = load_splits("data_weighting", opt.data, opt.train, opt.quick ? 200 : 1000);

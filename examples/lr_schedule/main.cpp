@@ -7,7 +7,9 @@
 // Every schedule is judged by the validation loss after training; the test accuracy of each winner is reported.
 // Writes grid.csv, hd.csv, mgd.csv, schedules.csv and metasmoothness.csv into --out and ends with one JSON line.
 //
-//   lr_schedule [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--hidden H] [--quick]
+//   lr_schedule [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--hidden H] [--quick] [--demo]
+//
+// --demo runs only the metagradient descent (25 steps) and prints what it learned: scripts/demo's flagship run.
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -18,13 +20,10 @@ using namespace example;
 
 namespace {
 
-struct Options {
-  fs::path data = METAGRAD_DATA_DIR;
-  fs::path out = "lr_schedule-results";
-  std::int64_t steps = 500;
-  int meta_steps = 50;
+struct Options : ExampleOptions {
   std::int64_t hidden = 64;
-  bool quick = false;
+  bool demo = false;  // metagradient descent alone, fewer steps: the one-minute flagship run of scripts/demo
+  Options() { out = "lr_schedule-results", steps = 500, meta_steps = 50; }
 };
 
 /// A named schedule of the grid.
@@ -81,11 +80,13 @@ std::pair<std::vector<T>, ParamList<Tensor<T>>> hypergradient_run(const MnistRun
 }  // namespace
 
 int main(int argc, char** argv) try {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen, also in a pipe
   Options opt;
-  parse_flags("lr_schedule", argc, argv,
-              {{"--data", &opt.data}, {"--out", &opt.out}, {"--steps", &opt.steps}, {"--meta-steps", &opt.meta_steps},
-               {"--hidden", &opt.hidden}, {"--quick", &opt.quick}});
+  auto flags = opt.flags();
+  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}});
+  parse_flags("lr_schedule", argc, argv, flags);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 3, opt.hidden = 16;
+  if (opt.demo) opt.meta_steps = 25;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1) throw value_error("lr_schedule: steps, meta-steps and hidden must be positive");
   const auto splits = load_splits("lr_schedule", opt.data, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
   if (!splits) return 0;
@@ -94,32 +95,31 @@ int main(int argc, char** argv) try {
   const MnistRun run(model, splits->train, splits->validation);
   const std::int64_t T_steps = opt.steps;
 
-  // Why this setup: how metasmooth the run is along the schedule, for the momentum and batch size chosen and two
-  // alternatives (1 = the trained model moves consistently with the schedule; near 0 = chaotically).
-  auto smoothness_csv = open_csv(opt.out / "metasmoothness.csv", "setup,batch,momentum,learning_rate,score");
+  // Why this setup: how metasmooth the run is along the schedule (a 5% change of every learning rate) for the batch
+  // size chosen and a small one, at the flat start and at a large learning rate (1 = the trained model moves
+  // consistently with the schedule; near 0 = chaotically).
+  auto smoothness_csv = open_csv(opt.out / "metasmoothness.csv", "setup,batch,learning_rate,score");
   double chosen_smoothness = 0;
-  for (const auto& [name, batch, momentum] : {std::tuple{"chosen", index_t(128), 0.9}, std::tuple{"small batch", index_t(16), 0.9},
-                                              std::tuple{"no momentum", index_t(128), 0.0}}) {
+  for (const auto& [name, batch, rate] : {std::tuple{"chosen", index_t(128), 0.01}, std::tuple{"small batch", index_t(16), 0.01},
+                                          std::tuple{"large rate", index_t(128), 0.5}, std::tuple{"both", index_t(16), 0.5}}) {
     MnistRun variant = run;
     variant.batch_size = batch;
-    variant.momentum = momentum;
-    const T rate = momentum > 0 ? 0.01 : 0.1;
     auto meta = variant.meta(std::vector<T>(static_cast<std::size_t>(T_steps), rate));
     std::vector<Tensor<T>> direction = {Tensor<T>::ones(meta[0].shape()), Tensor<T>::zeros(meta[1].shape()), Tensor<T>::zeros(meta[2].shape())};
-    const double s = metasmoothness(variant, meta, direction, 0.01, T_steps);
+    const double s = metasmoothness(variant, meta, direction, 0.05, T_steps);
     if (std::string(name) == "chosen") chosen_smoothness = s;
-    smoothness_csv << name << ',' << batch << ',' << momentum << ',' << rate << ',' << s << '\n';
-    std::printf("metasmoothness, %-11s (batch %3lld, momentum %.1f): %.3f\n", name, static_cast<long long>(batch), momentum, s);
+    smoothness_csv << name << ',' << batch << ',' << rate << ',' << s << '\n';
+    std::printf("metasmoothness, %-11s (batch %3lld, learning rate %.2f): %.3f\n", name, static_cast<long long>(batch), rate, s);
   }
 
   // 1. The grid.
   std::vector<T> peaks;
   const int peak_count = opt.quick ? 3 : 13;
   for (int i = 0; i < peak_count; ++i) peaks.push_back(std::pow(10.0, -3.0 + 2.5 * i / std::max(1, peak_count - 1)));
-  const auto schedules = grid(T_steps, peaks);
+  const auto schedules = opt.demo ? std::vector<Schedule>{} : grid(T_steps, peaks);
   auto grid_csv = open_csv(opt.out / "grid.csv", "family,peak,warmup,val_loss,test_accuracy");
   T grid_best = std::numeric_limits<T>::infinity(), grid_best_accuracy = 0;
-  const Schedule* best_schedule = &schedules[0];
+  const Schedule* best_schedule = nullptr;
   for (const auto& s : schedules) {
     const auto params = run.trained(run.meta(s.rates), T_steps);
     const T val = validation_loss(model, params, splits->validation);
@@ -127,8 +127,9 @@ int main(int argc, char** argv) try {
     grid_csv << s.family << ',' << s.peak << ',' << s.warmup << ',' << val << ',' << accuracy << '\n';
     if (val < grid_best) grid_best = val, grid_best_accuracy = accuracy, best_schedule = &s;
   }
-  std::printf("grid: %zu schedules, best %s (peak %.3g, warm-up %.1f): validation loss %.4f, test accuracy %.4f\n", schedules.size(),
-              best_schedule->family.c_str(), best_schedule->peak, best_schedule->warmup, grid_best, grid_best_accuracy);
+  if (best_schedule)
+    std::printf("grid: %zu schedules, best %s (peak %.3g, warm-up %.1f): validation loss %.4f, test accuracy %.4f\n", schedules.size(),
+                best_schedule->family.c_str(), best_schedule->peak, best_schedule->warmup, grid_best, grid_best_accuracy);
 
   // 2. Hypergradient descent, online.
   const T flat = 0.01;
@@ -143,8 +144,10 @@ int main(int argc, char** argv) try {
     std::printf("%s: validation loss %.4f, test accuracy %.4f, final learning rate %.3g\n", name, val, accuracy, rates.back());
     if (val < hd_best) hd_best = val, hd_rates = rates;
   };
-  hd("sgd-hd (momentum 0.9)", chain(Momentum<T>{.momentum = 0.9}, HypergradientStepSize<T>{.initial = flat, .beta = 1e-3}));
-  hd("adam-hd", chain(Adam<T>{}, HypergradientStepSize<T>{.initial = 1e-3, .beta = 1e-7}));
+  if (!opt.demo) {
+    hd("sgd-hd (momentum 0.9)", chain(Momentum<T>{.momentum = 0.9}, HypergradientStepSize<T>{.initial = flat, .beta = 1e-3}));
+    hd("adam-hd", chain(Adam<T>{}, HypergradientStepSize<T>{.initial = 1e-3, .beta = 1e-7}));
+  }
 
   // 3. Metagradient descent from the flat schedule.
   std::vector<Tensor<T>> meta = run.meta(std::vector<T>(static_cast<std::size_t>(T_steps), flat));
@@ -157,12 +160,14 @@ int main(int argc, char** argv) try {
   auto meta_state = meta_optimizer.init(u);
   auto mgd_csv = open_csv(opt.out / "mgd.csv", "meta_step,val_loss");
   std::int64_t replayed = 0, reversed = 0;
+  T mgd_start = 0;
   for (int k = 0; k < opt.meta_steps; ++k) {
     meta[MnistRun::log_learning_rates] = u[0];
     const auto result = metagradient(run, meta, T_steps, policy, {}, ProgressBar("metagradient " + std::to_string(k + 1)));
     replayed += result.cost.replayed_steps;
     reversed += T_steps;
     mgd_csv << k << ',' << result.objective << '\n';
+    if (k == 0) mgd_start = result.objective;
     std::printf("MGD step %2d: validation loss %.4f\n", k, result.objective);
     std::fflush(stdout);
     std::tie(u, meta_state) = meta_optimizer.step(std::move(u), {result.gradient[MnistRun::log_learning_rates]}, std::move(meta_state));
@@ -172,21 +177,31 @@ int main(int argc, char** argv) try {
   const T mgd_val = validation_loss(model, mgd_params, splits->validation);
   const T mgd_accuracy = evaluate(model, mgd_params, splits->test).accuracy;
   mgd_csv << opt.meta_steps << ',' << mgd_val << '\n';
-  std::printf("MGD: validation loss %.4f, test accuracy %.4f\n", mgd_val, mgd_accuracy);
+  std::printf("MGD: validation loss %.4f (flat schedule: %.4f), test accuracy %.4f\n", mgd_val, mgd_start, mgd_accuracy);
 
   auto schedules_csv = open_csv(opt.out / "schedules.csv", "step,grid_best,mgd,hd");
   T mgd_min = std::numeric_limits<T>::infinity(), mgd_max = 0;
   for (std::int64_t t = 0; t < T_steps; ++t) {
     const T rate = std::exp(u[0].data()[t]);
     mgd_min = std::min(mgd_min, rate), mgd_max = std::max(mgd_max, rate);
-    schedules_csv << t << ',' << best_schedule->rates[static_cast<std::size_t>(t)] << ',' << rate << ',' << hd_rates[static_cast<std::size_t>(t)] << '\n';
+    schedules_csv << t << ',';
+    if (best_schedule) schedules_csv << best_schedule->rates[static_cast<std::size_t>(t)];
+    schedules_csv << ',' << rate << ',';
+    if (!hd_rates.empty()) schedules_csv << hd_rates[static_cast<std::size_t>(t)];
+    schedules_csv << '\n';
   }
   const auto rate_at = [&](double fraction) { return std::exp(u[0].data()[static_cast<index_t>(fraction * static_cast<double>(T_steps - 1))]); };
   std::printf("learned schedule: %.3g at the start, %.3g at a quarter, %.3g half-way, %.3g at three quarters, %.3g at the end (range %.3g to %.3g)\n",
               rate_at(0), rate_at(0.25), rate_at(0.5), rate_at(0.75), rate_at(1), mgd_min, mgd_max);
 
   JsonLine json("lr_schedule");
-  json.add("mgd_val_loss", mgd_val).add("mgd_test_accuracy", mgd_accuracy).add("grid_best_val_loss", grid_best)
+  json.add("mgd_val_loss", mgd_val).add("mgd_test_accuracy", mgd_accuracy).add("mgd_start_val_loss", mgd_start);
+  if (opt.demo) {  // what the flagship run learned, without the grid and hypergradient comparisons
+    json.add_integer("metagradient_steps", opt.meta_steps).add_integer("steps", T_steps);
+    std::printf("%s\n", json.str().c_str());
+    return 0;
+  }
+  json.add("grid_best_val_loss", grid_best)
       .add("grid_best_test_accuracy", grid_best_accuracy).add_integer("grid_configurations", static_cast<std::int64_t>(schedules.size()))
       .add("hd_val_loss", hd_best).add_integer("metagradient_steps", opt.meta_steps)
       .add_integer("grid_training_steps", static_cast<std::int64_t>(schedules.size()) * T_steps).add_integer("hd_training_steps", 2 * T_steps)

@@ -1,0 +1,22 @@
+# Figures from the example's CSV files:  gnuplot -e "results='results'; figures='figures'" plot.gnuplot
+if (!exists("results")) results = 'results'
+if (!exists("figures")) figures = 'figures'
+set datafile separator ','
+set terminal pngcairo size 1400,450 font ",10"
+set output sprintf('%s/data_weighting.png', figures)
+set multiplot layout 1,2 title 'Learning per-example weights by metagradient descent (30% of the training labels flipped)'
+bin(x) = 0.05 * floor(x / 0.05) + 0.025
+set style fill transparent solid 0.5
+set xlabel 'learned weight'
+set ylabel 'examples'
+plot sprintf('%s/weights.csv', results) using (column(2) == 1 ? bin($3) : NaN):(1) every ::1 smooth frequency with boxes lc rgb '#d62728' title 'flipped label', \
+     '' using (column(2) == 0 ? bin($3) : NaN):(1) every ::1 smooth frequency with boxes lc rgb '#1f77b4' title 'clean label'
+set xlabel 'metagradient step'
+set ylabel 'validation loss'
+set y2label 'ROC AUC of the weights'
+set y2tics
+set ytics nomirror
+set key center right
+plot sprintf('%s/mgd.csv', results) using 1:2 every ::1 with linespoints lw 2 lc rgb '#1f77b4' title 'validation loss', \
+     '' using 1:3 every ::1 axes x1y2 with linespoints lw 2 lc rgb '#d62728' title 'AUC (flipped = low weight)'
+unset multiplot
