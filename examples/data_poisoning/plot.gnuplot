@@ -13,6 +13,6 @@ set style fill solid 0.7
 set boxwidth 0.6
 set ylabel 'test accuracy after retraining (another initialization)'
 set xlabel 'training data'
-set yrange [0:1]
+set yrange [0.8:0.95]
 plot sprintf('%s/results.csv', results) using 2:xtic(1) every ::1 lc rgb '#1f77b4' notitle
 unset multiplot

@@ -5,12 +5,13 @@ set datafile separator ','
 set terminal pngcairo size 1400,450 font ",10"
 set output sprintf('%s/data_weighting.png', figures)
 set multiplot layout 1,2 title 'Learning per-example weights by metagradient descent (30% of the training labels flipped)'
-bin(x) = 0.05 * floor(x / 0.05) + 0.025
 set style fill transparent solid 0.5
 set xlabel 'learned weight'
 set ylabel 'examples'
-plot sprintf('%s/weights.csv', results) using (column(2) == 1 ? bin($3) : NaN):(1) every ::1 smooth frequency with boxes lc rgb '#d62728' title 'flipped label', \
-     '' using (column(2) == 0 ? bin($3) : NaN):(1) every ::1 smooth frequency with boxes lc rgb '#1f77b4' title 'clean label'
+set xrange [0:2]
+plot sprintf('%s/weights.csv', results) using (column(2) == 1 ? column(3) : NaN) every ::1 bins=40 binrange [0:2] with boxes lc rgb '#d62728' title 'flipped label', \
+     '' using (column(2) == 0 ? column(3) : NaN) every ::1 bins=40 binrange [0:2] with boxes lc rgb '#1f77b4' title 'clean label'
+set autoscale x
 set xlabel 'metagradient step'
 set ylabel 'validation loss'
 set y2label 'ROC AUC of the weights'
