@@ -315,6 +315,10 @@ TEST_CASE("metagradient errors name what was wrong") {
   wrong = meta;
   wrong.pop_back();
   check_throws_with<value_error>([&] { metagradient(run, wrong, 10, StoreAll{}); }, {"9 metaparameters", "10"});
+  struct NoMetaparameters : MlpRunOf<RuleKind::momentum> {
+    std::vector<Metaparameter> metaparameters(std::int64_t) const { return {}; }
+  };
+  check_throws_with<value_error>([&] { metagradient(NoMetaparameters{}, {}, 10, StoreAll{}); }, {"no metaparameters"});
   wrong = meta;
   wrong[MlpRun::decay] = TD::scalar(std::nan(""));
   check_throws_with<value_error>([&] { metagradient(run, wrong, 10, StoreAll{}); }, {"weight decay", "NaN"});

@@ -238,6 +238,7 @@ class MetagradientEngine {
 template <class Run>
 void check_metaparameters(const Run& run, const std::vector<Tensor<typename Run::value_type>>& meta, std::int64_t steps) {
   const std::vector<Metaparameter> specs = run.metaparameters(steps);
+  if (specs.empty()) throw value_error("metagradient: the run declares no metaparameters, so there is nothing to differentiate");
   if (meta.size() != specs.size())
     throw value_error("metagradient: " + std::to_string(meta.size()) + " metaparameters given, the run has " +
                       std::to_string(specs.size()));
