@@ -60,6 +60,39 @@ TEST_CASE("the metagradient of gradient descent on a quadratic matches its close
 
 namespace {
 
+/// The quadratic run with its schedule given by 4 knots, interpolated linearly over the steps.
+struct KnotRun : QuadraticRun {
+  std::vector<Metaparameter> metaparameters(std::int64_t) const { return {{"knots", {4}}}; }
+  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+    auto [loss, g] = loss_and_gradient(s.params, [&](const Vars& p) { return f(p[0]); });
+    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), knot_schedule_at(meta[0], 20, t));
+    return {{std::move(params), std::move(opt)}, loss};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a schedule interpolated between knots: its entries, and its knots' metagradient") {
+  const TD knots = TD::from_eigen(Eigen::VectorXd{{0.1, 0.4, 0.2, 0.3}}).reshape({4});
+  CHECK(knot_schedule_at(knots, 7, 0) == 0.1);
+  CHECK(knot_schedule_at(knots, 7, 1) == doctest::Approx(0.25));  // half-way between knots 0 and 1
+  CHECK(knot_schedule_at(knots, 7, 2) == doctest::Approx(0.4));
+  CHECK(knot_schedule_at(knots, 7, 6) == doctest::Approx(0.3));
+  check_throws_with<shape_error>([&] { knot_schedule_at(TD::ones({1}), 7, 0); }, {"knot_schedule_at", "K >= 2"});
+  check_throws_with<value_error>([&] { knot_schedule_at(knots, 7, 7); }, {"knot_schedule_at", "step 7 of 7"});
+  const KnotRun run;
+  const auto result = metagradient(run, {knots}, 20, Replay{3});
+  for (std::int64_t k = 0; k < 4; ++k) {
+    TD up = knots, down = knots;
+    up.data()[k] += 1e-6;
+    down.data()[k] -= 1e-6;
+    const double fd = (run_objective(run, {up}, 20) - run_objective(run, {down}, 20)) / 2e-6;
+    CHECK(result.gradient[0].data()[k] == doctest::Approx(fd).epsilon(1e-6));
+  }
+}
+
+namespace {
+
 enum class RuleKind { momentum, adam };
 
 /// A 4-5-3 tanh MLP trained on 24 examples in batches of 8 by heavy-ball momentum or Adam, every metaparameter the

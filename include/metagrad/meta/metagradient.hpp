@@ -4,12 +4,14 @@
 // Tensors (the fast path); each step t in reverse is recorded once on a tape from its state s_t — its gradient with
 // create_graph, the update — and one vector–Jacobian product with the running adjoint ā_{t+1} gives ā_t and step t's
 // contribution to the metagradient; then the tape is rewound. Memory: the policy's checkpoints plus one step's tape.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 

@@ -2,6 +2,7 @@
 // A step size per step, read from a rank-1 tensor: α_t = schedule[t] for steps t = 0, 1, … (metagrad counts steps
 // from 0 everywhere: train(), BatchOrder, error messages).
 // On a tape, `schedule_at` reads the same entry from a Var schedule, differentiably (metagradients of a schedule).
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -58,6 +59,23 @@ template <class T>
 Var<T> schedule_at(const Var<T>& schedule, std::int64_t step) {
   detail::check_schedule_entry(schedule.shape(), step);
   return reshape(slice(schedule, 0, static_cast<index_t>(step), 1), Shape{});
+}
+
+/// Entry t of a schedule of `steps` entries interpolated linearly between K ≥ 2 knots spread evenly over the steps
+/// (knot 0 at step 0, knot K − 1 at step steps − 1): a few numbers that describe a whole schedule, read on either
+/// carrier, so the knots can be metaparameters.
+template <class C>
+auto knot_schedule_at(const C& knots, std::int64_t steps, std::int64_t step) {
+  if (knots.shape().rank() != 1 || knots.shape()[0] < 2)
+    throw shape_error("knot_schedule_at: knots of shape [K] with K >= 2 expected, got " + knots.shape().str());
+  if (steps < 2 || step < 0 || step >= steps)
+    throw value_error("knot_schedule_at: step " + std::to_string(step) + " of " + std::to_string(steps) +
+                      " (0 <= step < steps, and at least 2 steps)");
+  using T = typename C::value_type;
+  const T position = static_cast<T>(step) * static_cast<T>(knots.shape()[0] - 1) / static_cast<T>(steps - 1);
+  const auto left = std::min(static_cast<std::int64_t>(position), knots.shape()[0] - 2);
+  const T weight = position - static_cast<T>(left);
+  return schedule_at(knots, left) * (1 - weight) + schedule_at(knots, left + 1) * weight;
 }
 
 }  // namespace metagrad
