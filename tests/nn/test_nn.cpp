@@ -69,3 +69,32 @@ TEST_CASE("per-example losses and accuracy on plain tensors") {
   check_throws_with<value_error>([&] { weighted_mean(TD::ones({0}), TD::ones({0})); }, {"weighted_mean", "no examples"});
   check_throws_with<shape_error>([&] { accuracy(prediction, IndexVector{1}); }, {"accuracy"});
 }
+
+TEST_CASE("lstm_cell: one step against a hand-computed reference, derivatives against finite differences") {
+  const index_t rows = 3, inputs = 2, hidden = 4;
+  const LstmWeights<TD> w{randn({inputs, 4 * hidden}, 1), randn({hidden, 4 * hidden}, 2), randn({4 * hidden}, 3)};
+  const TD x = randn({rows, inputs}, 4), h = randn({rows, hidden}, 5), c = randn({rows, hidden}, 6);
+  const auto [h1, c1] = lstm_cell(x, h, c, w);
+  const auto sigma = [](double v) { return 1 / (1 + std::exp(-v)); };
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t j = 0; j < hidden; ++j) {
+      double z[4];
+      for (int k = 0; k < 4; ++k) {
+        const index_t col = k * hidden + j;
+        z[k] = w.bias(col);
+        for (index_t a = 0; a < inputs; ++a) z[k] += x(r, a) * w.input(a, col);
+        for (index_t a = 0; a < hidden; ++a) z[k] += h(r, a) * w.recurrent(a, col);
+      }
+      const double cell = sigma(z[1]) * c(r, j) + sigma(z[0]) * std::tanh(z[2]);
+      CHECK(c1(r, j) == doctest::Approx(cell).epsilon(1e-13));
+      CHECK(h1(r, j) == doctest::Approx(sigma(z[3]) * std::tanh(cell)).epsilon(1e-13));
+    }
+  check_first_and_second_order(
+      [&](const Vars& v) {
+        const auto [h2, c2] = lstm_cell(v[0], v[1], v[2], LstmWeights<VD>{v[3], v[4], v[5]});
+        return sum(h2 * c2);
+      },
+      {x, h, c, w.input, w.recurrent, w.bias});
+  check_throws_with<shape_error>([&] { lstm_cell(randn({rows, 3}, 7), h, c, w); }, {"lstm_cell", "[3, 3]", "2 inputs"});
+  check_throws_with<shape_error>([&] { lstm_cell(x, h, c, LstmWeights<TD>{w.input, w.recurrent, randn({5}, 8)}); }, {"lstm_cell", "[5]"});
+}

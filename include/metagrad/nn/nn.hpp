@@ -3,4 +3,5 @@
 #include "metagrad/nn/activation.hpp"
 #include "metagrad/nn/linear.hpp"
 #include "metagrad/nn/loss.hpp"
+#include "metagrad/nn/lstm.hpp"
 #include "metagrad/nn/mlp.hpp"
