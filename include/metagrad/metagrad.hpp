@@ -24,3 +24,4 @@
 #include "metagrad/train/train.hpp"
 #include "metagrad/io/io.hpp"
 #include "metagrad/meta/meta.hpp"
+#include "metagrad/learned/learned.hpp"

@@ -1,0 +1,3 @@
+#pragma once
+// Learned optimizers: an LSTM trained to be the update rule.
+#include "metagrad/learned/preprocessing.hpp"
