@@ -35,3 +35,39 @@ TEST_CASE("gradient preprocessing is differentiable away from its kinks, on a ta
     check_first_and_second_order([&](const Vars& v) { return sum(preprocess_gradient(v[0], pre) * weights); }, {g});
   }
 }
+
+TEST_CASE("LstmOptimizer: one step by hand, shapes, state, errors, and use as an update rule") {
+  const auto opt = LstmOptimizer<TD>::initial(5, 11);
+  opt.check();
+  const std::vector<TD> params = {randn({2, 3}, 1), randn({4}, 2)};
+  const std::vector<TD> grads = {randn({2, 3}, 3), randn({4}, 4)};
+  auto state = opt.init(params);
+  CHECK(state.hidden1.shape() == Shape{10, 5});
+  // Two steps, the second from the first's state, against the same computation written out.
+  TD h1 = TD::zeros({10, 5}), c1 = h1, h2 = h1, c2 = h1;
+  for (int step = 0; step < 2; ++step) {
+    auto [d, next] = opt.direction(params, grads, std::move(state));
+    state = std::move(next);
+    const TD g = concat(std::vector<TD>{reshape(grads[0], {6}), grads[1]}, 0);
+    std::tie(h1, c1) = lstm_cell(preprocess_gradient(g, GradientPreprocessing::paper()), h1, c1, opt.layer1);
+    std::tie(h2, c2) = lstm_cell(h1, h2, c2, opt.layer2);
+    const TD out = matmul(h2, opt.output_weight) + opt.output_bias;
+    REQUIRE(d.size() == 2);
+    CHECK(d[0].shape() == Shape{2, 3});
+    for (index_t i = 0; i < 6; ++i) CHECK(d[0].data()[i] == doctest::Approx(-0.1 * out(i, 0)).epsilon(1e-14));
+    for (index_t i = 0; i < 4; ++i) CHECK(d[1].data()[i] == doctest::Approx(-0.1 * out(6 + i, 0)).epsilon(1e-14));
+    CHECK(state.cell2 == c2);
+  }
+  // As an update rule: chained with step size 1, θ' = θ + scale · out.
+  const auto chained = chain(opt, ConstantStepSize<double>{1.0});
+  auto s = chained.init(params);
+  const auto [next_params, next_state] = chained.step(params, grads, s);
+  const auto [d, unused] = opt.direction(params, grads, opt.init(params));
+  CHECK(next_params[1] == params[1] - d[1]);
+  check_throws_with<shape_error>([&] { opt.direction(std::vector<TD>{randn({3}, 5)}, std::vector<TD>{randn({3}, 6)}, opt.init(params)); },
+                                 {"LstmOptimizer", "[10, 5]", "3 coordinates"});
+  auto w = opt.weights();
+  w[3] = randn({4, 20}, 7);
+  check_throws_with<shape_error>([&] { opt.with_weights(w); }, {"LstmOptimizer", "layer2.input", "[4, 20]", "[5, 20]"});
+  check_throws_with<value_error>([] { LstmOptimizer<TD>::initial(0, 1); }, {"0 hidden units"});
+}

@@ -1,3 +1,4 @@
 #pragma once
 // Learned optimizers: an LSTM trained to be the update rule.
 #include "metagrad/learned/preprocessing.hpp"
+#include "metagrad/learned/lstm_optimizer.hpp"

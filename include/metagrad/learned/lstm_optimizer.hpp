@@ -1,0 +1,143 @@
+#pragma once
+// The coordinatewise LSTM optimizer of "Learning to learn by gradient descent by gradient descent" (Andrychowicz et
+// al. 2016): every coordinate of every parameter tensor is one row of a batch that runs through the same two-layer
+// LSTM (weights shared across coordinates, a hidden and cell state per coordinate), whose linear output, times an
+// output scale, is the coordinate's update: θ' = θ + scale · out. It is an update rule like any other —
+// `direction(params, grads, state)` with d = −scale · out, to be taken with step size 1 — so it works with `chain`,
+// `train()`, `save_state`, on plain tensors (applying a trained optimizer) and on Vars (meta-training, with the
+// weights as metaparameters). All coordinates go through the LSTM together as batched matrix products.
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "metagrad/learned/preprocessing.hpp"
+#include "metagrad/nn/lstm.hpp"
+#include "metagrad/optim/update_rule.hpp"
+#include "metagrad/tensor/random.hpp"
+
+namespace metagrad {
+
+/// Both layers' hidden and cell states, one row per coordinate ([coordinates, hidden] each).
+template <class C>
+struct LstmOptimizerState {
+  C hidden1, cell1, hidden2, cell2;
+  template <class F> void fields(F&& f) { visit(*this, f); }
+  template <class F> void fields(F&& f) const { visit(*this, f); }
+
+ private:
+  template <class Self, class F>
+  static void visit(Self& self, F& f) {
+    f("hidden1", self.hidden1);
+    f("cell1", self.cell1);
+    f("hidden2", self.hidden2);
+    f("cell2", self.cell2);
+  }
+};
+
+/// W is the weights' carrier: Tensor<T> to apply a trained optimizer, Var<T> to meta-train it.
+template <class W = Tensor<double>>
+struct LstmOptimizer {
+  using T = typename W::value_type;
+  LstmWeights<W> layer1, layer2;  // [features, 4H], [H, 4H], [4H]; then [H, 4H], [H, 4H], [4H]
+  W output_weight;                // [H, 1]
+  W output_bias;                  // [1]
+  T output_scale = T(0.1);
+  GradientPreprocessing preprocessing = GradientPreprocessing::paper();
+
+  template <class C>
+  using State = LstmOptimizerState<C>;
+
+  /// A fresh optimizer of `hidden` units per layer: every weight and bias from U(−1/√hidden, 1/√hidden) (PyTorch's
+  /// LSTM and Linear default), each tensor from its own stream of `seed`.
+  static LstmOptimizer initial(index_t hidden, std::uint64_t seed, GradientPreprocessing preprocessing = GradientPreprocessing::paper())
+    requires std::is_same_v<W, Tensor<T>>
+  {
+    if (hidden < 1) throw value_error("LstmOptimizer: " + std::to_string(hidden) + " hidden units (at least 1 expected)");
+    SplitMix64 seeds(seed);
+    const T bound = T(1) / std::sqrt(static_cast<T>(hidden));
+    const auto draw = [&](const Shape& shape) { return Tensor<T>::random_uniform(shape, seeds.next(), -bound, bound); };
+    const index_t features = preprocessing.features();
+    LstmOptimizer out;
+    out.layer1 = {draw({features, 4 * hidden}), draw({hidden, 4 * hidden}), draw({4 * hidden})};
+    out.layer2 = {draw({hidden, 4 * hidden}), draw({hidden, 4 * hidden}), draw({4 * hidden})};
+    out.output_weight = draw({hidden, 1});
+    out.output_bias = draw({1});
+    out.preprocessing = preprocessing;
+    return out;
+  }
+
+  index_t hidden() const { return layer1.recurrent.shape()[0]; }
+
+  /// The weights in a fixed order (the metaparameters of meta-training), and the same optimizer with others.
+  std::vector<W> weights() const {
+    return {layer1.input, layer1.recurrent, layer1.bias, layer2.input, layer2.recurrent, layer2.bias, output_weight, output_bias};
+  }
+  template <class V>
+  LstmOptimizer<V> with_weights(const std::vector<V>& w) const {
+    if (w.size() != 8) throw value_error("LstmOptimizer::with_weights: " + std::to_string(w.size()) + " tensors (8 expected)");
+    LstmOptimizer<V> out{{w[0], w[1], w[2]}, {w[3], w[4], w[5]}, w[6], w[7], output_scale, preprocessing};
+    out.check();
+    return out;
+  }
+  /// Names of weights(), for files and messages.
+  static std::vector<std::string> weight_names() {
+    return {"layer1.input", "layer1.recurrent", "layer1.bias", "layer2.input", "layer2.recurrent", "layer2.bias", "output.weight", "output.bias"};
+  }
+
+  /// Throws unless the weights fit together (the preprocessing's features, H units in both layers, one output).
+  void check() const {
+    const index_t h = hidden();
+    const Shape expected[8] = {{preprocessing.features(), 4 * h}, {h, 4 * h}, {4 * h}, {h, 4 * h}, {h, 4 * h}, {4 * h}, {h, 1}, {1}};
+    const std::vector<W> w = weights();
+    const auto names = weight_names();
+    for (std::size_t i = 0; i < 8; ++i)
+      if (!(w[i].shape() == expected[i]))
+        throw shape_error("LstmOptimizer: " + names[i] + " has shape " + w[i].shape().str() + ", expected " + expected[i].str() +
+                          " for " + std::to_string(h) + " hidden units and " + std::to_string(preprocessing.features()) + " input features");
+  }
+
+  template <class C>
+  State<C> init(const ParamList<C>& params) const {
+    if (params.empty()) throw value_error("LstmOptimizer: no parameters to optimize");
+    index_t n = 0;
+    for (const auto& p : params) n += p.shape().size();
+    const Tensor<T> zeros = Tensor<T>::zeros({n, hidden()});
+    if constexpr (std::is_same_v<C, Tensor<T>>) {
+      return {zeros, zeros, zeros, zeros};
+    } else {
+      const C z = params[0].tape().constant(zeros);
+      return {z, z, z, z};
+    }
+  }
+
+  /// d = −scale · LSTM(preprocess(g)) for all coordinates at once, and the LSTM's next state.
+  template <class C>
+  std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads, State<C> state) const {
+    static_assert(std::is_same_v<C, Var<T>> || std::is_same_v<W, Tensor<T>>, "LstmOptimizer: Var weights need Var parameters");
+    optim_detail::check_lists("LstmOptimizer", params, grads, params.size());
+    index_t n = 0;
+    std::vector<C> flat;
+    for (const auto& g : grads) {
+      flat.push_back(reshape(g, Shape{g.shape().size()}));
+      n += g.shape().size();
+    }
+    if (!(state.hidden1.shape() == Shape{n, hidden()}))
+      throw shape_error("LstmOptimizer: state of shape " + state.hidden1.shape().str() + " for " + std::to_string(n) +
+                        " coordinates (was it initialized for these parameters?)");
+    const C features = preprocess_gradient(flat.size() == 1 ? flat[0] : concat(flat, 0), preprocessing);
+    auto [h1, c1] = lstm_cell(features, state.hidden1, state.cell1, layer1);
+    auto [h2, c2] = lstm_cell(h1, state.hidden2, state.cell2, layer2);
+    const C step = reshape((matmul(h2, output_weight) + output_bias) * (-output_scale), Shape{n});
+    ParamList<C> d;
+    index_t offset = 0;
+    for (const auto& p : params) {
+      d.push_back(reshape(slice(step, 0, offset, p.shape().size()), p.shape()));
+      offset += p.shape().size();
+    }
+    return {std::move(d), State<C>{std::move(h1), std::move(c1), std::move(h2), std::move(c2)}};
+  }
+};
+
+}  // namespace metagrad
