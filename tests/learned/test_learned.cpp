@@ -71,3 +71,69 @@ TEST_CASE("LstmOptimizer: one step by hand, shapes, state, errors, and use as an
   check_throws_with<shape_error>([&] { opt.with_weights(w); }, {"LstmOptimizer", "layer2.input", "[4, 20]", "[5, 20]"});
   check_throws_with<value_error>([] { LstmOptimizer<TD>::initial(0, 1); }, {"0 hidden units"});
 }
+
+namespace {
+
+/// The unroll with the optimizee's gradients replaced by those of a reference run (plain steps only): its derivative
+/// with respect to the LSTM's weights is what the metagradient without second derivatives computes.
+struct FrozenGradientRun : UnrollRun<QuadraticTask<double>> {
+  std::vector<ParamList<TD>> gradients;
+  using UnrollRun::UnrollRun;
+  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+    if constexpr (std::is_same_v<C, TD>) {
+      const TD loss = task->loss(problem, s.params, t);
+      auto [params, lstm] = metagrad::step(architecture.with_weights(meta), std::move(s.params), gradients[static_cast<std::size_t>(t)],
+                                           std::move(s.optimizer), 1.0);
+      return {{std::move(params), std::move(lstm)}, loss};
+    } else {
+      return UnrollRun::step(t, std::move(s), meta);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the meta-gradient of a short unroll, with and without second derivatives, against finite differences") {
+  const QuadraticTask<double> task{3};
+  // Raw gradients as the LSTM's input, so that the second derivatives change the metagradient (through log-and-sign
+  // features, whose derivative is 1/(p·g), they barely do).
+  const auto architecture = LstmOptimizer<TD>::initial(4, 21, {GradientPreprocessing::none, 1});
+  const auto weights = architecture.weights();
+  const std::int64_t unroll = 5;
+  FrozenGradientRun run(task, task.sample(5), architecture, unroll);
+  run.start.params[0] = randn({3}, 6);  // start away from 0, where the quadratic's gradients are large
+  const MetagradientOptions options{.step_loss_weights = run.step_loss_weights()};
+  // The reference run's gradients, for the frozen run.
+  auto state = run.init(weights);
+  for (std::int64_t t = 0; t < unroll; ++t) {
+    run.gradients.push_back(loss_and_gradient(state.params, [&](const Vars& p) { return task.loss(run.problem, p, t); }).second);
+    state = run.UnrollRun::step(t, std::move(state), weights).state;
+  }
+  std::vector<std::vector<TD>> gradients;
+  for (bool second : {true, false}) {
+    INFO((second ? "with" : "without") << " second derivatives");
+    run.second_derivatives = second;
+    const auto result = metagradient(run, weights, unroll, StoreAll{}, options);
+    gradients.push_back(result.gradient);
+    // With second derivatives: finite differences of the run itself. Without: of the frozen-gradient run.
+    const auto objective = [&](const std::vector<TD>& w) {
+      if (second) return run_objective(static_cast<const UnrollRun<QuadraticTask<double>>&>(run), w, unroll, options);
+      return run_objective(run, w, unroll, options);
+    };
+    CHECK(result.objective == doctest::Approx(objective(weights)).epsilon(1e-12));
+    for (std::size_t j = 0; j < weights.size(); ++j) {
+      const TD v = randn(weights[j].shape(), 30 + j);
+      std::vector<TD> up = weights, down = weights;
+      up[j].array() += 1e-6 * v.array();
+      down[j].array() -= 1e-6 * v.array();
+      const double fd = (objective(up) - objective(down)) / 2e-6;
+      const double exact = (result.gradient[j].array() * v.array()).sum();
+      INFO(LstmOptimizer<TD>::weight_names()[j] << ": " << exact << " against " << fd);
+      CHECK(std::abs(exact - fd) <= 1e-6 * std::max(1.0, std::abs(fd)));
+    }
+  }
+  // The second derivatives change the metagradient by far more than the checks' tolerance of 1e-6, so each check
+  // above tells the two apart.
+  const double difference = (gradients[0][0].array() - gradients[1][0].array()).abs().maxCoeff();
+  CHECK(difference > 1e-4 * gradients[0][0].array().abs().maxCoeff());
+}

@@ -107,4 +107,26 @@ std::pair<Var<T>, ParamList<Var<T>>> loss_and_gradient(const ParamList<Var<T>>& 
   return {loss, grad(loss, params, create_graph)};
 }
 
+/// Tag for loss_and_gradient: on a tape the gradient enters what follows as a constant, so a metagradient through the
+/// step drops the loss's second derivatives (the learned-optimizer paper meta-trains this way); the loss itself stays
+/// differentiable. On plain tensors it changes nothing.
+struct without_second_derivatives_t {
+  explicit without_second_derivatives_t() = default;
+};
+inline constexpr without_second_derivatives_t without_second_derivatives{};
+
+template <class T, class LossFn>
+std::pair<Tensor<T>, ParamList<Tensor<T>>> loss_and_gradient(const ParamList<Tensor<T>>& params, LossFn&& loss_fn,
+                                                             without_second_derivatives_t) {
+  return loss_and_gradient(params, std::forward<LossFn>(loss_fn));
+}
+template <class T, class LossFn>
+std::pair<Var<T>, ParamList<Var<T>>> loss_and_gradient(const ParamList<Var<T>>& params, LossFn&& loss_fn,
+                                                       without_second_derivatives_t) {
+  const Var<T> loss = loss_fn(params);
+  ParamList<Var<T>> constants;
+  for (auto& g : grad(loss, params)) constants.push_back(loss.tape().constant(std::move(g)));
+  return {loss, std::move(constants)};
+}
+
 }  // namespace metagrad
