@@ -137,3 +137,23 @@ TEST_CASE("the meta-gradient of a short unroll, with and without second derivati
   const double difference = (gradients[0][0].array() - gradients[1][0].array()).abs().maxCoeff();
   CHECK(difference > 1e-4 * gradients[0][0].array().abs().maxCoeff());
 }
+
+TEST_CASE("a short meta-training run improves the learned optimizer on held-out quadratics") {
+  const QuadraticTask<double> task;
+  const MetaTrainingOptions options{.optimizee_steps = 20, .unroll = 10, .meta_iterations = 30, .meta_batch = 2,
+                                    .meta_learning_rate = 3e-3, .evaluate_every = 10, .evaluation_optimizees = 4, .seed = 3};
+  struct Count {
+    std::int64_t updates = 0;
+    void on_step(const StepReport&) { ++updates; }
+  } count;
+  const auto result = meta_train(task, LstmOptimizer<TD>::initial(8, 4), options, count);
+  MESSAGE("held-out mean loss along the run: " << result.evaluations.front() << " before meta-training, " << result.best_evaluation
+                                               << " after");
+  CHECK(result.evaluations.size() == 4);
+  CHECK(count.updates == 60);
+  CHECK(result.optimizee_steps == 30 * 2 * 20);
+  CHECK(result.best_evaluation < 0.5 * result.evaluations.front());
+  CHECK(result.best_evaluation == doctest::Approx(evaluate_learned_optimizer(task, result.best, options)).epsilon(1e-12));
+  check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.optimizee_steps = 25, .unroll = 10}); },
+                                 {"meta_train", "25 optimizee steps", "unrolls of 10"});
+}

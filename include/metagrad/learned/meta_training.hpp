@@ -9,12 +9,17 @@
 //     ParamList<Tensor<value_type>> initial_params(const Problem&) const;
 //     template <class P> auto loss(const Problem&, const std::vector<P>& params, std::int64_t step) const;
 //   };                                                      // (the loss on step `step`'s batch; P: Tensor or Var)
+#include <cmath>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "metagrad/learned/lstm_optimizer.hpp"
 #include "metagrad/meta/metagradient.hpp"
+#include "metagrad/optim/adam.hpp"
+#include "metagrad/optim/optimizer.hpp"
+#include "metagrad/optim/step_size/constant.hpp"
 
 namespace metagrad {
 
@@ -92,5 +97,142 @@ struct UnrollRun {
     return out;
   }
 };
+
+/// The optimizee's loss along a run of `steps` steps of a fixed update rule at step size `step_size` (the learned
+/// optimizer at 1, a baseline at its tuned rate): entry t is f(θ_t) on step t's batch, t = 0 … steps (the last after
+/// the final step). Plain tensors only.
+template <class Task, class Rule>
+std::vector<typename Task::value_type> loss_curve(const Task& task, const typename Task::Problem& problem, const Rule& rule,
+                                                  typename Task::value_type step_size, std::int64_t steps) {
+  using T = typename Task::value_type;
+  ParamList<Tensor<T>> params = task.initial_params(problem);
+  auto state = rule.init(params);
+  std::vector<T> losses;
+  for (std::int64_t t = 0; t < steps; ++t) {
+    auto [loss, g] = loss_and_gradient(params, [&](const std::vector<Var<T>>& p) { return task.loss(problem, p, t); });
+    losses.push_back(loss.item());
+    std::tie(params, state) = metagrad::step(rule, std::move(params), g, std::move(state), step_size);
+  }
+  losses.push_back(task.loss(problem, params, steps).item());
+  return losses;
+}
+
+struct MetaTrainingOptions {
+  std::int64_t optimizee_steps = 100;  // each optimizee's run, cut into unrolls
+  std::int64_t unroll = 20;            // steps per metagradient (truncated backpropagation through the optimization)
+  int meta_iterations = 100;           // meta-batches of fresh optimizees
+  int meta_batch = 4;                  // optimizees per meta-batch; each unroll of them is one meta-update
+  double meta_learning_rate = 1e-3;    // Adam on the LSTM's weights
+  double clip_norm = 1.0;              // the metagradient's global norm is clipped to this (0: no clipping)
+  bool second_derivatives = false;     // keep the optimizee's second derivatives (the paper drops them)
+  int evaluate_every = 10;             // meta-iterations between evaluations on held-out optimizees
+  int evaluation_optimizees = 8;
+  std::uint64_t seed = 1;              // optimizee i of meta-iteration k is task.sample(seed, k, i); held-out ones differ
+};
+
+/// What meta-training did: the best weights on the held-out optimizees, and the history.
+template <class T>
+struct MetaTrainingResult {
+  LstmOptimizer<Tensor<T>> best;
+  T best_evaluation = 0;              // mean loss along the held-out runs (all steps, all optimizees) of `best`
+  std::vector<T> evaluations;         // one per evaluation, the first before any meta-update
+  std::vector<T> meta_losses;         // each meta-update's mean meta-loss per unroll and optimizee
+  std::int64_t optimizee_steps = 0;   // optimizee steps differentiated through
+};
+
+namespace meta_detail {
+inline std::uint64_t optimizee_seed(std::uint64_t seed, std::uint64_t iteration, std::uint64_t index) {
+  return SplitMix64(seed ^ (0x9E3779B97F4A7C15ull * (iteration + 1)) ^ (0xBF58476D1CE4E5B9ull * (index + 1))).next();
+}
+}  // namespace meta_detail
+
+/// The mean loss along `steps`-step runs of `optimizer` (at step size 1) on the held-out optimizees of `options`.
+template <class Task>
+typename Task::value_type evaluate_learned_optimizer(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& optimizer,
+                                                     const MetaTrainingOptions& options) {
+  using T = typename Task::value_type;
+  T total = 0;
+  std::int64_t count = 0;
+  for (int i = 0; i < options.evaluation_optimizees; ++i) {
+    const auto problem = task.sample(meta_detail::optimizee_seed(~options.seed, 0, static_cast<std::uint64_t>(i)));
+    for (T loss : loss_curve(task, problem, optimizer, T(1), options.optimizee_steps)) total += loss, ++count;
+  }
+  return total / static_cast<T>(count);
+}
+
+/// Meta-trains `optimizer` on optimizees drawn from `task` (PAPERS.md §2): for every meta-batch of fresh optimizees,
+/// each unroll of each optimizee is a metagradient of Σ_t f(θ_t) with respect to the LSTM's weights (store-all
+/// checkpointing: an unroll is short); their mean, clipped to `clip_norm`, is one Adam step; the optimizees continue
+/// from their unrolls' final states. The held-out evaluation keeps the best weights. Callbacks see one report per
+/// meta-update (its meta-loss) and one per evaluation (as validation_loss).
+template <class Task, TrainingCallback... Callbacks>
+MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& initial,
+                                                         const MetaTrainingOptions& options, Callbacks&&... callbacks) {
+  using T = typename Task::value_type;
+  if (options.unroll < 1 || options.optimizee_steps < options.unroll || options.optimizee_steps % options.unroll != 0)
+    throw value_error("meta_train: " + std::to_string(options.optimizee_steps) + " optimizee steps in unrolls of " +
+                      std::to_string(options.unroll) + " (a positive multiple of the unroll expected)");
+  if (options.meta_iterations < 0 || options.meta_batch < 1 || options.evaluate_every < 1 || options.evaluation_optimizees < 1 ||
+      !(options.meta_learning_rate > 0) || options.clip_norm < 0)
+    throw value_error("meta_train: meta-iterations, meta-batch, evaluation settings and the meta learning rate must be positive");
+  initial.check();
+  MetaTrainingResult<T> result{initial, evaluate_learned_optimizer(task, initial, options), {}, {}, 0};
+  result.evaluations.push_back(result.best_evaluation);
+  const auto meta_optimizer = chain(Adam<T>{}, ConstantStepSize<T>{static_cast<T>(options.meta_learning_rate)});
+  ParamList<Tensor<T>> weights = initial.weights();
+  auto meta_state = meta_optimizer.init(weights);
+  const std::int64_t unrolls = options.optimizee_steps / options.unroll;
+  auto begin = [&](auto& cb) {
+    if constexpr (train_detail::calls_on_begin<decltype(cb)>) cb.on_begin(static_cast<std::int64_t>(options.meta_iterations) * unrolls);
+  };
+  (begin(callbacks), ...);
+  std::int64_t update = 0;
+  for (int k = 0; k < options.meta_iterations; ++k) {
+    std::vector<UnrollRun<Task>> runs;
+    for (int i = 0; i < options.meta_batch; ++i) {
+      runs.emplace_back(task, task.sample(meta_detail::optimizee_seed(options.seed, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(i))),
+                        initial, options.unroll);
+      runs.back().second_derivatives = options.second_derivatives;
+    }
+    for (std::int64_t u = 0; u < unrolls; ++u, ++update) {
+      std::vector<Tensor<T>> sum;
+      T meta_loss = 0;
+      for (auto& run : runs) {
+        const auto mg = metagradient(run, weights, options.unroll, StoreAll{}, {.check_determinism = false, .step_loss_weights = run.step_loss_weights()});
+        meta_loss += mg.objective / static_cast<T>(runs.size());
+        for (std::size_t j = 0; j < mg.gradient.size(); ++j) {
+          if (sum.size() <= j) sum.push_back(mg.gradient[j] / static_cast<T>(runs.size()));
+          else sum[j] += mg.gradient[j] / static_cast<T>(runs.size());
+        }
+        result.optimizee_steps += options.unroll;
+      }
+      T norm = 0;
+      for (const auto& g : sum) norm += g.array().square().sum();
+      norm = std::sqrt(norm);
+      if (options.clip_norm > 0 && norm > options.clip_norm)
+        for (auto& g : sum) g.array() *= static_cast<T>(options.clip_norm) / norm;
+      for (auto& run : runs) run = run.next(weights);  // continue with the weights this unroll was taken with
+      std::tie(weights, meta_state) = meta_optimizer.step(std::move(weights), sum, std::move(meta_state));
+      result.meta_losses.push_back(meta_loss);
+      const StepReport report{.step = update, .loss = static_cast<double>(meta_loss)};
+      auto notify = [&](auto& cb) {
+        if constexpr (train_detail::calls_on_step<decltype(cb)>) cb.on_step(report);
+      };
+      (notify(callbacks), ...);
+    }
+    if ((k + 1) % options.evaluate_every == 0 || k + 1 == options.meta_iterations) {
+      const auto candidate = initial.with_weights(weights);
+      const T evaluation = evaluate_learned_optimizer(task, candidate, options);
+      result.evaluations.push_back(evaluation);
+      if (evaluation < result.best_evaluation) result.best_evaluation = evaluation, result.best = candidate;
+    }
+  }
+  const TrainingSummary summary{update, result.meta_losses.empty() ? 0.0 : static_cast<double>(result.meta_losses.back()), false};
+  auto end = [&](auto& cb) {
+    if constexpr (train_detail::calls_on_end<decltype(cb)>) cb.on_end(summary);
+  };
+  (end(callbacks), ...);
+  return result;
+}
 
 }  // namespace metagrad
