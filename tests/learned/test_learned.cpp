@@ -157,3 +157,51 @@ TEST_CASE("a short meta-training run improves the learned optimizer on held-out 
   check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.optimizee_steps = 25, .unroll = 10}); },
                                  {"meta_train", "25 optimizee steps", "unrolls of 10"});
 }
+
+TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or mismatched files") {
+  const auto dir = std::filesystem::temp_directory_path() / "metagrad_learned_file";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "optimizer.npz";
+  auto opt = LstmOptimizer<TD>::initial(6, 9, GradientPreprocessing::published_code());
+  opt.output_scale = 0.05;
+  save_learned_optimizer(path, opt);
+  const auto loaded = load_learned_optimizer(path);
+  CHECK(loaded.preprocessing.kind == GradientPreprocessing::log_and_sign_clipped);
+  CHECK(loaded.preprocessing.p == 5);
+  CHECK(loaded.output_scale == 0.05);
+  for (std::size_t i = 0; i < 8; ++i) CHECK(loaded.weights()[i] == opt.weights()[i]);
+
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const auto write = [&](const std::string& contents) {
+    std::ofstream(dir / "bad.npz", std::ios::binary) << contents;
+    return dir / "bad.npz";
+  };
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x10;  // one bit inside an entry's data
+  check_throws_with<io_error>([&] { load_learned_optimizer(write(flipped)); }, {"bad.npz", "CRC-32", "corrupt"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(write(bytes.substr(0, bytes.size() - 30))); }, {"bad.npz"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(write(bytes.substr(0, 100))); }, {"bad.npz"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(write("not a zip archive at all, just text")); }, {"bad.npz", "ZIP"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(dir / "missing.npz"); }, {"cannot open", "missing.npz"});
+
+  const auto with_entries = [&](auto edit) {
+    auto entries = load_npz<double>(path);
+    edit(entries);
+    save_npz(dir / "edited.npz", entries);
+    return dir / "edited.npz";
+  };
+  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[0].second = TD::scalar(2); })); },
+                              {"edited.npz", "format version 2"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e.pop_back(); })); }, {"no entry output.bias"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[8].second = randn({23}, 1); })); },
+                              {"do not fit together", "layer2.bias has shape [23], expected [24]"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[1].second.data()[0] = 7; })); },
+                              {"preprocessing kind 7"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[5].second.data()[0] = std::nan(""); })); },
+                              {"NaN"});
+  std::filesystem::remove_all(dir);
+}

@@ -19,8 +19,8 @@ namespace metagrad {
 
 namespace npy_detail {
 
-inline void write(const std::filesystem::path& path, const std::string& descr, const Shape& shape, const void* data,
-                  std::size_t bytes) {
+/// A whole .npy file's bytes for an array of `bytes` bytes at `data`.
+inline std::string encode(const std::string& descr, const Shape& shape, const void* data, std::size_t bytes) {
   std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (";
   for (int i = 0; i < shape.rank(); ++i) header += (i ? ", " : "") + std::to_string(shape[i]);
   if (shape.rank() == 1) header += ',';  // Python's one-element tuple
@@ -28,23 +28,31 @@ inline void write(const std::filesystem::path& path, const std::string& descr, c
   const std::size_t unpadded = 10 + header.size() + 1;  // magic, version, length, header, newline
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
+  const auto length = static_cast<std::uint16_t>(header.size());
+  std::string out = {'\x93', 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<char>(length & 0xff), static_cast<char>(length >> 8)};
+  out += header;
+  out.append(static_cast<const char*>(data), bytes);
+  return out;
+}
+
+/// Writes `contents` beside `path` and renames it over `path`, so a failed write leaves an existing file as it was.
+inline void write_file(const std::filesystem::path& path, const std::string& contents, const char* who) {
   std::filesystem::path temporary = path;
   temporary += ".partial";
   std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-  if (!out) throw io_error("save_npy: cannot open " + temporary.string() + " for writing");
-  const auto length = static_cast<std::uint16_t>(header.size());
-  const char preamble[8] = {'\x93', 'N', 'U', 'M', 'P', 'Y', 1, 0};
-  out.write(preamble, 8);
-  const char len[2] = {static_cast<char>(length & 0xff), static_cast<char>(length >> 8)};
-  out.write(len, 2);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+  if (!out) throw io_error(std::string(who) + ": cannot open " + temporary.string() + " for writing");
+  out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
   out.close();
   std::error_code ec;
   if (out.fail() || (std::filesystem::rename(temporary, path, ec), ec)) {
     std::filesystem::remove(temporary, ec);
-    throw io_error("save_npy: writing " + path.string() + " failed");
+    throw io_error(std::string(who) + ": writing " + path.string() + " failed");
   }
+}
+
+inline void write(const std::filesystem::path& path, const std::string& descr, const Shape& shape, const void* data,
+                  std::size_t bytes) {
+  write_file(path, encode(descr, shape, data, bytes), "save_npy");
 }
 
 struct Array {

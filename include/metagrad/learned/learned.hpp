@@ -4,3 +4,4 @@
 #include "metagrad/learned/lstm_optimizer.hpp"
 #include "metagrad/learned/meta_training.hpp"
 #include "metagrad/learned/tasks.hpp"
+#include "metagrad/learned/optimizer_file.hpp"

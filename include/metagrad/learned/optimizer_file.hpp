@@ -1,0 +1,77 @@
+#pragma once
+// The learned optimizer's file: a NumPy .npz archive (readable with numpy.load), format version 1, entries
+//   metagrad_lstm_optimizer_version   [] float64: 1
+//   preprocessing                     [2]: kind (0 none, 1 the paper's log-and-sign, 2 the published code's), p
+//   output_scale                      []
+//   layer1.input [F, 4H], layer1.recurrent [H, 4H], layer1.bias [4H], layer2.input [H, 4H], layer2.recurrent [H, 4H],
+//   layer2.bias [4H], output.weight [H, 1], output.bias [1]
+// with ZIP's CRC-32 on every entry. A corrupt, truncated or mismatched file is an io_error naming the file and what
+// is wrong with it.
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "metagrad/io/npz.hpp"
+#include "metagrad/learned/lstm_optimizer.hpp"
+
+namespace metagrad {
+
+inline constexpr double learned_optimizer_file_version = 1;
+
+namespace learned_detail {
+[[noreturn]] inline void file_error(const std::filesystem::path& path, const std::string& what) {
+  throw io_error("load_learned_optimizer: " + path.string() + ": " + what);
+}
+}  // namespace learned_detail
+
+template <class T>
+void save_learned_optimizer(const std::filesystem::path& path, const LstmOptimizer<Tensor<T>>& optimizer) {
+  optimizer.check();
+  Tensor<T> preprocessing({2});
+  preprocessing.data()[0] = static_cast<T>(optimizer.preprocessing.kind);
+  preprocessing.data()[1] = static_cast<T>(optimizer.preprocessing.p);
+  std::vector<std::pair<std::string, Tensor<T>>> entries = {
+      {"metagrad_lstm_optimizer_version", Tensor<T>::scalar(static_cast<T>(learned_optimizer_file_version))},
+      {"preprocessing", preprocessing},
+      {"output_scale", Tensor<T>::scalar(optimizer.output_scale)}};
+  const auto names = LstmOptimizer<Tensor<T>>::weight_names();
+  const auto weights = optimizer.weights();
+  for (std::size_t i = 0; i < names.size(); ++i) entries.emplace_back(names[i], weights[i]);
+  save_npz(path, entries);
+}
+
+template <class T = double>
+LstmOptimizer<Tensor<T>> load_learned_optimizer(const std::filesystem::path& path) {
+  std::map<std::string, Tensor<T>> entries;
+  for (auto& [name, tensor] : load_npz<T>(path)) entries.emplace(name, std::move(tensor));
+  const auto fail = [&](const std::string& what) { learned_detail::file_error(path, what); };
+  const auto entry = [&](const std::string& name, const Shape* shape) -> const Tensor<T>& {
+    const auto it = entries.find(name);
+    if (it == entries.end()) fail("no entry " + name + " (is this a learned optimizer file?)");
+    if (shape && !(it->second.shape() == *shape)) fail(name + " has shape " + it->second.shape().str() + ", expected " + shape->str());
+    if (!it->second.array().isFinite().all()) fail(name + " holds a NaN or infinite value");
+    return it->second;
+  };
+  const Shape scalar{}, pair{2};
+  const T version = entry("metagrad_lstm_optimizer_version", &scalar).item();
+  if (version != static_cast<T>(learned_optimizer_file_version))
+    fail("format version " + std::to_string(version) + "; this library reads version " + std::to_string(learned_optimizer_file_version));
+  const Tensor<T>& pre = entry("preprocessing", &pair);
+  const T kind = pre.data()[0];
+  if (kind != 0 && kind != 1 && kind != 2) fail("unknown preprocessing kind " + std::to_string(kind) + " (0, 1 or 2 expected)");
+  LstmOptimizer<Tensor<T>> out;
+  out.preprocessing = {static_cast<GradientPreprocessing::Kind>(static_cast<int>(kind)), static_cast<double>(pre.data()[1])};
+  if (!(out.preprocessing.p > 0)) fail("preprocessing p = " + std::to_string(out.preprocessing.p) + " (positive expected)");
+  out.output_scale = entry("output_scale", &scalar).item();
+  std::vector<Tensor<T>> weights;
+  for (const auto& name : LstmOptimizer<Tensor<T>>::weight_names()) weights.push_back(entry(name, nullptr));
+  try {
+    return out.with_weights(weights);
+  } catch (const error& e) {
+    learned_detail::file_error(path, std::string("the weights do not fit together: ") + e.what());
+  }
+}
+
+}  // namespace metagrad
