@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the fuzz targets (small valid files and a few near-misses) into fuzz/corpus/."""
+import io
 import os
+import zipfile
 import struct
 
 here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -61,3 +63,31 @@ for k, name in enumerate(names):
     else:
         content = npy("<f8", (4,), f8([0.25] * 4))
     write("state", name, bytes([k]) + content)
+
+
+def learned_optimizer(hidden=2, compression=zipfile.ZIP_STORED, version=1.0):
+    """A learned optimizer's file (learned/optimizer_file.hpp): an .npz archive of .npy entries."""
+    entries = {"metagrad_lstm_optimizer_version": npy("<f8", (), f8([version])),
+               "preprocessing": npy("<f8", (2,), f8([1, 10])),
+               "output_scale": npy("<f8", (), f8([0.1]))}
+    shapes = {"layer1.input": (2, 4 * hidden), "layer1.recurrent": (hidden, 4 * hidden), "layer1.bias": (4 * hidden,),
+              "layer2.input": (hidden, 4 * hidden), "layer2.recurrent": (hidden, 4 * hidden), "layer2.bias": (4 * hidden,),
+              "output.weight": (hidden, 1), "output.bias": (1,)}
+    for name, shape in shapes.items():
+        n = 1
+        for d in shape:
+            n *= d
+        entries[name] = npy("<f8", shape, f8([0.1 * ((i % 7) - 3) for i in range(n)]))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as z:
+        for name, content in entries.items():
+            z.writestr(name + ".npy", content)
+    return buffer.getvalue()
+
+
+valid = learned_optimizer()
+write("learned", "valid_h2", valid)
+write("learned", "version_2", learned_optimizer(version=2.0))
+write("learned", "deflated", learned_optimizer(compression=zipfile.ZIP_DEFLATED))
+write("learned", "bit_flipped", valid[:200] + bytes([valid[200] ^ 1]) + valid[201:])
+write("learned", "truncated", valid[: len(valid) // 2])

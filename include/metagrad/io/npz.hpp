@@ -97,14 +97,12 @@ void save_npz(const std::filesystem::path& path, const std::vector<std::pair<std
   npy_detail::write_file(path, archive, "save_npz");
 }
 
-/// Reads every entry of an archive written by save_npz or numpy.savez (uncompressed entries only; numpy.savez_compressed
+/// Reads every entry of an archive written by save_npz or numpy.savez from `path` (below) or a stream (uncompressed entries only; numpy.savez_compressed
 /// is refused with a message), names without ".npy", in the archive's order. Each entry's CRC-32 is checked.
+/// The same from a stream (e.g. bytes in memory); `name` names it in errors.
 template <class T>
-std::vector<std::pair<std::string, Tensor<T>>> load_npz(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in || std::filesystem::is_directory(path)) throw io_error("load_npz: cannot open " + path.string());
+std::vector<std::pair<std::string, Tensor<T>>> load_npz(std::istream& in, const std::string& name) {
   const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string name = path.string();
   const npz_detail::Reader r(data, name);
   // The end-of-directory record: the last 22 bytes, or earlier when the archive has a comment.
   if (data.size() < 22) r.fail("too short to be a ZIP archive");
@@ -134,6 +132,13 @@ std::vector<std::pair<std::string, Tensor<T>>> load_npz(const std::filesystem::p
     out.emplace_back(file.substr(0, file.size() - 4), load_npy<T>(entry, name + ":" + file));
   }
   return out;
+}
+
+template <class T>
+std::vector<std::pair<std::string, Tensor<T>>> load_npz(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in || std::filesystem::is_directory(path)) throw io_error("load_npz: cannot open " + path.string());
+  return load_npz<T>(in, path.string());
 }
 
 }  // namespace metagrad

@@ -9,7 +9,10 @@
 // is wrong with it.
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <istream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,8 +24,8 @@ namespace metagrad {
 inline constexpr double learned_optimizer_file_version = 1;
 
 namespace learned_detail {
-[[noreturn]] inline void file_error(const std::filesystem::path& path, const std::string& what) {
-  throw io_error("load_learned_optimizer: " + path.string() + ": " + what);
+[[noreturn]] inline void file_error(const std::string& name, const std::string& what) {
+  throw io_error("load_learned_optimizer: " + name + ": " + what);
 }
 }  // namespace learned_detail
 
@@ -42,10 +45,11 @@ void save_learned_optimizer(const std::filesystem::path& path, const LstmOptimiz
   save_npz(path, entries);
 }
 
+/// Reads a learned optimizer's file from a stream; `path` names it in errors.
 template <class T = double>
-LstmOptimizer<Tensor<T>> load_learned_optimizer(const std::filesystem::path& path) {
+LstmOptimizer<Tensor<T>> load_learned_optimizer(std::istream& in, const std::string& path) {
   std::map<std::string, Tensor<T>> entries;
-  for (auto& [name, tensor] : load_npz<T>(path)) entries.emplace(name, std::move(tensor));
+  for (auto& [name, tensor] : load_npz<T>(in, path)) entries.emplace(name, std::move(tensor));
   const auto fail = [&](const std::string& what) { learned_detail::file_error(path, what); };
   const auto entry = [&](const std::string& name, const Shape* shape) -> const Tensor<T>& {
     const auto it = entries.find(name);
@@ -56,8 +60,11 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(const std::filesystem::path& pat
   };
   const Shape scalar{}, pair{2};
   const T version = entry("metagrad_lstm_optimizer_version", &scalar).item();
-  if (version != static_cast<T>(learned_optimizer_file_version))
-    fail("format version " + std::to_string(version) + "; this library reads version " + std::to_string(learned_optimizer_file_version));
+  if (version != static_cast<T>(learned_optimizer_file_version)) {
+    std::ostringstream message;
+    message << "format version " << version << "; this library reads version " << learned_optimizer_file_version;
+    fail(message.str());
+  }
   const Tensor<T>& pre = entry("preprocessing", &pair);
   const T kind = pre.data()[0];
   if (kind != 0 && kind != 1 && kind != 2) fail("unknown preprocessing kind " + std::to_string(kind) + " (0, 1 or 2 expected)");
@@ -72,6 +79,13 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(const std::filesystem::path& pat
   } catch (const error& e) {
     learned_detail::file_error(path, std::string("the weights do not fit together: ") + e.what());
   }
+}
+
+template <class T = double>
+LstmOptimizer<Tensor<T>> load_learned_optimizer(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in || std::filesystem::is_directory(path)) throw io_error("load_learned_optimizer: cannot open " + path.string());
+  return load_learned_optimizer<T>(in, path.string());
 }
 
 }  // namespace metagrad
