@@ -205,3 +205,26 @@ TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or m
                               {"NaN"});
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("MnistMlpTask: per-optimizee initialization and batch order, the loss on either carrier") {
+  Dataset<double> data{randu({300, 784}, 1, 0, 1), {}, 10};
+  for (index_t i = 0; i < 300; ++i) data.labels.push_back(i % 10);
+  const MnistMlpTask<double> task{&data};
+  const auto a = task.sample(1), b = task.sample(2);
+  const auto pa = task.initial_params(a);
+  CHECK(pa.size() == 4);
+  CHECK(pa[0].shape() == Shape{784, 20});
+  CHECK(!(pa[0] == task.initial_params(b)[0]));
+  CHECK(task.initial_params(a)[2] == pa[2]);
+  const double first = task.loss(a, pa, 0).item();
+  CHECK(task.loss(a, pa, 0).item() == first);   // a pure function of (seed, step)
+  CHECK(task.loss(a, pa, 1).item() != first);   // another batch
+  CHECK(task.loss(b, pa, 0).item() != first);   // another optimizee's batch order
+  Tape<double> tape;
+  Vars vars;
+  for (const auto& p : pa) vars.push_back(tape.variable(p));
+  CHECK(task.loss(a, vars, 0).value().item() == doctest::Approx(first).epsilon(1e-14));
+  CHECK(task.full_loss(pa) > 0);
+  // A learned optimizer runs on it: the loss curve has one entry per step and one after the last.
+  CHECK(loss_curve(task, a, LstmOptimizer<TD>::initial(4, 2), 1.0, 3).size() == 4);
+}

@@ -5,7 +5,11 @@
 #include "metagrad/autodiff/elementwise.hpp"
 #include "metagrad/autodiff/index.hpp"
 #include "metagrad/autodiff/linalg.hpp"
+#include "metagrad/autodiff/nn.hpp"
 #include "metagrad/autodiff/reduce.hpp"
+#include "metagrad/data/batches.hpp"
+#include "metagrad/data/dataset.hpp"
+#include "metagrad/nn/mlp.hpp"
 #include "metagrad/optim/update_rule.hpp"
 #include "metagrad/tensor/random.hpp"
 
@@ -32,6 +36,38 @@ struct QuadraticTask {
   template <class P>
   P loss(const Problem& problem, const std::vector<P>& params, std::int64_t) const {
     return sum(square(matmul(problem.w, reshape(params.at(0), Shape{dimension, 1})) - problem.y));
+  }
+};
+
+/// The learned-optimizer paper's MNIST task: an MLP (by default one hidden layer of 20 sigmoid units) trained with
+/// cross-entropy on minibatches of 128 training digits. Every optimizee has its own initialization and minibatch
+/// order, both drawn from its seed; `model` can be changed for the paper's transfer cases (40 units, two layers, ReLU).
+template <class T = double>
+struct MnistMlpTask {
+  using value_type = T;
+  const Dataset<T>* data = nullptr;
+  Mlp<T> model{{784, 20, 10}, Activation::sigmoid};
+  index_t batch_size = 128;
+
+  struct Problem {
+    std::uint64_t seed;
+  };
+
+  Problem sample(std::uint64_t seed) const { return {seed}; }
+  ParamList<Tensor<T>> initial_params(const Problem& problem) const { return model.init(problem.seed); }
+
+  /// The loss on step `step`'s minibatch.
+  template <class P>
+  P loss(const Problem& problem, const std::vector<P>& params, std::int64_t step) const {
+    if (!data) throw value_error("MnistMlpTask: no dataset");
+    const IndexVector rows = BatchOrder(data->size(), batch_size, problem.seed ^ 0x5DEECE66Dull).batch(step);
+    const Dataset<T> batch = data->batch(rows);
+    return mean(cross_entropy(model.logits(params, batch.inputs), batch.labels));
+  }
+
+  /// The loss over the whole dataset (for evaluation).
+  T full_loss(const ParamList<Tensor<T>>& params) const {
+    return mean(cross_entropy(model.logits(params, data->inputs), data->labels)).item();
   }
 };
 
