@@ -89,6 +89,24 @@ TEST_CASE("lstm_cell: one step against a hand-computed reference, derivatives ag
       CHECK(c1(r, j) == doctest::Approx(cell).epsilon(1e-13));
       CHECK(h1(r, j) == doctest::Approx(sigma(z[3]) * std::tanh(cell)).epsilon(1e-13));
     }
+  // The plain path is one fused pass per block of rows (σ through the vectorized tanh for double); float takes Eigen's
+  // functions. Both agree with the composed ops that a tape records.
+  Tape<double> tape;
+  const auto [h_taped, c_taped] = lstm_cell(tape.variable(x), tape.variable(h), tape.variable(c),
+                                            LstmWeights<VD>{tape.variable(w.input), tape.variable(w.recurrent), tape.variable(w.bias)});
+  CHECK((h_taped.value().array() - h1.array()).abs().maxCoeff() < 1e-15);
+  CHECK((c_taped.value().array() - c1.array()).abs().maxCoeff() < 1e-15);
+  const auto to_float = [](const TD& t) {
+    Tensor<float> out(t.shape());
+    for (index_t i = 0; i < t.size(); ++i) out.data()[i] = static_cast<float>(t.data()[i]);
+    return out;
+  };
+  const auto [h_float, c_float] = lstm_cell(to_float(x), to_float(h), to_float(c),
+                                            LstmWeights<Tensor<float>>{to_float(w.input), to_float(w.recurrent), to_float(w.bias)});
+  for (index_t i = 0; i < h1.size(); ++i) {
+    CHECK(h_float.data()[i] == doctest::Approx(h1.data()[i]).epsilon(1e-5));
+    CHECK(c_float.data()[i] == doctest::Approx(c1.data()[i]).epsilon(1e-5));
+  }
   check_first_and_second_order(
       [&](const Vars& v) {
         const auto [h2, c2] = lstm_cell(v[0], v[1], v[2], LstmWeights<VD>{v[3], v[4], v[5]});
