@@ -107,11 +107,7 @@ class MetagradientEngine {
         if (total.value().size() != 1) throw shape_error("metagradient: the objective has shape " + total.shape().str() + "; one number expected");
         result_.objective = total.value().data()[0];
       } else {
-        const std::vector<Var<T>> outputs = state_tensors<Var<T>>(next.state);
-        for (std::size_t i = 0; i < outputs.size(); ++i) {
-          const Var<T> term = dot(outputs[i], tape_.constant(std::move(adjoint_[i])));
-          total = i == 0 ? term : total + term;
-        }
+        total = with_adjoint(state_tensors<Var<T>>(next.state));
       }
       if (!options_.step_loss_weights.empty()) {
         const T w = static_cast<T>(options_.step_loss_weights[static_cast<std::size_t>(t)]);
@@ -142,12 +138,7 @@ class MetagradientEngine {
     const TapedState initial = run_.init(meta_vars_);
     const std::vector<Var<T>> outputs = state_tensors<Var<T>>(initial);
     if (!outputs.empty()) {
-      Var<T> total;
-      for (std::size_t i = 0; i < outputs.size(); ++i) {
-        const Var<T> term = dot(outputs[i], tape_.constant(std::move(adjoint_[i])));
-        total = i == 0 ? term : total + term;
-      }
-      const std::vector<Tensor<T>> g = grad(total, meta_vars_);
+      const std::vector<Tensor<T>> g = grad(with_adjoint(outputs), meta_vars_);
       check_finite(g, "the initial state");
       for (std::size_t j = 0; j < meta_.size(); ++j) result_.gradient[j] += g[j];
     }
@@ -158,6 +149,16 @@ class MetagradientEngine {
   }
 
  private:
+  /// Σ_i ⟨outputs_i, ā_i⟩ on the tape, handing the adjoint over: its gradient is the vector–Jacobian product with ā.
+  Var<T> with_adjoint(const std::vector<Var<T>>& outputs) {
+    Var<T> total;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      const Var<T> term = dot(outputs[i], tape_.constant(std::move(adjoint_[i])));
+      total = i == 0 ? term : total + term;
+    }
+    return total;
+  }
+
   const PlainState& checkpoint(std::int64_t t) const {
     const auto it = checkpoints_.find(t);
     if (it == checkpoints_.end()) missing(t);
