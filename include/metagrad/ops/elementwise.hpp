@@ -73,7 +73,7 @@ template <class T> Tensor<T> pow(Tensor<T> x, std::type_identity_t<T> p) {
 template <class T> Tensor<T> abs(Tensor<T> x) { x.array() = x.array().abs(); return x; }
 namespace detail {
 /// tanh for double in a loop the compiler vectorizes (Eigen's double tanh, and libm's, are scalar): Cephes'
-/// rational approximation for |x| < 0.625, else 1 − 2 / (e^{2|x|} + 1) with x's sign, where e^{2|x|} comes from
+/// rational approximation for |x| < 0.625, else (e^{2|x|} − 1) / (e^{2|x|} + 1) with x's sign, where e^{2|x|} comes from
 /// a branch-free exp (Cody–Waite reduction, degree-13 Taylor polynomial, exponent set by bit operations).
 /// Within 2 ulp of std::tanh; NaN stays NaN.
 inline void tanh_double(const double* x, double* y, index_t n) {
@@ -82,7 +82,7 @@ inline void tanh_double(const double* x, double* y, index_t n) {
     const double z = v * v;
     const double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
     const double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3;
-    const double small = v + v * z * p / q;
+    // One division for both branches: tanh = (v·q + v·z·p) / q below 0.625, ±(e − 1) / (e + 1) above.
     // tanh(20) rounds to 1, so 2|x| is capped at 40 (and a NaN takes the cap; it is restored below).
     const double t = 2 * a < 40.0 ? 2 * a : 40.0;
     const double k = (t * 1.4426950408889634 + 0x1.8p52) - 0x1.8p52;  // round(t / ln 2)
@@ -92,8 +92,9 @@ inline void tanh_double(const double* x, double* y, index_t n) {
                      1.0, 1.0})
       e = e * r + 1.0 / d;
     e *= std::bit_cast<double>((static_cast<std::int64_t>(k) + 1023) << 52);
-    const double large = 1.0 - 2.0 / (e + 1.0);
-    const double result = a < 0.625 ? small : (v < 0 ? -large : large);
+    const bool small = a < 0.625;
+    const double numerator = small ? v * q + v * z * p : (v < 0 ? 1.0 - e : e - 1.0);
+    const double result = numerator / (small ? q : e + 1.0);
     y[i] = v != v ? v : result;
   }
 }

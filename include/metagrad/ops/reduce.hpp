@@ -62,6 +62,12 @@ template <class T> Tensor<T> sum(const Tensor<T>& x, int axis, bool keepdims = f
                       .transpose();
     return out;
   }
+  if (a == 0) {  // a sum of contiguous rows (a bias's gradient): added column by column of the transposed view
+    const index_t n = x.shape()[0];
+    Tensor<T> out = Tensor<T>::uninitialized(x.shape().reduced(a, keepdims));
+    out.array() = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x.data(), x.size() / n, n).rowwise().sum();
+    return out;
+  }
   return detail::reduce_axis("sum", x, axis, keepdims, [](const auto& lane) { return lane.sum(); });
 }
 
