@@ -19,10 +19,11 @@
 
 namespace metagrad {
 
-/// Both layers' hidden and cell states, one row per coordinate ([coordinates, hidden] each).
+/// Both layers' hidden and cell states, one row per coordinate ([coordinates, hidden] each), and the features' own
+/// per-coordinate state ([coordinates, preprocessing.state_columns()]: the moments features' momenta, else empty).
 template <class C>
 struct LstmOptimizerState {
-  C hidden1, cell1, hidden2, cell2;
+  C hidden1, cell1, hidden2, cell2, features;
   template <class F> void fields(F&& f) { visit(*this, f); }
   template <class F> void fields(F&& f) const { visit(*this, f); }
 
@@ -33,6 +34,7 @@ struct LstmOptimizerState {
     f("cell1", self.cell1);
     f("hidden2", self.hidden2);
     f("cell2", self.cell2);
+    f("features", self.features);
   }
 };
 
@@ -103,12 +105,12 @@ struct LstmOptimizer {
     if (params.empty()) throw value_error("LstmOptimizer: no parameters to optimize");
     index_t n = 0;
     for (const auto& p : params) n += p.shape().size();
-    const Tensor<T> zeros = Tensor<T>::zeros({n, hidden()});
+    const Tensor<T> zeros = Tensor<T>::zeros({n, hidden()}), feature_state = Tensor<T>::zeros({n, preprocessing.state_columns()});
     if constexpr (std::is_same_v<C, Tensor<T>>) {
-      return {zeros, zeros, zeros, zeros};
+      return {zeros, zeros, zeros, zeros, feature_state};
     } else {
       const C z = params[0].tape().constant(zeros);
-      return {z, z, z, z};
+      return {z, z, z, z, params[0].tape().constant(feature_state)};
     }
   }
 
@@ -126,7 +128,7 @@ struct LstmOptimizer {
     if (!(state.hidden1.shape() == Shape{n, hidden()}))
       throw shape_error("LstmOptimizer: state of shape " + state.hidden1.shape().str() + " for " + std::to_string(n) +
                         " coordinates (was it initialized for these parameters?)");
-    const C features = preprocess_gradient(flat.size() == 1 ? flat[0] : concat(flat, 0), preprocessing);
+    auto [features, feature_state] = gradient_features(flat.size() == 1 ? flat[0] : concat(flat, 0), state.features, preprocessing);
     auto [h1, c1] = lstm_cell(features, state.hidden1, state.cell1, layer1);
     auto [h2, c2] = lstm_cell(h1, state.hidden2, state.cell2, layer2);
     const C step = reshape((matmul(h2, output_weight) + output_bias) * (-output_scale), Shape{n});
@@ -136,7 +138,7 @@ struct LstmOptimizer {
       d.push_back(reshape(slice(step, 0, offset, p.shape().size()), p.shape()));
       offset += p.shape().size();
     }
-    return {std::move(d), State<C>{std::move(h1), std::move(c1), std::move(h2), std::move(c2)}};
+    return {std::move(d), State<C>{std::move(h1), std::move(c1), std::move(h2), std::move(c2), std::move(feature_state)}};
   }
 };
 

@@ -9,6 +9,7 @@
 //     ParamList<Tensor<value_type>> initial_params(const Problem&) const;
 //     template <class P> auto loss(const Problem&, const std::vector<P>& params, std::int64_t step) const;
 //   };                                                      // (the loss on step `step`'s batch; P: Tensor or Var)
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -69,9 +70,9 @@ struct UnrollRun {
     if constexpr (std::is_same_v<C, Tensor<T>>) {
       return start;
     } else {
-      const auto lstm = as_constants(ParamList<Tensor<T>>{start.optimizer.hidden1, start.optimizer.cell1, start.optimizer.hidden2,
-                                                          start.optimizer.cell2}, meta);
-      return {as_constants(start.params, meta), {lstm[0], lstm[1], lstm[2], lstm[3]}};
+      const auto& o = start.optimizer;
+      const auto lstm = as_constants(ParamList<Tensor<T>>{o.hidden1, o.cell1, o.hidden2, o.cell2, o.features}, meta);
+      return {as_constants(start.params, meta), {lstm[0], lstm[1], lstm[2], lstm[3], lstm[4]}};
     }
   }
 
@@ -127,6 +128,7 @@ struct MetaTrainingOptions {
   bool second_derivatives = false;     // keep the optimizee's second derivatives (the paper drops them)
   int evaluate_every = 10;             // meta-iterations between evaluations on held-out optimizees
   int evaluation_optimizees = 8;
+  double time_budget_seconds = 0;      // stop (after an evaluation) at the first meta-iteration that ends past it; 0: none
   std::uint64_t seed = 1;              // optimizee i of meta-iteration k is task.sample(seed, k, i); held-out ones differ
 };
 
@@ -164,7 +166,7 @@ typename Task::value_type evaluate_learned_optimizer(const Task& task, const Lst
 /// each unroll of each optimizee is a metagradient of Σ_t f(θ_t) with respect to the LSTM's weights (store-all
 /// checkpointing: an unroll is short); their mean, clipped to `clip_norm`, is one Adam step; the optimizees continue
 /// from their unrolls' final states. The held-out evaluation keeps the best weights. Callbacks see one report per
-/// meta-update (its meta-loss) and one per evaluation (as validation_loss).
+/// meta-update: its meta-loss, and the held-out evaluation as validation_loss when one follows it.
 template <class Task, TrainingCallback... Callbacks>
 MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& initial,
                                                          const MetaTrainingOptions& options, Callbacks&&... callbacks) {
@@ -173,9 +175,10 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
     throw value_error("meta_train: " + std::to_string(options.optimizee_steps) + " optimizee steps in unrolls of " +
                       std::to_string(options.unroll) + " (a positive multiple of the unroll expected)");
   if (options.meta_iterations < 0 || options.meta_batch < 1 || options.evaluate_every < 1 || options.evaluation_optimizees < 1 ||
-      !(options.meta_learning_rate > 0) || options.clip_norm < 0)
+      !(options.meta_learning_rate > 0) || options.clip_norm < 0 || options.time_budget_seconds < 0)
     throw value_error("meta_train: meta-iterations, meta-batch, evaluation settings and the meta learning rate must be positive");
   initial.check();
+  const auto started = std::chrono::steady_clock::now();
   MetaTrainingResult<T> result{initial, evaluate_learned_optimizer(task, initial, options), {}, {}, 0};
   result.evaluations.push_back(result.best_evaluation);
   const auto meta_optimizer = chain(Adam<T>{}, ConstantStepSize<T>{static_cast<T>(options.meta_learning_rate)});
@@ -187,7 +190,8 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   };
   (begin(callbacks), ...);
   std::int64_t update = 0;
-  for (int k = 0; k < options.meta_iterations; ++k) {
+  bool stop = false;
+  for (int k = 0; k < options.meta_iterations && !stop; ++k) {
     std::vector<UnrollRun<Task>> runs;
     for (int i = 0; i < options.meta_batch; ++i) {
       runs.emplace_back(task, task.sample(meta_detail::optimizee_seed(options.seed, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(i))),
@@ -214,17 +218,22 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
       for (auto& run : runs) run = run.next(weights);  // continue with the weights this unroll was taken with
       std::tie(weights, meta_state) = meta_optimizer.step(std::move(weights), sum, std::move(meta_state));
       result.meta_losses.push_back(meta_loss);
-      const StepReport report{.step = update, .loss = static_cast<double>(meta_loss)};
+      StepReport report{.step = update, .loss = static_cast<double>(meta_loss)};
+      const bool last_unroll = u + 1 == unrolls;
+      const bool out_of_time = last_unroll && options.time_budget_seconds > 0 &&
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() > options.time_budget_seconds;
+      stop = out_of_time || k + 1 == options.meta_iterations;
+      if (last_unroll && ((k + 1) % options.evaluate_every == 0 || stop)) {
+        const auto candidate = initial.with_weights(weights);
+        const T evaluation = evaluate_learned_optimizer(task, candidate, options);
+        result.evaluations.push_back(evaluation);
+        if (evaluation < result.best_evaluation) result.best_evaluation = evaluation, result.best = candidate;
+        report.validation_loss = static_cast<double>(evaluation);
+      }
       auto notify = [&](auto& cb) {
         if constexpr (train_detail::calls_on_step<decltype(cb)>) cb.on_step(report);
       };
       (notify(callbacks), ...);
-    }
-    if ((k + 1) % options.evaluate_every == 0 || k + 1 == options.meta_iterations) {
-      const auto candidate = initial.with_weights(weights);
-      const T evaluation = evaluate_learned_optimizer(task, candidate, options);
-      result.evaluations.push_back(evaluation);
-      if (evaluation < result.best_evaluation) result.best_evaluation = evaluation, result.best = candidate;
     }
   }
   const TrainingSummary summary{update, result.meta_losses.empty() ? 0.0 : static_cast<double>(result.meta_losses.back()), false};

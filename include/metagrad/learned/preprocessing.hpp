@@ -4,7 +4,10 @@
 //   paper (p = 10):            |g| ≥ e^−p: (log|g| / p, sign g);   otherwise (−1, e^p · g)
 //   published code (p = 5):    (max(log(|g| + ε) / p, −1), clamp(e^p · g, −1, 1))          ε: the type's epsilon
 //   none:                      (g)
-// Both log-and-sign forms are differentiable almost everywhere, on either carrier.
+//   moments (p = 10):          the paper's two, and m_β / u for β = 0.5, 0.9, 0.99: momenta at three time scales,
+//                              normalized by u = max(0.999 u, |g|) (AdaMax's normalizer: no bias correction, |m_β / u|
+//                              ≤ 1.12); the optimizer keeps m_β and u per coordinate in its state
+// All forms are differentiable almost everywhere, on either carrier.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -15,21 +18,27 @@
 namespace metagrad {
 
 struct GradientPreprocessing {
-  enum Kind { none, log_and_sign, log_and_sign_clipped };
+  enum Kind { none, log_and_sign, log_and_sign_clipped, log_and_sign_moments };
   Kind kind = log_and_sign;
   double p = 10;
 
   static GradientPreprocessing paper() { return {log_and_sign, 10}; }
   static GradientPreprocessing published_code() { return {log_and_sign_clipped, 5}; }
-  int features() const { return kind == none ? 1 : 2; }
+  static GradientPreprocessing moments() { return {log_and_sign_moments, 10}; }
+  int features() const { return kind == none ? 1 : kind == log_and_sign_moments ? 5 : 2; }
+  /// Columns of per-coordinate state the features keep (m_0.5, m_0.9, m_0.99, u for the moments; none otherwise).
+  index_t state_columns() const { return kind == log_and_sign_moments ? 4 : 0; }
 };
 
-/// The features of gradient coordinates g (rank 1, [N]) as [N, features()].
+/// The features of gradient coordinates g (rank 1, [N]) as [N, features()], for the kinds without state (see
+/// gradient_features for all kinds).
 template <class C>
 C preprocess_gradient(const C& g, const GradientPreprocessing& pre) {
   using T = typename C::value_type;
   if (g.shape().rank() != 1) throw shape_error("preprocess_gradient: a rank-1 vector of coordinates expected, got " + g.shape().str());
   if (!(pre.p > 0)) throw value_error("preprocess_gradient: p = " + std::to_string(pre.p) + " (positive expected)");
+  if (pre.kind == GradientPreprocessing::log_and_sign_moments)
+    throw value_error("preprocess_gradient: the moments features keep state; use gradient_features");
   const index_t n = g.shape()[0];
   const auto column = [&](const C& x) { return reshape(x, Shape{n, 1}); };
   if (pre.kind == GradientPreprocessing::none) return column(g);
@@ -54,6 +63,27 @@ C preprocess_gradient(const C& g, const GradientPreprocessing& pre) {
   const C log_feature = large * (log(clamp(abs(g), threshold, std::numeric_limits<T>::infinity())) / p) - small;
   const C sign_feature = large * sign_of + small * (g * scale);
   return concat(std::vector<C>{column(log_feature), column(sign_feature)}, 1);
+}
+
+/// The features of g [N] as [N, features()] and the per-coordinate state [N, state_columns()] after g, from the
+/// state before it (the moments' momenta and normalizer; an empty [N, 0] for the other kinds).
+template <class C>
+std::pair<C, C> gradient_features(const C& g, const C& state, const GradientPreprocessing& pre) {
+  using T = typename C::value_type;
+  if (pre.kind != GradientPreprocessing::log_and_sign_moments) return {preprocess_gradient(g, pre), state};
+  const index_t n = g.shape().rank() == 1 ? g.shape()[0] : -1;
+  if (!(state.shape() == Shape{n, 4}))
+    throw shape_error("gradient_features: state of shape " + state.shape().str() + " for gradient " + g.shape().str() + " (expected [N, 4])");
+  Tensor<T> beta(Shape{3});
+  beta.data()[0] = T(0.5), beta.data()[1] = T(0.9), beta.data()[2] = T(0.99);
+  const Tensor<T> rest = T(1) - beta;
+  const C column = reshape(g, Shape{n, 1});
+  const C momenta = slice(state, 1, 0, 3) * beta + column * rest;
+  const C magnitude = abs(column);
+  const C normalizer = relu(slice(state, 1, 3, 1) * T(0.999) - magnitude) + magnitude;  // max(0.999 u, |g|)
+  const C features = momenta / (normalizer + std::numeric_limits<T>::min());
+  return {concat(std::vector<C>{preprocess_gradient(g, GradientPreprocessing::paper()), features}, 1),
+          concat(std::vector<C>{momenta, normalizer}, 1)};
 }
 
 }  // namespace metagrad
