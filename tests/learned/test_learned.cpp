@@ -1,7 +1,11 @@
 // The learned optimizer: gradient preprocessing.
 #include "support.hpp"
 
+#include <filesystem>
+#include <fstream>
+
 using namespace metagrad;
+namespace fs = std::filesystem;
 using namespace metagrad::test;
 
 TEST_CASE("gradient preprocessing: the paper's and the published code's log-and-sign features") {
@@ -272,4 +276,53 @@ TEST_CASE("MnistMlpTask: per-optimizee initialization and batch order, the loss 
   CHECK(task.full_loss(pa) > 0);
   // A learned optimizer runs on it: the loss curve has one entry per step and one after the last.
   CHECK(loss_curve(task, a, LstmOptimizer<TD>::initial(4, 2), 1.0, 3).size() == 4);
+}
+
+TEST_CASE("an unroll continues from the metagradient's final state as from training again") {
+  const QuadraticTask<double> task{4};
+  const auto architecture = LstmOptimizer<TD>::initial(3, 5, GradientPreprocessing::moments());
+  const UnrollRun<QuadraticTask<double>> run(task, task.sample(3), architecture, 6);
+  const auto weights = architecture.weights();
+  const auto mg = metagradient(run, weights, 6, StoreAll{}, {.step_loss_weights = run.step_loss_weights()});
+  const auto reused = run.next(mg), trained = run.next(weights);
+  CHECK(reused.first_step == 6);
+  const auto a = state_tensors<TD>(reused.start), b = state_tensors<TD>(trained.start);
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK((a[i].array() - b[i].array()).abs().maxCoeff() <= 1e-15 * (1 + b[i].array().abs().maxCoeff()));
+  auto state = run.start;
+  auto tensors = mg.final_state;
+  tensors.pop_back();
+  check_throws_with<shape_error>([&] { set_state_tensors(state, tensors); }, {"set_state_tensors", "missing"});
+  tensors.push_back(TD::zeros({2}));
+  check_throws_with<shape_error>([&] { set_state_tensors(state, tensors); }, {"set_state_tensors", "[2]"});
+  CHECK(state_tensors<TD>(state)[0] == run.start.params[0]);  // unchanged by the failed calls
+}
+
+TEST_CASE("the shipped MNIST optimizer reproduces its evaluation figure") {
+  // The first evaluation optimizee of examples/learned_optimizer (seed 2000): its final loss over the training set
+  // after 100 steps, as results/final_losses.csv records it (8 significant digits).
+  const fs::path source = METAGRAD_SOURCE_DIR, mnist = fs::path(METAGRAD_DATA_DIR) / "mnist-10k";
+  if (std::string(METAGRAD_DATA_DIR).empty() || !fs::exists(mnist)) {
+    MESSAGE("skipped: no MNIST under METAGRAD_DATA_DIR ('" METAGRAD_DATA_DIR "')");
+    return;
+  }
+  const auto optimizer = load_learned_optimizer(source / "pretrained" / "mnist_lstm.npz");
+  std::ifstream csv(source / "examples" / "learned_optimizer" / "results" / "final_losses.csv");
+  REQUIRE(csv);
+  double recorded = -1;
+  for (std::string line; std::getline(csv, line);)
+    if (line.rfind("mnist,100,lstm,2000,", 0) == 0) recorded = std::stod(line.substr(line.rfind(',') + 1));
+  REQUIRE(recorded > 0);
+  const Dataset<double> data = load_mnist<double>(mnist, MnistSplit::train);
+  const MnistMlpTask<double> task{&data};
+  const auto problem = task.sample(2000);
+  ParamList<TD> params = task.initial_params(problem);
+  auto state = optimizer.init(params);
+  for (std::int64_t t = 0; t < 100; ++t) {
+    const auto g = loss_and_gradient(params, [&](const Vars& p) { return task.loss(problem, p, t); }).second;
+    std::tie(params, state) = metagrad::step(optimizer, std::move(params), g, std::move(state), 1.0);
+  }
+  const double loss = task.full_loss(params);
+  MESSAGE("the shipped optimizer: training-set loss " << loss << " after 100 steps (recorded: " << recorded << ")");
+  CHECK(loss == doctest::Approx(recorded).epsilon(1e-7));
 }

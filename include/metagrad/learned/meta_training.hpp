@@ -90,10 +90,19 @@ struct UnrollRun {
     return task->loss(problem, s.params, first_step + unroll);
   }
 
-  /// The next unroll: the same optimizee continued from this one's final state under `weights`.
-  UnrollRun next(const std::vector<Tensor<T>>& weights) const {
+  /// The next unroll: the same optimizee continued from this one's final state under `weights`, or from the final
+  /// state a metagradient of this unroll computed (no training again).
+  UnrollRun next(const std::vector<Tensor<T>>& weights) const { return continued(run_final_state(*this, weights, unroll)); }
+  UnrollRun next(const MetagradientResult<T>& metagradient) const {
+    State<Tensor<T>> end = start;
+    set_state_tensors(end, metagradient.final_state);
+    return continued(std::move(end));
+  }
+
+ private:
+  UnrollRun continued(State<Tensor<T>> end) const {
     UnrollRun out = *this;
-    out.start = run_final_state(*this, weights, unroll);
+    out.start = std::move(end);
     out.first_step = first_step + unroll;
     return out;
   }
@@ -203,6 +212,7 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
       T meta_loss = 0;
       for (auto& run : runs) {
         const auto mg = metagradient(run, weights, options.unroll, StoreAll{}, {.check_determinism = false, .step_loss_weights = run.step_loss_weights()});
+        run = run.next(mg);  // the optimizee continues under the weights this unroll was taken with
         meta_loss += mg.objective / static_cast<T>(runs.size());
         for (std::size_t j = 0; j < mg.gradient.size(); ++j) {
           if (sum.size() <= j) sum.push_back(mg.gradient[j] / static_cast<T>(runs.size()));
@@ -215,7 +225,6 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
       norm = std::sqrt(norm);
       if (options.clip_norm > 0 && norm > options.clip_norm)
         for (auto& g : sum) g.array() *= static_cast<T>(options.clip_norm) / norm;
-      for (auto& run : runs) run = run.next(weights);  // continue with the weights this unroll was taken with
       std::tie(weights, meta_state) = meta_optimizer.step(std::move(weights), sum, std::move(meta_state));
       result.meta_losses.push_back(meta_loss);
       StepReport report{.step = update, .loss = static_cast<double>(meta_loss)};

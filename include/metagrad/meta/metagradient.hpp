@@ -39,6 +39,9 @@ struct MetagradientResult {
   std::vector<Tensor<T>> gradient;
   /// What the run measured: checkpoints held at once and plain steps replayed (equal to the policy's plan).
   CheckpointPlan cost;
+  /// The trained state s_T's tensors, in fields() order (set_state_tensors puts them back into a state): a run that
+  /// continues from where this one ended (a learned optimizer's next unroll) need not train again to get there.
+  std::vector<Tensor<T>> final_state;
 };
 
 namespace meta_detail {
@@ -103,6 +106,7 @@ class MetagradientEngine {
       auto next = run_.step(t, std::move(state), meta_vars_);
       Var<T> total;  // Σ_i ⟨s_{t+1,i}, ā_{t+1,i}⟩ + w_t loss_t, plus φ(s_T) at the last step
       if (t == steps_ - 1) {
+        for (const auto& v : state_tensors<Var<T>>(next.state)) result_.final_state.push_back(v.value());
         total = run_.objective(next.state, meta_vars_);
         if (total.value().size() != 1) throw shape_error("metagradient: the objective has shape " + total.shape().str() + "; one number expected");
         result_.objective = total.value().data()[0];

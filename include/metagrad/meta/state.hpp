@@ -50,6 +50,28 @@ std::vector<C> state_tensors(const State& state) {
   return out;
 }
 
+/// Sets a plain state's tensors to `tensors`, given in fields() order as state_tensors lists them (counters stay).
+template <class T, class PlainState>
+void set_state_tensors(PlainState& state, std::vector<Tensor<T>> tensors) {
+  std::size_t next = 0;
+  const auto take = [&](Tensor<T>& target) {
+    if (next >= tensors.size() || !(tensors[next].shape() == target.shape()))
+      throw shape_error("set_state_tensors: tensor " + std::to_string(next) + " of " + std::to_string(tensors.size()) +
+                        (next < tensors.size() ? " has shape " + tensors[next].shape().str() : std::string(" is missing")) +
+                        ", the state's has " + target.shape().str());
+    target = std::move(tensors[next++]);
+  };
+  PlainState updated = state;
+  updated.fields([&](const std::string&, auto& value) {
+    using F = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<F, Tensor<T>>) take(value);
+    else if constexpr (is_param_list<F>) for (auto& t : value) take(t);
+  });
+  if (next != tensors.size())
+    throw shape_error("set_state_tensors: " + std::to_string(tensors.size()) + " tensors for a state of " + std::to_string(next));
+  state = std::move(updated);
+}
+
 /// The names of a state's tensors, in fields() order ("params[2]", "optimizer.velocity[0]").
 template <class State>
 std::vector<std::string> state_tensor_names(const State& state) {
@@ -130,4 +152,8 @@ std::uint64_t state_hash(const PlainState& state) {
 }
 
 }  // namespace meta_detail
+
+// A state's tensors as a list and back (MetagradientResult::final_state is such a list).
+using meta_detail::set_state_tensors;
+using meta_detail::state_tensors;
 }  // namespace metagrad
