@@ -78,10 +78,10 @@ void for_each_baseline(F&& f) {
   f("nag", Nesterov<T>{});
 }
 
-/// Learning rates 10^(k/per_decade) from 1e-4 to 10.
+/// Learning rates 10^(k/per_decade) from 1e-5 to 100.
 std::vector<T> learning_rate_grid(int per_decade) {
   std::vector<T> out;
-  for (int k = -4 * per_decade; k <= per_decade; ++k) out.push_back(std::pow(T(10), T(k) / per_decade));
+  for (int k = -5 * per_decade; k <= 2 * per_decade; ++k) out.push_back(std::pow(T(10), T(k) / per_decade));
   return out;
 }
 
@@ -272,12 +272,16 @@ int run(int argc, char** argv) {
     return meta_train_and_save(mnist_task(mt.task.string(), digits), mt, common.out);
   }
 
-  const Settings settings = common.quick ? Settings{{20}, 2, 3, 1} : Settings{{100, 200}, 4, optimizees, 3};
+  const Settings settings = common.quick ? Settings{{20}, 2, 3, 1} : Settings{{100, 200}, 8, optimizees, 3};
   std::vector<Row> rows;
   const auto add = [&](std::vector<Row> r) { rows.insert(rows.end(), r.begin(), r.end()); };
   const auto started = std::chrono::steady_clock::now();
   const auto wanted = [&](const std::string& task) { return only.empty() || only == task; };
-  if (wanted("quadratic")) add(evaluate_task("quadratic", Quadratic{}, load_learned_optimizer(pretrained / "quadratic_lstm.npz"), settings));
+  if (wanted("quadratic")) {  // cheap: tuned on more optimizees
+    Settings quadratic = settings;
+    quadratic.tuning_optimizees *= 4;
+    add(evaluate_task("quadratic", Quadratic{}, load_learned_optimizer(pretrained / "quadratic_lstm.npz"), quadratic));
+  }
   if (data) {
     const Learned learned = load_learned_optimizer(pretrained / "mnist_lstm.npz");
     if (wanted("mnist")) add(evaluate_task("mnist", mnist_task("mnist", *data), learned, settings));
