@@ -278,6 +278,40 @@ TEST_CASE("MnistMlpTask: per-optimizee initialization and batch order, the loss 
   CHECK(loss_curve(task, a, LstmOptimizer<TD>::initial(4, 2), 1.0, 3).size() == 4);
 }
 
+namespace {
+/// The README's example of a user-defined task: logistic regression on fresh synthetic data per optimizee.
+struct LogisticTask {
+  using value_type = double;
+  struct Problem {
+    Tensor<double> x;
+    IndexVector y;
+    std::uint64_t seed;
+  };
+  Problem sample(std::uint64_t seed) const {
+    const Tensor<double> x = Tensor<double>::random_normal({64, 5}, seed), w = Tensor<double>::random_normal({5, 1}, seed + 1);
+    const Tensor<double> score = matmul(x, w);
+    IndexVector y;
+    for (index_t i = 0; i < 64; ++i) y.push_back(score.data()[i] > 0 ? 1 : 0);
+    return {x, y, seed};
+  }
+  ParamList<Tensor<double>> initial_params(const Problem& p) const { return {Tensor<double>::random_normal({5, 2}, p.seed + 2, 0, 0.1)}; }
+  template <class P>
+  P loss(const Problem& p, const std::vector<P>& w, std::int64_t) const {
+    return mean(cross_entropy(matmul(p.x, w[0]), p.y));
+  }
+};
+}  // namespace
+
+TEST_CASE("a user-defined task meta-trains through the same interface") {
+  const MetaTrainingOptions options{.optimizee_steps = 20, .unroll = 10, .meta_iterations = 20, .meta_learning_rate = 3e-3,
+                                    .evaluate_every = 20};
+  const auto result = meta_train(LogisticTask{}, LstmOptimizer<>::initial(8, 1), options);
+  MESSAGE("logistic regression, held-out mean loss along the run: " << result.evaluations.front() << " before, " << result.best_evaluation
+                                                                    << " after");
+  CHECK(result.evaluations.size() == 2);
+  CHECK(result.best_evaluation < 0.9 * result.evaluations.front());
+}
+
 TEST_CASE("an unroll continues from the metagradient's final state as from training again") {
   const QuadraticTask<double> task{4};
   const auto architecture = LstmOptimizer<TD>::initial(3, 5, GradientPreprocessing::moments());
