@@ -226,7 +226,11 @@ int meta_train_and_save(const Task& task, const MetaTrainFlags& f, const fs::pat
   std::printf("meta-training on %s (%s) for up to %.1f minutes: optimizees of %lld steps in unrolls of %lld, meta-batch %d, Adam %g\n",
               f.task.string().c_str(), sizeof(U) == 4 ? "float" : "double", f.minutes, static_cast<long long>(f.optimizee_steps), static_cast<long long>(f.unroll),
               f.meta_batch, f.meta_learning_rate);
-  auto initial = LstmOptimizer<Tensor<U>>::initial(20, 1, f.features == "moments" ? GradientPreprocessing::moments() : GradientPreprocessing::paper());
+  if (f.features != "paper" && f.features != "moments" && f.features != "moments-raw")
+    throw value_error("learned_optimizer: --features paper, moments or moments-raw");
+  auto initial = LstmOptimizer<Tensor<U>>::initial(20, 1, f.features == "moments" ? GradientPreprocessing::moments()
+                                                        : f.features == "moments-raw" ? GradientPreprocessing::moments_and_raw_momenta()
+                                                                                      : GradientPreprocessing::paper());
   if (f.zero_output) initial.output_weight.array() = 0, initial.output_bias.array() = 0;
   const auto result = meta_train(task, initial, options, ProgressBar("meta-training"), CsvLogger(out / "meta_training.csv"));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -40,8 +40,10 @@ TEST_CASE("gradient preprocessing is differentiable away from its kinks, on a ta
   }
 }
 
-TEST_CASE("momentum features: three steps against a scalar computation, derivatives against finite differences") {
-  const auto pre = GradientPreprocessing::moments();
+namespace {
+void check_momentum_features(const GradientPreprocessing& pre) {
+  const bool raw = pre.kind == GradientPreprocessing::moments_and_raw;
+  CAPTURE(raw);
   const std::vector<TD> gs = {TD::from_eigen(Eigen::VectorXd{{0.5, -2e-3, 0.0}}).reshape({3}),
                               TD::from_eigen(Eigen::VectorXd{{-0.25, 1e-3, 0.0}}).reshape({3}),
                               TD::from_eigen(Eigen::VectorXd{{0.1, 4e-3, 1e-7}}).reshape({3})};
@@ -50,7 +52,7 @@ TEST_CASE("momentum features: three steps against a scalar computation, derivati
   const double betas[3] = {0.5, 0.9, 0.99};
   for (const TD& g : gs) {
     auto [features, next] = gradient_features(g, state, pre);
-    REQUIRE(features.shape() == Shape{3, 5});
+    REQUIRE(features.shape() == Shape{3, raw ? 9 : 5});
     const TD base = preprocess_gradient(g, GradientPreprocessing::paper());
     for (index_t i = 0; i < 3; ++i) {
       u[i] = std::max(0.999 * u[i], std::abs(g(i)));
@@ -61,7 +63,9 @@ TEST_CASE("momentum features: three steps against a scalar computation, derivati
         CHECK(next(i, k) == doctest::Approx(m[i][k]).epsilon(1e-15));
         CHECK(features(i, 2 + k) == doctest::Approx(u[i] > 0 ? m[i][k] / u[i] : 0.0).epsilon(1e-14));
         CHECK(std::abs(features(i, 2 + k)) <= 1.12);
+        if (raw) CHECK(features(i, 6 + k) == doctest::Approx(10 * m[i][k]).epsilon(1e-15));
       }
+      if (raw) CHECK(features(i, 5) == 10 * g(i));
       CHECK(next(i, 3) == doctest::Approx(u[i]).epsilon(1e-15));
     }
     state = next;
@@ -69,20 +73,26 @@ TEST_CASE("momentum features: three steps against a scalar computation, derivati
   // Derivatives with respect to the gradient and the state, away from the max's kink.
   const TD g = TD::from_eigen(Eigen::VectorXd{{0.3, -0.02, 0.5}}).reshape({3});
   const TD s = TD::from_eigen(Eigen::MatrixXd{{0.1, -0.2, 0.05, 0.6}, {0.01, 0.02, -0.03, 0.1}, {0.0, 0.1, 0.2, 0.2}});
-  const TD wf = randn({3, 5}, 1), ws = randn({3, 4}, 2);
+  const TD wf = randn({3, pre.features()}, 1), ws = randn({3, 4}, 2);
   check_first_and_second_order([&](const Vars& v) {
     const auto [features, next] = gradient_features(v[0], v[1], pre);
     return sum(features * wf) + sum(next * ws);
   }, {g, s});
   check_throws_with<shape_error>([&] { gradient_features(g, TD::zeros({3, 2}), pre); }, {"gradient_features", "[3, 2]", "[N, 4]"});
   check_throws_with<value_error>([&] { preprocess_gradient(g, pre); }, {"gradient_features"});
-  // As the LSTM's input: five features, and the momenta carried in the optimizer's state.
+  // As the LSTM's input, with the momenta carried in the optimizer's state.
   const auto opt = LstmOptimizer<TD>::initial(4, 3, pre);
   auto opt_state = opt.init(std::vector<TD>{g});
   CHECK(opt_state.features.shape() == Shape{3, 4});
   const auto [d, after] = opt.direction(std::vector<TD>{g}, std::vector<TD>{g}, opt_state);
   CHECK(after.features == gradient_features(g, opt_state.features, pre).second);
-  CHECK(LstmOptimizer<TD>::initial(4, 3).init(std::vector<TD>{g}).features.shape() == Shape{3, 0});
+}
+}  // namespace
+
+TEST_CASE("momentum features: three steps against a scalar computation, derivatives against finite differences") {
+  check_momentum_features(GradientPreprocessing::moments());
+  check_momentum_features(GradientPreprocessing::moments_and_raw_momenta());
+  CHECK(LstmOptimizer<TD>::initial(4, 3).init(std::vector<TD>{TD::ones({3})}).features.shape() == Shape{3, 0});
 }
 
 TEST_CASE("LstmOptimizer: one step by hand, shapes, state, errors, and use as an update rule") {

@@ -2,7 +2,7 @@
 // The learned optimizer's file: a NumPy .npz archive (readable with numpy.load), format version 1, entries
 //   metagrad_lstm_optimizer_version   [] float64: 1
 //   preprocessing                     [2]: kind (0 none, 1 the paper's log-and-sign, 2 the published code's, 3 the
-//                                          paper's with momentum features), p
+//                                          paper's with momentum features, 4 those and raw momenta), p
 //   output_scale                      []
 //   layer1.input [F, 4H], layer1.recurrent [H, 4H], layer1.bias [4H], layer2.input [H, 4H], layer2.recurrent [H, 4H],
 //   layer2.bias [4H], output.weight [H, 1], output.bias [1]
@@ -68,7 +68,7 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(std::istream& in, const std::str
   }
   const Tensor<T>& pre = entry("preprocessing", &pair);
   const T kind = pre.data()[0];
-  if (kind != 0 && kind != 1 && kind != 2 && kind != 3) fail("unknown preprocessing kind " + std::to_string(kind) + " (0 to 3 expected)");
+  if (kind != 0 && kind != 1 && kind != 2 && kind != 3 && kind != 4) fail("unknown preprocessing kind " + std::to_string(kind) + " (0 to 4 expected)");
   LstmOptimizer<Tensor<T>> out;
   out.preprocessing = {static_cast<GradientPreprocessing::Kind>(static_cast<int>(kind)), static_cast<double>(pre.data()[1])};
   if (!(out.preprocessing.p > 0)) fail("preprocessing p = " + std::to_string(out.preprocessing.p) + " (positive expected)");

@@ -7,6 +7,8 @@
 //   moments (p = 10):          the paper's two, and m_β / u for β = 0.5, 0.9, 0.99: momenta at three time scales,
 //                              normalized by u = max(0.999 u, |g|) (AdaMax's normalizer: no bias correction, |m_β / u|
 //                              ≤ 1.12); the optimizer keeps m_β and u per coordinate in its state
+//   moments and raw (p = 10):  those five, and 10 · (g, m_0.5, m_0.9, m_0.99) unnormalized: with them the LSTM can
+//                              follow the gradient's own scale, as momentum SGD does
 // All forms are differentiable almost everywhere, on either carrier.
 #include <cmath>
 #include <limits>
@@ -18,16 +20,18 @@
 namespace metagrad {
 
 struct GradientPreprocessing {
-  enum Kind { none, log_and_sign, log_and_sign_clipped, log_and_sign_moments };
+  enum Kind { none, log_and_sign, log_and_sign_clipped, log_and_sign_moments, moments_and_raw };
   Kind kind = log_and_sign;
   double p = 10;
 
   static GradientPreprocessing paper() { return {log_and_sign, 10}; }
   static GradientPreprocessing published_code() { return {log_and_sign_clipped, 5}; }
   static GradientPreprocessing moments() { return {log_and_sign_moments, 10}; }
-  int features() const { return kind == none ? 1 : kind == log_and_sign_moments ? 5 : 2; }
+  static GradientPreprocessing moments_and_raw_momenta() { return {moments_and_raw, 10}; }
+  bool has_moments() const { return kind == log_and_sign_moments || kind == moments_and_raw; }
+  int features() const { return kind == none ? 1 : kind == log_and_sign_moments ? 5 : kind == moments_and_raw ? 9 : 2; }
   /// Columns of per-coordinate state the features keep (m_0.5, m_0.9, m_0.99, u for the moments; none otherwise).
-  index_t state_columns() const { return kind == log_and_sign_moments ? 4 : 0; }
+  index_t state_columns() const { return has_moments() ? 4 : 0; }
 };
 
 /// The features of gradient coordinates g (rank 1, [N]) as [N, features()], for the kinds without state (see
@@ -37,8 +41,7 @@ C preprocess_gradient(const C& g, const GradientPreprocessing& pre) {
   using T = typename C::value_type;
   if (g.shape().rank() != 1) throw shape_error("preprocess_gradient: a rank-1 vector of coordinates expected, got " + g.shape().str());
   if (!(pre.p > 0)) throw value_error("preprocess_gradient: p = " + std::to_string(pre.p) + " (positive expected)");
-  if (pre.kind == GradientPreprocessing::log_and_sign_moments)
-    throw value_error("preprocess_gradient: the moments features keep state; use gradient_features");
+  if (pre.has_moments()) throw value_error("preprocess_gradient: the moments features keep state; use gradient_features");
   const index_t n = g.shape()[0];
   const auto column = [&](const C& x) { return reshape(x, Shape{n, 1}); };
   if (pre.kind == GradientPreprocessing::none) return column(g);
@@ -70,7 +73,7 @@ C preprocess_gradient(const C& g, const GradientPreprocessing& pre) {
 template <class C>
 std::pair<C, C> gradient_features(const C& g, const C& state, const GradientPreprocessing& pre) {
   using T = typename C::value_type;
-  if (pre.kind != GradientPreprocessing::log_and_sign_moments) return {preprocess_gradient(g, pre), state};
+  if (!pre.has_moments()) return {preprocess_gradient(g, pre), state};
   const index_t n = g.shape().rank() == 1 ? g.shape()[0] : -1;
   if (!(state.shape() == Shape{n, 4}))
     throw shape_error("gradient_features: state of shape " + state.shape().str() + " for gradient " + g.shape().str() + " (expected [N, 4])");
@@ -82,8 +85,9 @@ std::pair<C, C> gradient_features(const C& g, const C& state, const GradientPrep
   const C magnitude = abs(column);
   const C normalizer = relu(slice(state, 1, 3, 1) * T(0.999) - magnitude) + magnitude;  // max(0.999 u, |g|)
   const C features = momenta / (normalizer + std::numeric_limits<T>::min());
-  return {concat(std::vector<C>{preprocess_gradient(g, GradientPreprocessing::paper()), features}, 1),
-          concat(std::vector<C>{momenta, normalizer}, 1)};
+  std::vector<C> all{preprocess_gradient(g, GradientPreprocessing::paper()), features};
+  if (pre.kind == GradientPreprocessing::moments_and_raw) all.push_back(concat(std::vector<C>{column, momenta}, 1) * T(10));
+  return {concat(all, 1), concat(std::vector<C>{momenta, normalizer}, 1)};
 }
 
 }  // namespace metagrad
