@@ -89,6 +89,23 @@ void check_momentum_features(const GradientPreprocessing& pre) {
 }
 }  // namespace
 
+TEST_CASE("the LSTM optimizer's state saves and loads like any rule's, with and without feature state") {
+  const std::vector<TD> params = {randn({3, 2}, 1)}, grads = {randn({3, 2}, 2)};
+  for (const auto& pre : {GradientPreprocessing::paper(), GradientPreprocessing::moments()}) {
+    const auto opt = LstmOptimizer<TD>::initial(4, 7, pre);
+    const auto state = opt.direction(params, grads, opt.init(params)).second;
+    const fs::path dir = fs::temp_directory_path() / "metagrad_lstm_state";
+    fs::remove_all(dir);
+    save_state(dir, state);
+    auto loaded = opt.init(params);
+    load_state(dir, loaded);
+    CHECK(loaded.hidden2 == state.hidden2);
+    CHECK(loaded.features == state.features);
+    CHECK(loaded.features.shape() == Shape{6, pre.state_columns()});
+    fs::remove_all(dir);
+  }
+}
+
 TEST_CASE("momentum features: three steps against a scalar computation, derivatives against finite differences") {
   check_momentum_features(GradientPreprocessing::moments());
   check_momentum_features(GradientPreprocessing::moments_and_raw_momenta());

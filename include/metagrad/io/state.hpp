@@ -1,7 +1,7 @@
 #pragma once
 // Saving and loading optimizer states: a folder of .npy files, one per tensor or number, named after the state's
 // fields ("rule.first_moment.0.npy", "step_size.step_size.npy", …), so NumPy can read each of them too.
-// A state type lists its fields with `fields(f)`, calling f(name, member) for tensors lists, tensors, whole
+// A state type lists its fields with `fields(f)`, calling f(name, member) for lists of tensors, tensors, whole
 // numbers and step sizes.
 #include <cmath>
 #include <cstdint>
@@ -13,6 +13,22 @@
 
 namespace metagrad {
 
+namespace io_detail {
+template <class V> inline constexpr bool is_tensor = false;
+template <class E> inline constexpr bool is_tensor<Tensor<E>> = true;
+
+/// A tensor read from `file` that must have `shape` and finite values.
+template <class E>
+Tensor<E> load_state_tensor(const std::filesystem::path& file, const Shape& shape) {
+  Tensor<E> t = load_npy<E>(file);
+  if (!(t.shape() == shape))
+    throw io_error("load_state: " + file.string() + " has shape " + t.shape().str() + ", the state expects " + shape.str() +
+                   " (saved for other parameters?)");
+  if (!t.array().isFinite().all()) throw io_error("load_state: " + file.string() + " holds a NaN or infinite value");
+  return t;
+}
+}  // namespace io_detail
+
 /// Writes every field of `state` into `folder` (created if missing).
 template <class State>
 void save_state(const std::filesystem::path& folder, const State& state) {
@@ -23,6 +39,8 @@ void save_state(const std::filesystem::path& folder, const State& state) {
       save_npy_integer(folder / (name + ".npy"), static_cast<std::int64_t>(value));
     } else if constexpr (std::is_floating_point_v<V>) {
       save_npy(folder / (name + ".npy"), Tensor<V>::scalar(value));
+    } else if constexpr (io_detail::is_tensor<V>) {
+      save_npy(folder / (name + ".npy"), value);
     } else {  // a list of tensors
       save_npy_integer(folder / (name + ".count.npy"), static_cast<std::int64_t>(value.size()));
       for (std::size_t i = 0; i < value.size(); ++i) save_npy(folder / (name + "." + std::to_string(i) + ".npy"), value[i]);
@@ -50,6 +68,8 @@ void load_state(const std::filesystem::path& folder, State& state) {
         throw io_error("load_state: " + path("").string() + " holds " + (t.rank() ? "shape " + t.shape().str() : std::to_string(t.item())) +
                        ", one finite number expected");
       value = t.item();
+    } else if constexpr (io_detail::is_tensor<V>) {
+      value = io_detail::load_state_tensor<typename V::value_type>(path(""), value.shape());
     } else {
       using Element = typename V::value_type::value_type;
       const std::int64_t count = load_npy_integer(path(".count"));
@@ -58,12 +78,7 @@ void load_state(const std::filesystem::path& folder, State& state) {
                        std::to_string(value.size()) + " (saved for other parameters?)");
       for (std::size_t i = 0; i < value.size(); ++i) {
         const auto file = path(std::string(".").append(std::to_string(i)));  // not "." + …: GCC 12 warns falsely (-Wrestrict)
-        Tensor<Element> t = load_npy<Element>(file);
-        if (!(t.shape() == value[i].shape()))
-          throw io_error("load_state: " + file.string() + " has shape " + t.shape().str() + ", the state expects " +
-                         value[i].shape().str() + " (saved for other parameters?)");
-        if (!t.array().isFinite().all()) throw io_error("load_state: " + file.string() + " holds a NaN or infinite value");
-        value[i] = std::move(t);
+        value[i] = io_detail::load_state_tensor<Element>(file, value[i].shape());
       }
     }
   });
