@@ -85,7 +85,7 @@ std::pair<C, C> gradient_features(const C& g, const C& state, const GradientPrep
   const C magnitude = abs(column);
   const C normalizer = relu(slice(state, 1, 3, 1) * T(0.999) - magnitude) + magnitude;  // max(0.999 u, |g|)
   const C features = momenta / (normalizer + std::numeric_limits<T>::min());
-  std::vector<C> all{preprocess_gradient(g, GradientPreprocessing::paper()), features};
+  std::vector<C> all{preprocess_gradient(g, GradientPreprocessing{GradientPreprocessing::log_and_sign, pre.p}), features};
   if (pre.kind == GradientPreprocessing::moments_and_raw) all.push_back(concat(std::vector<C>{column, momenta}, 1) * T(10));
   return {concat(all, 1), concat(std::vector<C>{momenta, normalizer}, 1)};
 }

@@ -25,6 +25,8 @@ template <class T>
 using RowArray = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
 using StridedRows = Eigen::Map<RowArray<T>, 0, Eigen::OuterStride<>>;
+/// Rows per block of the fused forward and backward passes: a block's gates stay in cache.
+inline constexpr index_t lstm_block_rows = 64;
 
 /// The cell's update from the pre-activations z [rows, 4H] (bias not yet added), in one pass over blocks of rows that
 /// stay in cache (the composed ops would make a dozen passes over [rows, H] arrays). Leaves the activated gates
@@ -35,7 +37,7 @@ void lstm_gates(Tensor<T>& z, const Tensor<T>& bias, const Tensor<T>& c, index_t
   const index_t rows = z.shape()[0], H = hidden;
   Eigen::Map<RowArray<T>> all(z.data(), rows, 4 * H);
   all.rowwise() += Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(bias.data(), 4 * H);
-  constexpr index_t block = 64;
+  constexpr index_t block = lstm_block_rows;
   RowArray<T> scratch(block, H);
   for (index_t r = 0; r < rows; r += block) {
     const index_t n = std::min(block, rows - r);
@@ -112,9 +114,10 @@ struct LstmCell : Rule<T, LstmCell<T>> {
     using Rows = nn_detail::RowArray<T>;
     const index_t rows = gates.shape()[0], H = tanh_cell.shape()[1];
     Tensor<T> dz = Tensor<T>::uninitialized(gates.shape()), dcell = Tensor<T>::uninitialized(c.shape());
-    Rows dct(64, H);
-    for (index_t r = 0; r < rows; r += 64) {
-      const index_t n = std::min<index_t>(64, rows - r);
+    constexpr index_t block = nn_detail::lstm_block_rows;
+    Rows dct(block, H);
+    for (index_t r = 0; r < rows; r += block) {
+      const index_t n = std::min(block, rows - r);
       const auto G = Eigen::Map<const Rows>(gates.data() + r * 4 * H, n, 4 * H);
       const auto tc = Eigen::Map<const Rows>(tanh_cell.data() + r * H, n, H);
       const auto cb = Eigen::Map<const Rows>(c.data() + r * H, n, H);
