@@ -208,9 +208,9 @@ std::string json_results(const std::vector<Row>& rows) {
 struct MetaTrainFlags {
   fs::path task, weights, features = "paper", precision = "float";
   bool zero_output = false;
-  double minutes = 30, meta_learning_rate = 3e-3;
+  double minutes = 30, meta_learning_rate = 3e-3, nesterov_init = 0;
   int meta_batch = 1, iterations = 1000000, evaluate_every = 10, evaluation_optimizees = 4;
-  std::int64_t optimizee_steps = 100, unroll = 20;
+  std::int64_t optimizee_steps = 100, unroll = 20, evaluation_last_steps = 0;
 };
 
 /// Meta-trains on `task` (in its precision: single precision runs about 1.7× faster, and the file it writes loads in
@@ -221,6 +221,7 @@ int meta_train_and_save(const Task& task, const MetaTrainFlags& f, const fs::pat
   const MetaTrainingOptions options{.optimizee_steps = f.optimizee_steps, .unroll = f.unroll, .meta_iterations = f.iterations,
                                     .meta_batch = f.meta_batch, .meta_learning_rate = f.meta_learning_rate,
                                     .evaluate_every = f.evaluate_every, .evaluation_optimizees = f.evaluation_optimizees,
+                                    .evaluation_last_steps = f.evaluation_last_steps,
                                     .time_budget_seconds = f.minutes * 60, .seed = 7};
   const auto started = std::chrono::steady_clock::now();
   std::printf("meta-training on %s (%s) for up to %.1f minutes: optimizees of %lld steps in unrolls of %lld, meta-batch %d, Adam %g\n",
@@ -232,6 +233,7 @@ int meta_train_and_save(const Task& task, const MetaTrainFlags& f, const fs::pat
                                                         : f.features == "moments-raw" ? GradientPreprocessing::moments_and_raw_momenta()
                                                                                       : GradientPreprocessing::paper());
   if (f.zero_output) initial.output_weight.array() = 0, initial.output_bias.array() = 0;
+  if (f.nesterov_init > 0) initial.nesterov_skip(static_cast<U>(f.nesterov_init));
   const auto result = meta_train(task, initial, options, ProgressBar("meta-training"), CsvLogger(out / "meta_training.csv"));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   save_learned_optimizer(f.weights, result.best);
@@ -256,7 +258,8 @@ int run(int argc, char** argv) {
                              {"--meta-lr", &mt.meta_learning_rate}, {"--meta-batch", &mt.meta_batch}, {"--iterations", &mt.iterations},
                              {"--optimizee-steps", &mt.optimizee_steps}, {"--unroll", &mt.unroll}, {"--pretrained", &pretrained},
                              {"--optimizees", &optimizees}, {"--only", &only},
-                             {"--features", &mt.features}, {"--zero-output", &mt.zero_output},
+                             {"--features", &mt.features}, {"--zero-output", &mt.zero_output}, {"--nesterov-init", &mt.nesterov_init},
+                             {"--select-on-last", &mt.evaluation_last_steps},
                              {"--precision", &mt.precision}, {"--evaluate-every", &mt.evaluate_every}});
   parse_flags("learned_optimizer", argc, argv, flags);
   if (common.out.empty()) common.out = "results";

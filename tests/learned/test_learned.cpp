@@ -148,6 +148,24 @@ TEST_CASE("LstmOptimizer: one step by hand, shapes, state, errors, and use as an
   check_throws_with<value_error>([] { LstmOptimizer<TD>::initial(0, 1); }, {"0 hidden units"});
 }
 
+TEST_CASE("LstmOptimizer with a Nesterov skip path is Nesterov momentum until its LSTM learns") {
+  auto opt = LstmOptimizer<TD>::initial(5, 3, GradientPreprocessing::moments_and_raw_momenta());
+  opt.nesterov_skip(0.3);
+  const Nesterov<double> nesterov{};
+  ParamList<TD> a{randn({2, 3}, 1), randn({4}, 2)}, b = a;
+  auto sa = opt.init(a);
+  auto sb = nesterov.init(b);
+  for (int t = 0; t < 4; ++t) {  // a gradient that changes with the parameters, so the momenta matter
+    const ParamList<TD> ga{a[0] * a[0] + 0.1, a[1] * 2.0}, gb{b[0] * b[0] + 0.1, b[1] * 2.0};
+    std::tie(a, sa) = metagrad::step(opt, std::move(a), ga, std::move(sa), 1.0);
+    std::tie(b, sb) = metagrad::step(nesterov, std::move(b), gb, std::move(sb), 0.3);
+    for (std::size_t i = 0; i < 2; ++i)
+      for (index_t k = 0; k < a[i].shape().size(); ++k) CHECK(a[i].data()[k] == doctest::Approx(b[i].data()[k]).epsilon(1e-13));
+  }
+  check_throws_with<value_error>([] { LstmOptimizer<TD>::initial(5, 3).nesterov_skip(0.3); }, {"nesterov_skip", "raw momenta"});
+  check_throws_with<value_error>([&] { opt.nesterov_skip(0); }, {"nesterov_skip", "learning rate 0"});
+}
+
 namespace {
 
 /// The unroll with the optimizee's gradients replaced by those of a reference run (plain steps only): its derivative
@@ -230,6 +248,17 @@ TEST_CASE("a short meta-training run improves the learned optimizer on held-out 
   CHECK(result.optimizee_steps == 30 * 2 * 20);
   CHECK(result.best_evaluation < 0.5 * result.evaluations.front());
   CHECK(result.best_evaluation == doctest::Approx(evaluate_learned_optimizer(task, result.best, options)).epsilon(1e-12));
+  // Selecting on the runs' ends: the figure averages the last losses of each held-out run.
+  MetaTrainingOptions at_the_end = options;
+  at_the_end.evaluation_last_steps = 3;
+  double tail = 0;
+  for (int i = 0; i < 4; ++i) {
+    const auto curve = loss_curve(task, task.sample(meta_detail::optimizee_seed(~options.seed, 0, static_cast<std::uint64_t>(i))), result.best, 1.0, 20);
+    tail += (curve[18] + curve[19] + curve[20]) / 12;
+  }
+  CHECK(evaluate_learned_optimizer(task, result.best, at_the_end) == doctest::Approx(tail).epsilon(1e-12));
+  at_the_end.evaluation_last_steps = -1;
+  check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), at_the_end); }, {"meta_train"});
   check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.optimizee_steps = 25, .unroll = 10}); },
                                  {"meta_train", "25 optimizee steps", "unrolls of 10"});
 }
@@ -240,12 +269,13 @@ TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or m
   const auto path = dir / "optimizer.npz";
   auto opt = LstmOptimizer<TD>::initial(6, 9, GradientPreprocessing::published_code());
   opt.output_scale = 0.05;
+  opt.output_skip = randn({2, 1}, 10);
   save_learned_optimizer(path, opt);
   const auto loaded = load_learned_optimizer(path);
   CHECK(loaded.preprocessing.kind == GradientPreprocessing::log_and_sign_clipped);
   CHECK(loaded.preprocessing.p == 5);
   CHECK(loaded.output_scale == 0.05);
-  for (std::size_t i = 0; i < 8; ++i) CHECK(loaded.weights()[i] == opt.weights()[i]);
+  for (std::size_t i = 0; i < 9; ++i) CHECK(loaded.weights()[i] == opt.weights()[i]);
 
   std::string bytes;
   {
@@ -270,9 +300,16 @@ TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or m
     save_npz(dir / "edited.npz", entries);
     return dir / "edited.npz";
   };
-  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[0].second = TD::scalar(2); })); },
-                              {"edited.npz", "format version 2"});
-  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e.pop_back(); })); }, {"no entry output.bias"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[0].second = TD::scalar(3); })); },
+                              {"edited.npz", "format version 3", "versions 1 to 2"});
+  check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e.pop_back(); })); }, {"no entry output.skip"});
+  // A version 1 file (the paper's architecture, before the skip path) loads with a zero skip.
+  const auto version1 = load_learned_optimizer(with_entries([](auto& e) {
+    e[0].second = TD::scalar(1);
+    e.pop_back();
+  }));
+  CHECK(version1.output_skip == TD::zeros({2, 1}));
+  CHECK(version1.layer2.bias == opt.layer2.bias);
   check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[8].second = randn({23}, 1); })); },
                               {"do not fit together", "layer2.bias has shape [23], expected [24]"});
   check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[1].second.data()[0] = 7; })); },

@@ -6,6 +6,11 @@
 // `direction(params, grads, state)` with d = −scale · out, to be taken with step size 1 — so it works with `chain`,
 // `train()`, `save_state`, on plain tensors (applying a trained optimizer) and on Vars (meta-training, with the
 // weights as metaparameters). All coordinates go through the LSTM together as batched matrix products.
+//
+// Beside the LSTM, a linear path from the features to the output (`output_skip`, zero in the paper's architecture)
+// lets the learned rule start from a hand-designed one and learn a correction to it — the "nominal term" of later
+// learned optimizers (Harrison et al. 2022): with the raw momenta among the features, `nesterov_skip` makes the
+// optimizer, before meta-training, exactly Nesterov momentum.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -45,6 +50,7 @@ struct LstmOptimizer {
   LstmWeights<W> layer1, layer2;  // [features, 4H], [H, 4H], [4H]; then [H, 4H], [H, 4H], [4H]
   W output_weight;                // [H, 1]
   W output_bias;                  // [1]
+  W output_skip;                  // [features, 1]: out = h2 · output_weight + output_bias + features · output_skip
   T output_scale = T(0.1);
   GradientPreprocessing preprocessing = GradientPreprocessing::paper();
 
@@ -52,7 +58,7 @@ struct LstmOptimizer {
   using State = LstmOptimizerState<C>;
 
   /// A fresh optimizer of `hidden` units per layer: every weight and bias from U(−1/√hidden, 1/√hidden) (PyTorch's
-  /// LSTM and Linear default), each tensor from its own stream of `seed`.
+  /// LSTM and Linear default), each tensor from its own stream of `seed`; no skip path (zero).
   static LstmOptimizer initial(index_t hidden, std::uint64_t seed, GradientPreprocessing preprocessing = GradientPreprocessing::paper())
     requires std::is_same_v<W, Tensor<T>>
   {
@@ -66,6 +72,7 @@ struct LstmOptimizer {
     out.layer2 = {draw({hidden, 4 * hidden}), draw({hidden, 4 * hidden}), draw({4 * hidden})};
     out.output_weight = draw({hidden, 1});
     out.output_bias = draw({1});
+    out.output_skip = Tensor<T>::zeros({features, 1});
     out.preprocessing = preprocessing;
     return out;
   }
@@ -74,30 +81,49 @@ struct LstmOptimizer {
 
   /// The weights in a fixed order (the metaparameters of meta-training), and the same optimizer with others.
   std::vector<W> weights() const {
-    return {layer1.input, layer1.recurrent, layer1.bias, layer2.input, layer2.recurrent, layer2.bias, output_weight, output_bias};
+    return {layer1.input, layer1.recurrent, layer1.bias, layer2.input, layer2.recurrent, layer2.bias, output_weight, output_bias, output_skip};
   }
   template <class V>
   LstmOptimizer<V> with_weights(const std::vector<V>& w) const {
-    if (w.size() != 8) throw value_error("LstmOptimizer::with_weights: " + std::to_string(w.size()) + " tensors (8 expected)");
-    LstmOptimizer<V> out{{w[0], w[1], w[2]}, {w[3], w[4], w[5]}, w[6], w[7], output_scale, preprocessing};
+    if (w.size() != 9) throw value_error("LstmOptimizer::with_weights: " + std::to_string(w.size()) + " tensors (9 expected)");
+    LstmOptimizer<V> out{{w[0], w[1], w[2]}, {w[3], w[4], w[5]}, w[6], w[7], w[8], output_scale, preprocessing};
     out.check();
     return out;
   }
   /// Names of weights(), for files and messages.
   static std::vector<std::string> weight_names() {
-    return {"layer1.input", "layer1.recurrent", "layer1.bias", "layer2.input", "layer2.recurrent", "layer2.bias", "output.weight", "output.bias"};
+    return {"layer1.input",     "layer1.recurrent", "layer1.bias",   "layer2.input", "layer2.recurrent",
+            "layer2.bias",      "output.weight",    "output.bias",   "output.skip"};
   }
 
   /// Throws unless the weights fit together (the preprocessing's features, H units in both layers, one output).
   void check() const {
     const index_t h = hidden();
-    const Shape expected[8] = {{preprocessing.features(), 4 * h}, {h, 4 * h}, {4 * h}, {h, 4 * h}, {h, 4 * h}, {4 * h}, {h, 1}, {1}};
+    const index_t f = preprocessing.features();
+    const Shape expected[9] = {{f, 4 * h}, {h, 4 * h}, {4 * h}, {h, 4 * h}, {h, 4 * h}, {4 * h}, {h, 1}, {1}, {f, 1}};
     const std::vector<W> w = weights();
     const auto names = weight_names();
-    for (std::size_t i = 0; i < 8; ++i)
+    for (std::size_t i = 0; i < 9; ++i)
       if (!(w[i].shape() == expected[i]))
         throw shape_error("LstmOptimizer: " + names[i] + " has shape " + w[i].shape().str() + ", expected " + expected[i].str() +
                           " for " + std::to_string(h) + " hidden units and " + std::to_string(preprocessing.features()) + " input features");
+  }
+
+  /// Sets the skip path to Nesterov momentum (μ = 0.9) at `learning_rate`, d = g + μ v' with v' = μ v + g, and the
+  /// LSTM's output weights and bias to zero, so the optimizer is that rule until meta-training changes it. The raw
+  /// features 10 · g and 10 · m_0.9 (m' = 0.9 m + 0.1 g = v' / 10) express it; other kinds throw.
+  void nesterov_skip(T learning_rate)
+    requires std::is_same_v<W, Tensor<T>>
+  {
+    if (preprocessing.kind != GradientPreprocessing::moments_and_raw)
+      throw value_error("LstmOptimizer::nesterov_skip: needs the raw momenta among the features (GradientPreprocessing::moments_and_raw_momenta)");
+    if (!(learning_rate > 0)) throw value_error("LstmOptimizer::nesterov_skip: learning rate " + std::to_string(learning_rate) + " (positive expected)");
+    output_skip = Tensor<T>::zeros({preprocessing.features(), 1});
+    // θ' = θ + scale · out must be θ − lr · (g + 9 m'), with features 5 = 10 g and 7 = 10 m_0.9.
+    output_skip.data()[5] = -learning_rate / output_scale * T(0.1);
+    output_skip.data()[7] = -learning_rate / output_scale * T(0.9);
+    output_weight.array() = 0;
+    output_bias.array() = 0;
   }
 
   template <class C>
@@ -131,7 +157,7 @@ struct LstmOptimizer {
     auto [features, feature_state] = gradient_features(flat.size() == 1 ? flat[0] : concat(flat, 0), state.features, preprocessing);
     auto [h1, c1] = lstm_cell(features, state.hidden1, state.cell1, layer1);
     auto [h2, c2] = lstm_cell(h1, state.hidden2, state.cell2, layer2);
-    const C step = reshape((matmul(h2, output_weight) + output_bias) * (-output_scale), Shape{n});
+    const C step = reshape((matmul(h2, output_weight) + matmul(features, output_skip) + output_bias) * (-output_scale), Shape{n});
     ParamList<C> d;
     index_t offset = 0;
     for (const auto& p : params) {

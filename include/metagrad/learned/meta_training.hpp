@@ -137,6 +137,8 @@ struct MetaTrainingOptions {
   bool second_derivatives = false;     // keep the optimizee's second derivatives (the paper drops them)
   int evaluate_every = 10;             // meta-iterations between evaluations on held-out optimizees
   int evaluation_optimizees = 8;
+  std::int64_t evaluation_last_steps = 0;  // the held-out figure averages each run's last N losses (the end's included;
+                                           // 0: the whole run, which rewards early descent as much as the end)
   double time_budget_seconds = 0;      // stop (after an evaluation) at the first meta-iteration that ends past it; 0: none
   std::uint64_t seed = 1;              // optimizee i of meta-iteration k is task.sample(seed, k, i); held-out ones differ
 };
@@ -145,7 +147,7 @@ struct MetaTrainingOptions {
 template <class T>
 struct MetaTrainingResult {
   LstmOptimizer<Tensor<T>> best;
-  T best_evaluation = 0;              // mean loss along the held-out runs (all steps, all optimizees) of `best`
+  T best_evaluation = 0;              // mean loss along the held-out runs of `best` (see evaluation_last_steps)
   std::vector<T> evaluations;         // one per evaluation, the first before any meta-update
   std::vector<T> meta_losses;         // each meta-update's mean meta-loss per unroll and optimizee
   std::int64_t optimizee_steps = 0;   // optimizee steps differentiated through
@@ -157,7 +159,8 @@ inline std::uint64_t optimizee_seed(std::uint64_t seed, std::uint64_t iteration,
 }
 }  // namespace meta_detail
 
-/// The mean loss along `steps`-step runs of `optimizer` (at step size 1) on the held-out optimizees of `options`.
+/// The mean loss along `optimizee_steps`-step runs of `optimizer` (at step size 1) on the held-out optimizees of
+/// `options`, over each run's last `evaluation_last_steps` losses (all when 0).
 template <class Task>
 typename Task::value_type evaluate_learned_optimizer(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& optimizer,
                                                      const MetaTrainingOptions& options) {
@@ -166,7 +169,10 @@ typename Task::value_type evaluate_learned_optimizer(const Task& task, const Lst
   std::int64_t count = 0;
   for (int i = 0; i < options.evaluation_optimizees; ++i) {
     const auto problem = task.sample(meta_detail::optimizee_seed(~options.seed, 0, static_cast<std::uint64_t>(i)));
-    for (T loss : loss_curve(task, problem, optimizer, T(1), options.optimizee_steps)) total += loss, ++count;
+    const auto curve = loss_curve(task, problem, optimizer, T(1), options.optimizee_steps);
+    const std::size_t first = options.evaluation_last_steps > 0 && static_cast<std::size_t>(options.evaluation_last_steps) < curve.size()
+                                  ? curve.size() - static_cast<std::size_t>(options.evaluation_last_steps) : 0;
+    for (std::size_t t = first; t < curve.size(); ++t) total += curve[t], ++count;
   }
   return total / static_cast<T>(count);
 }
@@ -183,7 +189,7 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   if (options.unroll < 1 || options.optimizee_steps < options.unroll || options.optimizee_steps % options.unroll != 0)
     throw value_error("meta_train: " + std::to_string(options.optimizee_steps) + " optimizee steps in unrolls of " +
                       std::to_string(options.unroll) + " (a positive multiple of the unroll expected)");
-  if (options.meta_iterations < 0 || options.meta_batch < 1 || options.evaluate_every < 1 || options.evaluation_optimizees < 1 ||
+  if (options.meta_iterations < 0 || options.meta_batch < 1 || options.evaluate_every < 1 || options.evaluation_optimizees < 1 || options.evaluation_last_steps < 0 ||
       !(options.meta_learning_rate > 0) || options.clip_norm < 0 || options.time_budget_seconds < 0)
     throw value_error("meta_train: meta-iterations, meta-batch, evaluation settings and the meta learning rate must be positive");
   initial.check();

@@ -1,13 +1,13 @@
 #pragma once
-// The learned optimizer's file: a NumPy .npz archive (readable with numpy.load), format version 1, entries
-//   metagrad_lstm_optimizer_version   [] float64: 1
+// The learned optimizer's file: a NumPy .npz archive (readable with numpy.load), format version 2, entries
+//   metagrad_lstm_optimizer_version   [] float64: 2
 //   preprocessing                     [2]: kind (0 none, 1 the paper's log-and-sign, 2 the published code's, 3 the
 //                                          paper's with momentum features, 4 those and raw momenta), p
 //   output_scale                      []
 //   layer1.input [F, 4H], layer1.recurrent [H, 4H], layer1.bias [4H], layer2.input [H, 4H], layer2.recurrent [H, 4H],
-//   layer2.bias [4H], output.weight [H, 1], output.bias [1]
+//   layer2.bias [4H], output.weight [H, 1], output.bias [1], output.skip [F, 1]
 // with ZIP's CRC-32 on every entry. A corrupt, truncated or mismatched file is an io_error naming the file and what
-// is wrong with it.
+// is wrong with it. Version 1 files (no output.skip: the paper's architecture) load with a zero skip path.
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -22,7 +22,7 @@
 
 namespace metagrad {
 
-inline constexpr double learned_optimizer_file_version = 1;
+inline constexpr double learned_optimizer_file_version = 2;
 
 namespace learned_detail {
 [[noreturn]] inline void file_error(const std::string& name, const std::string& what) {
@@ -61,9 +61,9 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(std::istream& in, const std::str
   };
   const Shape scalar{}, pair{2};
   const T version = entry("metagrad_lstm_optimizer_version", &scalar).item();
-  if (version != static_cast<T>(learned_optimizer_file_version)) {
+  if (version != 1 && version != static_cast<T>(learned_optimizer_file_version)) {
     std::ostringstream message;
-    message << "format version " << version << "; this library reads version " << learned_optimizer_file_version;
+    message << "format version " << version << "; this library reads versions 1 to " << learned_optimizer_file_version;
     fail(message.str());
   }
   const Tensor<T>& pre = entry("preprocessing", &pair);
@@ -74,7 +74,8 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(std::istream& in, const std::str
   if (!(out.preprocessing.p > 0)) fail("preprocessing p = " + std::to_string(out.preprocessing.p) + " (positive expected)");
   out.output_scale = entry("output_scale", &scalar).item();
   std::vector<Tensor<T>> weights;
-  for (const auto& name : LstmOptimizer<Tensor<T>>::weight_names()) weights.push_back(entry(name, nullptr));
+  for (const auto& name : LstmOptimizer<Tensor<T>>::weight_names())
+    weights.push_back(version == 1 && name == "output.skip" ? Tensor<T>::zeros({weights.front().shape()[0], 1}) : entry(name, nullptr));
   try {
     return out.with_weights(weights);
   } catch (const error& e) {
