@@ -207,7 +207,7 @@ std::string json_results(const std::vector<Row>& rows) {
 
 struct MetaTrainFlags {
   fs::path task, weights, features = "paper", precision = "float";
-  bool zero_output = false;
+  bool zero_output = false, weight_late_losses = false;
   double minutes = 30, meta_learning_rate = 3e-3, nesterov_init = 0;
   int meta_batch = 1, iterations = 1000000, evaluate_every = 10, evaluation_optimizees = 4;
   std::int64_t optimizee_steps = 100, unroll = 20, evaluation_last_steps = 0;
@@ -220,8 +220,8 @@ int meta_train_and_save(const Task& task, const MetaTrainFlags& f, const fs::pat
   using U = typename Task::value_type;
   const MetaTrainingOptions options{.optimizee_steps = f.optimizee_steps, .unroll = f.unroll, .meta_iterations = f.iterations,
                                     .meta_batch = f.meta_batch, .meta_learning_rate = f.meta_learning_rate,
-                                    .evaluate_every = f.evaluate_every, .evaluation_optimizees = f.evaluation_optimizees,
-                                    .evaluation_last_steps = f.evaluation_last_steps,
+                                    .weight_late_losses = f.weight_late_losses, .evaluate_every = f.evaluate_every,
+                                    .evaluation_optimizees = f.evaluation_optimizees, .evaluation_last_steps = f.evaluation_last_steps,
                                     .time_budget_seconds = f.minutes * 60, .seed = 7};
   const auto started = std::chrono::steady_clock::now();
   std::printf("meta-training on %s (%s) for up to %.1f minutes: optimizees of %lld steps in unrolls of %lld, meta-batch %d, Adam %g\n",
@@ -259,7 +259,7 @@ int run(int argc, char** argv) {
                              {"--optimizee-steps", &mt.optimizee_steps}, {"--unroll", &mt.unroll}, {"--pretrained", &pretrained},
                              {"--optimizees", &optimizees}, {"--only", &only},
                              {"--features", &mt.features}, {"--zero-output", &mt.zero_output}, {"--nesterov-init", &mt.nesterov_init},
-                             {"--select-on-last", &mt.evaluation_last_steps},
+                             {"--select-on-last", &mt.evaluation_last_steps}, {"--weight-late-losses", &mt.weight_late_losses},
                              {"--precision", &mt.precision}, {"--evaluate-every", &mt.evaluate_every}});
   parse_flags("learned_optimizer", argc, argv, flags);
   if (common.out.empty()) common.out = "results";

@@ -394,6 +394,14 @@ TEST_CASE("an unroll continues from the metagradient's final state as from train
   tensors.push_back(TD::zeros({2}));
   check_throws_with<shape_error>([&] { set_state_tensors(state, tensors); }, {"set_state_tensors", "[2]"});
   CHECK(state_tensors<TD>(state)[0] == run.start.params[0]);  // unchanged by the failed calls
+  // Weighting late losses: the second unroll's objective is Σ_{s=7}^{12} (s / 12) f(θ_s).
+  auto weighted = reused;
+  weighted.weighting_horizon = 12;
+  const auto curve = loss_curve(task, run.problem, architecture, 1.0, 12);
+  double expected = 0;
+  for (std::size_t s = 7; s <= 12; ++s) expected += static_cast<double>(s) / 12 * curve[s];
+  CHECK(metagradient(weighted, weights, 6, StoreAll{}, {.step_loss_weights = weighted.step_loss_weights()}).objective ==
+        doctest::Approx(expected).epsilon(1e-12));
 }
 
 TEST_CASE("the shipped MNIST optimizer reproduces its evaluation figure") {

@@ -26,7 +26,8 @@ namespace metagrad {
 
 /// `unroll` optimizee steps from `start`, with the LSTM's weights as the metaparameters. The objective is the
 /// optimizee's loss after the last step; with `step_loss_weights()` the metagradient's objective is the paper's
-/// meta-loss Σ_{t=1}^{unroll} f(θ_t).
+/// meta-loss Σ_{t=1}^{unroll} f(θ_t), or with `weighting_horizon` = T the weighted Σ_t (s_t / T) f(θ_t), s_t the
+/// optimizee's own step count: the losses late in the optimizee's run count most.
 template <class Task>
 struct UnrollRun {
   using value_type = typename Task::value_type;
@@ -41,6 +42,7 @@ struct UnrollRun {
   std::int64_t first_step = 0;            // the optimizee's step count at `start` (batches continue across unrolls)
   std::int64_t unroll = 20;
   bool second_derivatives = false;        // keep the loss's second derivatives in the metagradient
+  std::int64_t weighting_horizon = 0;     // 0: every step's loss weighs 1; T: the loss at optimizee step s weighs s / T
 
   /// The first unroll of a fresh optimizee.
   UnrollRun(const Task& t, typename Task::Problem p, const LstmOptimizer<Tensor<T>>& a, std::int64_t unroll_steps)
@@ -57,12 +59,15 @@ struct UnrollRun {
     return out;
   }
 
-  /// Weights 0 for step 0 (its loss does not depend on the optimizer) and 1 after: with the objective f(θ_unroll),
-  /// the metagradient's objective is Σ_{t=1}^{unroll} f(θ_t).
+  /// Weights 0 for step 0 (its loss does not depend on the optimizer) and loss_weight(t) after: with the objective,
+  /// the metagradient's objective is Σ_{t=1}^{unroll} loss_weight(t) f(θ_t).
   std::vector<double> step_loss_weights() const {
-    std::vector<double> w(static_cast<std::size_t>(unroll), 1.0);
-    w[0] = 0;
+    std::vector<double> w(static_cast<std::size_t>(unroll));
+    for (std::int64_t t = 1; t < unroll; ++t) w[static_cast<std::size_t>(t)] = loss_weight(t);
     return w;
+  }
+  double loss_weight(std::int64_t t) const {
+    return weighting_horizon > 0 ? static_cast<double>(first_step + t) / static_cast<double>(weighting_horizon) : 1.0;
   }
 
   template <class C>
@@ -87,7 +92,8 @@ struct UnrollRun {
 
   template <class C>
   C objective(const State<C>& s, const std::vector<C>&) const {
-    return task->loss(problem, s.params, first_step + unroll);
+    const C loss = task->loss(problem, s.params, first_step + unroll);
+    return weighting_horizon > 0 ? loss * static_cast<T>(loss_weight(unroll)) : loss;
   }
 
   /// The next unroll: the same optimizee continued from this one's final state under `weights`, or from the final
@@ -135,6 +141,7 @@ struct MetaTrainingOptions {
   double meta_learning_rate = 1e-3;    // Adam on the LSTM's weights
   double clip_norm = 1.0;              // the metagradient's global norm is clipped to this (0: no clipping)
   bool second_derivatives = false;     // keep the optimizee's second derivatives (the paper drops them)
+  bool weight_late_losses = false;     // meta-loss Σ_s (s / optimizee_steps) f(θ_s) instead of the paper's Σ_s f(θ_s)
   int evaluate_every = 10;             // meta-iterations between evaluations on held-out optimizees
   int evaluation_optimizees = 8;
   std::int64_t evaluation_last_steps = 0;  // the held-out figure averages each run's last N losses (the end's included;
@@ -212,6 +219,7 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
       runs.emplace_back(task, task.sample(meta_detail::optimizee_seed(options.seed, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(i))),
                         initial, options.unroll);
       runs.back().second_derivatives = options.second_derivatives;
+      if (options.weight_late_losses) runs.back().weighting_horizon = options.optimizee_steps;
     }
     for (std::int64_t u = 0; u < unrolls; ++u, ++update) {
       std::vector<Tensor<T>> sum;
