@@ -92,8 +92,8 @@ struct LstmOptimizer {
   }
   /// Names of weights(), for files and messages.
   static std::vector<std::string> weight_names() {
-    return {"layer1.input",     "layer1.recurrent", "layer1.bias",   "layer2.input", "layer2.recurrent",
-            "layer2.bias",      "output.weight",    "output.bias",   "output.skip"};
+    return {"layer1.input", "layer1.recurrent", "layer1.bias",   "layer2.input", "layer2.recurrent",
+            "layer2.bias",  "output.weight",    "output.bias",   "output.skip"};
   }
 
   /// Throws unless the weights fit together (the preprocessing's features, H units in both layers, one output).
