@@ -13,6 +13,7 @@
 // optimizer, before meta-training, exactly Nesterov momentum.
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,7 +86,8 @@ struct LstmOptimizer {
   }
   template <class V>
   LstmOptimizer<V> with_weights(const std::vector<V>& w) const {
-    if (w.size() != 9) throw value_error("LstmOptimizer::with_weights: " + std::to_string(w.size()) + " tensors (9 expected)");
+    if (w.size() != weight_names().size())
+      throw value_error("LstmOptimizer::with_weights: " + std::to_string(w.size()) + " tensors (" + std::to_string(weight_names().size()) + " expected)");
     LstmOptimizer<V> out{{w[0], w[1], w[2]}, {w[3], w[4], w[5]}, w[6], w[7], w[8], output_scale, preprocessing};
     out.check();
     return out;
@@ -100,10 +102,10 @@ struct LstmOptimizer {
   void check() const {
     const index_t h = hidden();
     const index_t f = preprocessing.features();
-    const Shape expected[9] = {{f, 4 * h}, {h, 4 * h}, {4 * h}, {h, 4 * h}, {h, 4 * h}, {4 * h}, {h, 1}, {1}, {f, 1}};
+    const Shape expected[] = {{f, 4 * h}, {h, 4 * h}, {4 * h}, {h, 4 * h}, {h, 4 * h}, {4 * h}, {h, 1}, {1}, {f, 1}};
     const std::vector<W> w = weights();
     const auto names = weight_names();
-    for (std::size_t i = 0; i < 9; ++i)
+    for (std::size_t i = 0; i < std::size(expected); ++i)
       if (!(w[i].shape() == expected[i]))
         throw shape_error("LstmOptimizer: " + names[i] + " has shape " + w[i].shape().str() + ", expected " + expected[i].str() +
                           " for " + std::to_string(h) + " hidden units and " + std::to_string(preprocessing.features()) + " input features");
