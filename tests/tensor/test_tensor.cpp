@@ -84,6 +84,21 @@ TEST_CASE("zero-copy Eigen views, and copies from Eigen") {
   CHECK_THROWS_AS((void)TD::zeros({2, 2, 2}).matrix(), shape_error);
 }
 
+TEST_CASE("all_finite finds a NaN or an infinity anywhere, in either precision") {
+  CHECK(TD::zeros({0}).all_finite());
+  CHECK(TD({2, 2}, {1, -2, 1e308, -1e-308}).all_finite());
+  for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL})
+    for (index_t at = 0; at < 37; at += 9) {
+      TD t = TD::random_normal({37}, 1);
+      Tensor<float> f = Tensor<float>::random_normal({37}, 1);
+      t.data()[at] = bad;
+      f.data()[at] = static_cast<float>(bad);
+      CAPTURE(at);
+      CHECK_FALSE(t.all_finite());
+      CHECK_FALSE(f.all_finite());
+    }
+}
+
 TEST_CASE("freed blocks are reused by the same thread, within the cache limit") {
   const Shape big{64, 64};  // 32 KiB: above the caching threshold
   const double* first;

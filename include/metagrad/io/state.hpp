@@ -24,7 +24,7 @@ Tensor<E> load_state_tensor(const std::filesystem::path& file, const Shape& shap
   if (!(t.shape() == shape))
     throw io_error("load_state: " + file.string() + " has shape " + t.shape().str() + ", the state expects " + shape.str() +
                    " (saved for other parameters?)");
-  if (!t.array().isFinite().all()) throw io_error("load_state: " + file.string() + " holds a NaN or infinite value");
+  if (!t.all_finite()) throw io_error("load_state: " + file.string() + " holds a NaN or infinite value");
   return t;
 }
 }  // namespace io_detail

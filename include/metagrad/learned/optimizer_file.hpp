@@ -56,7 +56,7 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(std::istream& in, const std::str
     const auto it = entries.find(name);
     if (it == entries.end()) fail("no entry " + name + " (is this a learned optimizer file?)");
     if (shape && !(it->second.shape() == *shape)) fail(name + " has shape " + it->second.shape().str() + ", expected " + shape->str());
-    if (!it->second.array().isFinite().all()) fail(name + " holds a NaN or infinite value");
+    if (!it->second.all_finite()) fail(name + " holds a NaN or infinite value");
     return it->second;
   };
   const Shape scalar{}, pair{2};

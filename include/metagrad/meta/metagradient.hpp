@@ -200,7 +200,7 @@ class MetagradientEngine {
 
   static void check_finite(const std::vector<Tensor<T>>& g, const std::string& where) {
     for (const auto& x : g)
-      if (!x.array().isFinite().all())
+      if (!x.all_finite())
         throw training_error("metagradient: a NaN or infinite adjoint at " + where +
                              " (the run diverged, or its objective is not differentiable there)");
   }
@@ -253,7 +253,7 @@ void check_metaparameters(const Run& run, const std::vector<Tensor<typename Run:
     if (!(meta[j].shape() == specs[j].shape))
       throw shape_error("metagradient: metaparameter " + std::to_string(j) + " (" + specs[j].name + ") has shape " +
                         meta[j].shape().str() + ", expected " + specs[j].shape.str() + " for " + std::to_string(steps) + " steps");
-    if (!meta[j].array().isFinite().all())
+    if (!meta[j].all_finite())
       throw value_error("metagradient: metaparameter " + std::to_string(j) + " (" + specs[j].name + ") holds a NaN or infinite value");
   }
 }

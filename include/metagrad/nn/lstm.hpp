@@ -24,8 +24,6 @@ namespace nn_detail {
 template <class T>
 using RowArray = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
-using StridedRows = Eigen::Map<RowArray<T>, 0, Eigen::OuterStride<>>;
-template <class T>
 using ColumnArray = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>;
 template <class T>
 using ColumnMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
@@ -57,12 +55,12 @@ void tanh_in_place(T* data, index_t count) {
 }
 
 /// The cell on plain tensors, one block of rows at a time: z = x·W_x + h·W_h + b and the gates of a block are computed
-/// while they are in cache (the composed ops would make a dozen passes over [rows, 4H] arrays). Writes h' and c' to
-/// rows of stride `ld`, and when asked what the backward pass needs: the activated gates [σ(i), σ(f), tanh(g), σ(o)]
+/// while they are in cache (the composed ops would make a dozen passes over [rows, 4H] arrays). Writes h' and c'
+/// ([rows, H] each), and when asked what the backward pass needs: the activated gates [σ(i), σ(f), tanh(g), σ(o)]
 /// ([rows, 4H]) and tanh(c') ([rows, H]), each block of rows column-major.
 template <class T>
 void lstm_forward(const Tensor<T>& x, const Tensor<T>& h, const Tensor<T>& c, const Tensor<T>& w_input, const Tensor<T>& w_recurrent,
-                  const Tensor<T>& bias, T* h_out, T* c_out, index_t ld, T* gates = nullptr, T* tanh_cell = nullptr) {
+                  const Tensor<T>& bias, T* h_out, T* c_out, T* gates = nullptr, T* tanh_cell = nullptr) {
   const index_t rows = x.shape()[0], H = h.shape()[1];
   constexpr index_t block = lstm_block_rows;
   ColumnMatrix<T> z_scratch(gates ? 0 : block, 4 * H);
@@ -84,9 +82,9 @@ void lstm_forward(const Tensor<T>& x, const Tensor<T>& h, const Tensor<T>& c, co
     cell = a.middleCols(H, H) * cell + a.leftCols(H) * a.middleCols(2 * H, H);
     tc = cell;
     tanh_in_place(tc.data(), n * H);
-    StridedRows<T>(c_out + r * ld, n, H, Eigen::OuterStride<>(ld)) = cell;
+    Eigen::Map<RowArray<T>>(c_out + r * H, n, H) = cell;
     cell = a.rightCols(H) * tc;
-    StridedRows<T>(h_out + r * ld, n, H, Eigen::OuterStride<>(ld)) = cell;
+    Eigen::Map<RowArray<T>>(h_out + r * H, n, H) = cell;
   }
 }
 
@@ -101,7 +99,8 @@ inline void check_lstm_shapes(const Shape& x, const Shape& h, const Shape& c, co
 }  // namespace nn_detail
 
 namespace rules {
-/// The whole cell as one node: inputs x, h, c, W_x, W_h, b; output [rows, 2H] = [h' | c']. It keeps the activated
+/// The whole cell as one node: inputs x, h, c, W_x, W_h, b; output [2·rows, H]: h' above c' (so that taking them
+/// apart is two contiguous copies, not one short copy per row). It keeps the activated
 /// gates and tanh(c') of the forward pass (by blocks, as lstm_forward leaves them), so the first-order backward is one
 /// fused pass over blocks of rows;
 /// a recorded (create_graph) backward is the same formula in ops, recomputing the gates from the inputs.
@@ -116,12 +115,12 @@ struct LstmCell : Rule<T, LstmCell<T>> {
     if constexpr (std::is_same_v<typename Ctx::carrier, Tensor<T>>) {
       first_order_backward(ctx);
     } else {
-      const index_t H = tanh_cell.shape()[1];
+      const index_t rows = tanh_cell.shape()[0], H = tanh_cell.shape()[1];
       const auto z = matmul(ctx.input(0), ctx.input(3)) + matmul(ctx.input(1), ctx.input(4)) + ctx.input(5);
       const auto i = sigmoid(slice(z, 1, 0, H)), f = sigmoid(slice(z, 1, H, H)), g = tanh(slice(z, 1, 2 * H, H)),
-                 o = sigmoid(slice(z, 1, 3 * H, H)), tc = tanh(slice(ctx.output(), 1, H, H));
-      const auto gh = slice(ctx.grad(), 1, 0, H);
-      const auto dc = slice(ctx.grad(), 1, H, H) + gh * o * (T(1) - tc * tc);
+                 o = sigmoid(slice(z, 1, 3 * H, H)), tc = tanh(slice(ctx.output(), 0, rows, rows));
+      const auto gh = slice(ctx.grad(), 0, 0, rows);
+      const auto dc = slice(ctx.grad(), 0, rows, rows) + gh * o * (T(1) - tc * tc);
       const auto dz = concat({dc * g * i * (T(1) - i), dc * ctx.input(2) * f * (T(1) - f), dc * i * (T(1) - g * g), gh * tc * o * (T(1) - o)}, 1);
       if (ctx.needs(2)) ctx.accumulate(2, dc * f);
       accumulate_products(ctx, dz);
@@ -155,7 +154,8 @@ struct LstmCell : Rule<T, LstmCell<T>> {
         Eigen::Map<Columns> cb(cell_scratch.data(), n, H), gr(grad_scratch.data(), n, 2 * H), d(dc_scratch.data(), n, H),
             D(dz_scratch.data(), n, 4 * H);
         cb = Eigen::Map<const Rows>(c.data() + r * H, n, H);
-        gr = Eigen::Map<const Rows>(grad.data() + r * 2 * H, n, 2 * H);
+        gr.leftCols(H) = Eigen::Map<const Rows>(grad.data() + r * H, n, H);
+        gr.rightCols(H) = Eigen::Map<const Rows>(grad.data() + (rows + r) * H, n, H);
         const auto i = G.leftCols(H), f = G.middleCols(H, H), g = G.middleCols(2 * H, H), o = G.rightCols(H);
         const auto gh = gr.leftCols(H);
         d = gr.rightCols(H) + gh * o * (T(1) - tc.square());
@@ -201,17 +201,17 @@ auto lstm_cell(const X& x, const H& h, const H& c, const LstmWeights<W>& w) {
   using T = typename W::value_type;
   if constexpr (std::is_same_v<X, H> && std::is_same_v<H, W> && std::is_same_v<W, Tensor<T>>) {
     auto h_out = Tensor<T>::uninitialized(Shape{x.shape()[0], hidden}), c_out = Tensor<T>::uninitialized(Shape{x.shape()[0], hidden});
-    nn_detail::lstm_forward(x, h, c, w.input, w.recurrent, w.bias, h_out.data(), c_out.data(), hidden);
+    nn_detail::lstm_forward(x, h, c, w.input, w.recurrent, w.bias, h_out.data(), c_out.data());
     return std::pair{std::move(h_out), std::move(c_out)};
   } else if constexpr (std::is_same_v<X, H> && std::is_same_v<H, W> && std::is_same_v<W, Var<T>>) {
     const index_t rows = x.shape()[0];
-    auto out = Tensor<T>::uninitialized(Shape{rows, 2 * hidden}), gates = Tensor<T>::uninitialized(Shape{rows, 4 * hidden}),
+    auto out = Tensor<T>::uninitialized(Shape{2 * rows, hidden}), gates = Tensor<T>::uninitialized(Shape{rows, 4 * hidden}),
          tanh_cell = Tensor<T>::uninitialized(Shape{rows, hidden});
     nn_detail::lstm_forward(x.value(), h.value(), c.value(), w.input.value(), w.recurrent.value(), w.bias.value(), out.data(),
-                            out.data() + hidden, 2 * hidden, gates.data(), tanh_cell.data());
+                            out.data() + rows * hidden, gates.data(), tanh_cell.data());
     const Var<T> both = x.tape().record(std::move(out), {x, h, c, w.input, w.recurrent, w.bias},
                                         rules::LstmCell<T>(std::move(gates), std::move(tanh_cell)));
-    return std::pair{slice(both, 1, 0, hidden), slice(both, 1, hidden, hidden)};
+    return std::pair{slice(both, 0, 0, rows), slice(both, 0, rows, rows)};
   } else {
     const auto z = matmul(x, w.input) + matmul(h, w.recurrent) + w.bias;
     const auto gate = [&](int k) { return slice(z, 1, k * hidden, hidden); };

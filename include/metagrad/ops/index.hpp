@@ -1,6 +1,7 @@
 #pragma once
 // Indexing and layout ops on plain tensors: reshape, row gather and its adjoint, slice and its adjoint (pad),
 // concatenation, stop_gradient.
+#include <cstring>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -52,9 +53,9 @@ void copy_slabs(const Tensor<T>& src, index_t src_start, Tensor<T>& dst, index_t
   if (src.size() == 0 || count == 0) return;
   const index_t inner = src.shape().stride(axis);
   const index_t outer = src.size() / (src.shape()[axis] * inner);
+  const auto bytes = static_cast<std::size_t>(count * inner) * sizeof(T);  // short runs (a row's slice): memcpy beats Eigen's segments
   for (index_t o = 0; o < outer; ++o)
-    dst.array().segment((o * dst.shape()[axis] + dst_start) * inner, count * inner) =
-        src.array().segment((o * src.shape()[axis] + src_start) * inner, count * inner);
+    std::memcpy(dst.data() + (o * dst.shape()[axis] + dst_start) * inner, src.data() + (o * src.shape()[axis] + src_start) * inner, bytes);
 }
 }  // namespace detail
 

@@ -58,7 +58,7 @@ struct Optimizer {
   void validate(const Params& params, const Params& grads, const State& state) const {
     optim_detail::check_lists("Optimizer::step", params, grads, params.size());  // counts and shapes
     for (std::size_t i = 0; i < params.size(); ++i)
-      if (!grads[i].array().isFinite().all())
+      if (!grads[i].all_finite())
         throw training_error("Optimizer::step: gradient " + std::to_string(i) + " holds a NaN or infinite value at step " +
                              std::to_string(state.step_size.steps) + "; the parameters and state are unchanged");
     state.fields([&](const std::string& name, const auto& value) {

@@ -133,7 +133,7 @@ class StackedOptimizer {
       throw value_error("StackedOptimizer::step: a state of " + std::to_string(state.levels.size()) + " levels for " +
                         std::to_string(levels_.size()));
     for (std::size_t i = 0; i < grads.size(); ++i)
-      if (!grads[i].array().isFinite().all())
+      if (!grads[i].all_finite())
         throw training_error("StackedOptimizer::step: gradient " + std::to_string(i) + " holds a NaN or infinite value at step " +
                              std::to_string(state.steps) + "; the parameters and state are unchanged");
   }

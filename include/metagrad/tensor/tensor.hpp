@@ -3,6 +3,7 @@
 // stored contiguously and aligned so that Eigen maps over it vectorize. A Tensor owns its memory: Eigen views of
 // a Tensor are zero-copy maps; an Eigen matrix becomes a Tensor by one copy (from_eigen).
 #include <Eigen/Core>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <ostream>
@@ -133,6 +134,9 @@ class Tensor {
   ConstMatrixMap matrix() const { return ConstMatrixMap(data(), rows(), cols()); }
   ArrayMap array() { return ArrayMap(data(), size()); }
   ConstArrayMap array() const { return ConstArrayMap(data(), size()); }
+
+  /// True when no element is NaN or infinite, in one vectorized pass: x·0 is 0 for finite x and NaN otherwise.
+  bool all_finite() const { return std::isfinite((array() * T(0)).sum()); }
 
   /// Elementwise equality of shape and bits.
   friend bool operator==(const Tensor& a, const Tensor& b) {
