@@ -36,13 +36,7 @@ inline constexpr index_t lstm_block_rows = 256;
 template <class T>
 void sigmoid_in_place(T* data, index_t count) {
   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> v(data, count);
-  if constexpr (std::is_same_v<T, double>) {
-    v *= 0.5;
-    detail::tanh_double(data, data, count);
-    v = 0.5 + 0.5 * v;
-  } else {
-    v = T(1) / (T(1) + (-v).exp());
-  }
+  v = T(1) / (T(1) + (-v).exp());
 }
 template <class T>
 void tanh_in_place(T* data, index_t count) {
