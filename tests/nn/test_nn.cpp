@@ -102,6 +102,15 @@ TEST_CASE("lstm_cell on Vars: the fused node agrees with the composed ops over m
   const auto [h_plain, c_plain] = lstm_cell(values[0], values[1], values[2], LstmWeights<TD>{values[3], values[4], values[5]});
   CHECK(max_abs_difference(h_plain, h_fused) == 0);
   CHECK(max_abs_difference(c_plain, c_fused) == 0);
+  // Single precision (its own σ and tanh kernels) against the composed ops in single precision.
+  std::vector<Tensor<float>> single;
+  for (const auto& v : values) single.push_back(Tensor<float>::from_eigen(v.matrix().cast<float>()).reshape(v.shape()));
+  const auto [h_single, c_single] = lstm_cell(single[0], single[1], single[2], LstmWeights<Tensor<float>>{single[3], single[4], single[5]});
+  const auto z = matmul(single[0], single[3]) + matmul(single[1], single[4]) + single[5];
+  const auto gate = [&](int k) { return slice(z, 1, k * hidden, hidden); };
+  const auto cell = sigmoid(gate(1)) * single[2] + sigmoid(gate(0)) * tanh(gate(2));
+  CHECK((c_single.array() - cell.array()).abs().maxCoeff() < 1e-5f);
+  CHECK((h_single.array() - (sigmoid(gate(3)) * tanh(cell)).array()).abs().maxCoeff() < 1e-5f);
   for (std::size_t k = 0; k < values.size(); ++k) {
     CAPTURE(k);
     CHECK(max_abs_difference(g_fused[k], g_composed[k]) < 1e-12 * (1 + g_composed[k].array().abs().maxCoeff()));

@@ -32,7 +32,7 @@ using ColumnMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 /// vectorized σ and tanh sweep in full packets (row by row, H = 20 would leave a partial packet in every row).
 inline constexpr index_t lstm_block_rows = 256;
 
-/// σ over a contiguous run of values, in place (double: through the vectorized tanh kernel, σ(x) = (1 + tanh(x/2)) / 2).
+/// σ and tanh over a contiguous run of values, in place, vectorized (σ as the sigmoid op computes it).
 template <class T>
 void sigmoid_in_place(T* data, index_t count) {
   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> v(data, count);
@@ -93,11 +93,10 @@ inline void check_lstm_shapes(const Shape& x, const Shape& h, const Shape& c, co
 }  // namespace nn_detail
 
 namespace rules {
-/// The whole cell as one node: inputs x, h, c, W_x, W_h, b; output [2·rows, H]: h' above c' (so that taking them
-/// apart is two contiguous copies, not one short copy per row). It keeps the activated
-/// gates and tanh(c') of the forward pass (by blocks, as lstm_forward leaves them), so the first-order backward is one
-/// fused pass over blocks of rows;
-/// a recorded (create_graph) backward is the same formula in ops, recomputing the gates from the inputs.
+/// The whole cell as one node: inputs x, h, c, W_x, W_h, b; output [2·rows, H], h' above c' (taking them apart is two
+/// contiguous copies, not a short copy per row). It keeps the activated gates and tanh(c') of the forward pass (in
+/// lstm_forward's blocks), so the first-order backward is one fused pass over the same blocks; a recorded
+/// (create_graph) backward is the same formula in ops, recomputing the gates from the inputs.
 template <class T>
 struct LstmCell : Rule<T, LstmCell<T>> {
   Tensor<T> gates, tanh_cell;  // [rows, 4H], [rows, H], column-major within each block of rows

@@ -53,9 +53,10 @@ void copy_slabs(const Tensor<T>& src, index_t src_start, Tensor<T>& dst, index_t
   if (src.size() == 0 || count == 0) return;
   const index_t inner = src.shape().stride(axis);
   const index_t outer = src.size() / (src.shape()[axis] * inner);
-  const auto bytes = static_cast<std::size_t>(count * inner) * sizeof(T);  // short runs (a row's slice): memcpy beats Eigen's segments
-  for (index_t o = 0; o < outer; ++o)
-    std::memcpy(dst.data() + (o * dst.shape()[axis] + dst_start) * inner, src.data() + (o * src.shape()[axis] + src_start) * inner, bytes);
+  const auto bytes = static_cast<std::size_t>(count * inner) * sizeof(T);
+  for (index_t o = 0; o < outer; ++o)  // runs may be short (a slice of each row): memcpy, not an Eigen segment each
+    std::memcpy(dst.data() + (o * dst.shape()[axis] + dst_start) * inner,
+                src.data() + (o * src.shape()[axis] + src_start) * inner, bytes);
 }
 }  // namespace detail
 
