@@ -70,9 +70,12 @@ TEST_CASE("per-example losses and accuracy on plain tensors") {
   check_throws_with<shape_error>([&] { accuracy(prediction, IndexVector{1}); }, {"accuracy"});
 }
 
-TEST_CASE("lstm_cell on Vars: the fused node agrees with the composed ops over many blocks of rows, to any order") {
-  // Three blocks of the fused passes, the last one partial.
-  const index_t rows = 2 * nn_detail::lstm_block_rows + 22, inputs = 3, hidden = 5;
+namespace {
+/// The fused cell against the composed ops over three blocks of rows of the fused passes, the last one partial. Values
+/// agree to `tolerance`: a few units in the last place of z, whose sums run over the inputs and units in another order.
+void check_fused_lstm_cell(index_t hidden, double tolerance) {
+  CAPTURE(hidden);
+  const index_t rows = 2 * nn_detail::lstm_block_rows + 23, inputs = 3;
   const std::vector<TD> values{randn({rows, inputs}, 1), randn({rows, hidden}, 2), randn({rows, hidden}, 3),
                                randn({inputs, 4 * hidden}, 4), randn({hidden, 4 * hidden}, 5), randn({4 * hidden}, 6)};
   const auto composed = [&](const Vars& v) {
@@ -97,12 +100,12 @@ TEST_CASE("lstm_cell on Vars: the fused node agrees with the composed ops over m
   const auto [h_composed, c_composed, g_composed, hv_composed, nodes_composed] = gradients(composed);
   const auto max_abs_difference = [](const TD& a, const TD& b) { return (a.array() - b.array()).abs().maxCoeff(); };
   CHECK(nodes_fused < nodes_composed);
-  CHECK(max_abs_difference(h_fused, h_composed) < 1e-15);
-  CHECK(max_abs_difference(c_fused, c_composed) < 1e-15);
+  CHECK(max_abs_difference(h_fused, h_composed) < tolerance);
+  CHECK(max_abs_difference(c_fused, c_composed) < tolerance);
   const auto [h_plain, c_plain] = lstm_cell(values[0], values[1], values[2], LstmWeights<TD>{values[3], values[4], values[5]});
   CHECK(max_abs_difference(h_plain, h_fused) == 0);
   CHECK(max_abs_difference(c_plain, c_fused) == 0);
-  // Single precision (its own σ and tanh kernels) against the composed ops in single precision.
+  // Single precision against the composed ops in single precision.
   std::vector<Tensor<float>> single;
   for (const auto& v : values) single.push_back(Tensor<float>::from_eigen(v.matrix().cast<float>()).reshape(v.shape()));
   const auto [h_single, c_single] = lstm_cell(single[0], single[1], single[2], LstmWeights<Tensor<float>>{single[3], single[4], single[5]});
@@ -116,6 +119,34 @@ TEST_CASE("lstm_cell on Vars: the fused node agrees with the composed ops over m
     CHECK(max_abs_difference(g_fused[k], g_composed[k]) < 1e-12 * (1 + g_composed[k].array().abs().maxCoeff()));
     CHECK(max_abs_difference(hv_fused[k], hv_composed[k]) < 1e-12 * (1 + hv_composed[k].array().abs().maxCoeff()));
   }
+}
+
+}  // namespace
+
+TEST_CASE("lstm_cell on Vars: the fused node agrees with the composed ops over many blocks of rows, to any order") {
+  check_fused_lstm_cell(5, 1e-15);   // the general gate products; z sums 9 terms
+  static_assert(nn_detail::lstm_kernel_hidden == 20);
+  check_fused_lstm_cell(20, 1e-14);  // the register-blocked ones; z sums 24 terms, |z| up to about 20
+}
+
+TEST_CASE("lstm gate products: the register-blocked rows agree with the general product for every row grouping") {
+  // How many rows share each weight load depends on the vector width the consumer compiles for: check every grouping.
+  const index_t rows = 11, inputs = 3, hidden = 20;
+  const TD x = randn({rows, inputs}, 1), h = randn({rows, hidden}, 2);
+  const nn_detail::GateWeights<double> w(randn({inputs, 4 * hidden}, 3), randn({hidden, 4 * hidden}, 4), randn({4 * hidden}, 5));
+  const Eigen::MatrixXd expected = (x.matrix() * w.input.matrix() + h.matrix() * w.recurrent.matrix()).rowwise() + w.bias.matrix();
+  const auto check = [&]<int R>() {
+    CAPTURE(R);
+    TD z({rows, 4 * hidden}, std::numeric_limits<double>::quiet_NaN());
+    const index_t done = nn_detail::gate_rows<double, 80, R>(w, x.data(), inputs, h.data(), hidden, rows, z.data());
+    CHECK(done == rows - rows % R);
+    nn_detail::gate_rows<double, 80, 1>(w, x.data() + done * inputs, inputs, h.data() + done * hidden, hidden, rows - done,
+                                        z.data() + done * 4 * hidden);
+    CHECK((z.matrix() - expected).cwiseAbs().maxCoeff() < 1e-13);
+  };
+  check.operator()<1>();
+  check.operator()<2>();
+  check.operator()<4>();
 }
 
 TEST_CASE("lstm_cell: one step against a hand-computed reference, derivatives against finite differences") {

@@ -24,62 +24,137 @@ namespace nn_detail {
 template <class T>
 using RowArray = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
-using ColumnArray = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>;
-template <class T>
-using ColumnMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-/// Rows per block of the fused forward and backward passes. A block's pre-activations and gates are held column by
-/// column ([n, 4H] column-major, in cache), so each gate of the block is one contiguous run of n·H values that the
-/// vectorized σ and tanh sweep in full packets (row by row, H = 20 would leave a partial packet in every row).
-inline constexpr index_t lstm_block_rows = 256;
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+/// [rows, H] arrays with H known at compile time (HH = H) or not (HH = Eigen::Dynamic): with H known, Eigen sweeps
+/// each row of 20 in whole vectors instead of deciding at run time.
+template <class T, int HH>
+using Units = Eigen::Array<T, Eigen::Dynamic, HH, Eigen::RowMajor>;
+/// One gate, [rows, H], inside row-major [rows, 4H] gates.
+template <class T, int HH>
+using Gate = Eigen::Map<Units<T, HH>, 0, Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>>;
+template <class T, int HH>
+using ConstGate = Eigen::Map<const Units<T, HH>, 0, Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>>;
+template <class T, int HH>
+Gate<T, HH> gate(T* gates, index_t rows, index_t H, int k) {
+  return {gates + k * H, rows, H, Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>(4 * H)};
+}
+template <class T, int HH>
+ConstGate<T, HH> gate(const T* gates, index_t rows, index_t H, int k) {
+  return {gates + k * H, rows, H, Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>(4 * H)};
+}
+template <class T, int HH>
+Eigen::Map<Units<T, HH>> units(T* data, index_t rows, index_t H) {
+  return {data, rows, H};
+}
+template <class T, int HH>
+Eigen::Map<const Units<T, HH>> units(const T* data, index_t rows, index_t H) {
+  return {data, rows, H};
+}
 
-/// σ and tanh over a contiguous run of values, in place, vectorized (σ as the sigmoid op computes it).
+/// Rows per block of the fused forward and backward passes: a block's gates stay in cache from the products through
+/// the activations to the cell update (forward) or to the products with ∂z (backward).
+inline constexpr index_t lstm_block_rows = 256;
+/// The hidden size with a register-blocked kernel for the gate products and fixed-size cell updates: the learned
+/// optimizer's 20 units (other sizes take Eigen's products).
+inline constexpr int lstm_kernel_hidden = 20;
+
+/// σ over a contiguous run of values, in place, vectorized (the sigmoid op's formula).
 template <class T>
 void sigmoid_in_place(T* data, index_t count) {
   Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> v(data, count);
   v = T(1) / (T(1) + (-v).exp());
 }
+
+/// The weights as the forward pass uses them: the g gate's columns of W_x, W_h and b doubled, so that one σ sweep
+/// over all four gates gives tanh(g) = 2σ(2g) − 1 from the g columns (row-major [inputs, 4H], [H, 4H], [4H]).
 template <class T>
-void tanh_in_place(T* data, index_t count) {
-  if constexpr (std::is_same_v<T, double>) {
-    detail::tanh_double(data, data, count);
+struct GateWeights {
+  RowArray<T> input, recurrent;
+  Eigen::Array<T, 1, Eigen::Dynamic> bias;
+  GateWeights(const Tensor<T>& wx, const Tensor<T>& wh, const Tensor<T>& b)
+      : input(Eigen::Map<const RowArray<T>>(wx.data(), wx.shape()[0], wx.shape()[1])),
+        recurrent(Eigen::Map<const RowArray<T>>(wh.data(), wh.shape()[0], wh.shape()[1])),
+        bias(Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(b.data(), b.size())) {
+    const index_t H = wh.shape()[0];
+    input.middleCols(2 * H, H) *= T(2);
+    recurrent.middleCols(2 * H, H) *= T(2);
+    bias.segment(2 * H, H) *= T(2);
+  }
+};
+
+/// z = b + x·W_x + h·W_h for R rows at a time with 4H = Width known: each row of z is Width / packet vector
+/// registers, R rows of accumulators stay in registers, and every weight row loaded serves R rows.
+template <class T, int Width, int R>
+index_t gate_rows(const GateWeights<T>& w, const T* x, index_t F, const T* h, index_t H, index_t n, T* z) {
+  using Row = Eigen::Array<T, 1, Width>;
+  const Row bias = w.bias;
+  index_t r = 0;
+  for (; r + R <= n; r += R) {
+    Row acc[R];
+    for (int q = 0; q < R; ++q) acc[q] = bias;
+    for (index_t k = 0; k < F; ++k) {
+      const Eigen::Map<const Row> weights(w.input.data() + k * Width);
+      for (int q = 0; q < R; ++q) acc[q] += x[(r + q) * F + k] * weights;
+    }
+    for (index_t k = 0; k < H; ++k) {
+      const Eigen::Map<const Row> weights(w.recurrent.data() + k * Width);
+      for (int q = 0; q < R; ++q) acc[q] += h[(r + q) * H + k] * weights;
+    }
+    for (int q = 0; q < R; ++q) Eigen::Map<Row>(z + (r + q) * Width) = acc[q];
+  }
+  return r;
+}
+
+/// z = b + x·W_x + h·W_h for n rows (row-major x [n, F], h [n, H], z [n, 4H]).
+template <class T, int HH>
+void gate_products(const GateWeights<T>& w, const T* x, index_t F, const T* h, index_t H, index_t n, T* z) {
+  if constexpr (HH != Eigen::Dynamic) {
+    constexpr int Width = 4 * HH, registers = Width / Eigen::internal::packet_traits<T>::size;
+    constexpr int R = registers >= 20 ? 1 : 20 / registers;  // about 20 accumulator registers
+    const index_t done = gate_rows<T, Width, R>(w, x, F, h, H, n, z);
+    gate_rows<T, Width, 1>(w, x + done * F, F, h + done * H, H, n - done, z + done * Width);
   } else {
-    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> v(data, count);
-    v = v.tanh();
+    Eigen::Map<RowMatrix<T>> out(z, n, 4 * H);
+    out.noalias() = Eigen::Map<const RowMatrix<T>>(x, n, F) * w.input.matrix();
+    out.noalias() += Eigen::Map<const RowMatrix<T>>(h, n, H) * w.recurrent.matrix();
+    out.array().rowwise() += w.bias;
   }
 }
 
-/// The cell on plain tensors, one block of rows at a time: z = x·W_x + h·W_h + b and the gates of a block are computed
-/// while they are in cache (the composed ops would make a dozen passes over [rows, 4H] arrays). Writes h' and c'
-/// ([rows, H] each), and when asked what the backward pass needs: the activated gates [σ(i), σ(f), tanh(g), σ(o)]
-/// ([rows, 4H]) and tanh(c') ([rows, H]), each block of rows column-major.
+/// Calls f.template operator()<HH>() with HH = H when the kernels know H at compile time, else Eigen::Dynamic.
+template <class F>
+decltype(auto) with_hidden_size(index_t H, F&& f) {
+  if (H == lstm_kernel_hidden) return f.template operator()<lstm_kernel_hidden>();
+  return f.template operator()<Eigen::Dynamic>();
+}
+
+/// The cell on plain tensors, one block of rows at a time: z = x·W_x + h·W_h + b, the gates and the cell update of a
+/// block are computed while it is in cache (the composed ops would make a dozen passes over [rows, 4H] arrays).
+/// Writes h' and c' ([rows, H] each), and when asked what the backward pass needs: the activated gates
+/// [σ(i), σ(f), tanh(g), σ(o)] ([rows, 4H]) and tanh(c') ([rows, H]), all row-major.
 template <class T>
 void lstm_forward(const Tensor<T>& x, const Tensor<T>& h, const Tensor<T>& c, const Tensor<T>& w_input, const Tensor<T>& w_recurrent,
                   const Tensor<T>& bias, T* h_out, T* c_out, T* gates = nullptr, T* tanh_cell = nullptr) {
-  const index_t rows = x.shape()[0], H = h.shape()[1];
+  const index_t rows = x.shape()[0], F = x.shape()[1], H = h.shape()[1];
   constexpr index_t block = lstm_block_rows;
-  ColumnMatrix<T> z_scratch(gates ? 0 : block, 4 * H);
-  ColumnArray<T> cell_scratch(block, H), tanh_scratch(tanh_cell ? 0 : block, H);
-  const auto b = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(bias.data(), 4 * H);
-  for (index_t r = 0; r < rows; r += block) {
-    const index_t n = std::min(block, rows - r);
-    T* zp = gates ? gates + r * 4 * H : z_scratch.data();
-    Eigen::Map<ColumnMatrix<T>> z(zp, n, 4 * H);
-    z.noalias() = x.matrix().middleRows(r, n) * w_input.matrix();
-    z.noalias() += h.matrix().middleRows(r, n) * w_recurrent.matrix();
-    auto a = z.array();
-    a.rowwise() += b;
-    sigmoid_in_place(zp, n * 2 * H);  // i, f
-    tanh_in_place(zp + n * 2 * H, n * H);  // g
-    sigmoid_in_place(zp + n * 3 * H, n * H);  // o
-    Eigen::Map<ColumnArray<T>> cell(cell_scratch.data(), n, H), tc(tanh_cell ? tanh_cell + r * H : tanh_scratch.data(), n, H);
-    cell = Eigen::Map<const RowArray<T>>(c.data() + r * H, n, H);
-    cell = a.middleCols(H, H) * cell + a.leftCols(H) * a.middleCols(2 * H, H);
-    tc = cell;
-    tanh_in_place(tc.data(), n * H);
-    Eigen::Map<RowArray<T>>(c_out + r * H, n, H) = cell;
-    cell = a.rightCols(H) * tc;
-    Eigen::Map<RowArray<T>>(h_out + r * H, n, H) = cell;
-  }
+  const GateWeights<T> w(w_input, w_recurrent, bias);
+  Buffer<T> z_scratch(gates ? 0 : block * 4 * H), tanh_scratch(tanh_cell ? 0 : block * H);
+  with_hidden_size(H, [&]<int HH>() {
+    for (index_t r = 0; r < rows; r += block) {
+      const index_t n = std::min(block, rows - r);
+      T* z = gates ? gates + r * 4 * H : z_scratch.data();
+      gate_products<T, HH>(w, x.data() + r * F, F, h.data() + r * H, H, n, z);
+      sigmoid_in_place(z, n * 4 * H);
+      auto g = gate<T, HH>(z, n, H, 2);
+      g = T(2) * g - T(1);
+      auto cell = units<T, HH>(c_out + r * H, n, H), tc = units<T, HH>(tanh_cell ? tanh_cell + r * H : tanh_scratch.data(), n, H);
+      cell = gate<T, HH>(z, n, H, 1) * units<T, HH>(c.data() + r * H, n, H) + gate<T, HH>(z, n, H, 0) * g;
+      tc = T(2) * cell;
+      sigmoid_in_place(tc.data(), n * H);
+      tc = T(2) * tc - T(1);
+      units<T, HH>(h_out + r * H, n, H) = gate<T, HH>(z, n, H, 3) * tc;
+    }
+  });
 }
 
 inline void check_lstm_shapes(const Shape& x, const Shape& h, const Shape& c, const Shape& wx, const Shape& wh, const Shape& b) {
@@ -94,12 +169,12 @@ inline void check_lstm_shapes(const Shape& x, const Shape& h, const Shape& c, co
 
 namespace rules {
 /// The whole cell as one node: inputs x, h, c, W_x, W_h, b; output [2·rows, H], h' above c' (taking them apart is two
-/// contiguous copies, not a short copy per row). It keeps the activated gates and tanh(c') of the forward pass (in
-/// lstm_forward's blocks), so the first-order backward is one fused pass over the same blocks; a recorded
+/// contiguous copies, not a short copy per row). It keeps the activated gates and tanh(c') of the forward pass, so
+/// the first-order backward is one fused pass over blocks of rows; a recorded
 /// (create_graph) backward is the same formula in ops, recomputing the gates from the inputs.
 template <class T>
 struct LstmCell : Rule<T, LstmCell<T>> {
-  Tensor<T> gates, tanh_cell;  // [rows, 4H], [rows, H], column-major within each block of rows
+  Tensor<T> gates, tanh_cell;  // [rows, 4H], [rows, H]: the activated gates and tanh(c') of the forward pass
   LstmCell(Tensor<T> g, Tensor<T> t) : gates(std::move(g)), tanh_cell(std::move(t)) {}
   const char* name() const override { return "lstm_cell"; }
 
@@ -125,8 +200,6 @@ struct LstmCell : Rule<T, LstmCell<T>> {
   /// into the products (∂x and ∂h block by block; ∂W_x, ∂W_h and ∂b summed over the blocks).
   template <class Ctx>
   void first_order_backward(Ctx& ctx) const {
-    using Rows = nn_detail::RowArray<T>;
-    using Columns = nn_detail::ColumnArray<T>;
     const index_t rows = gates.shape()[0], H = tanh_cell.shape()[1];
     bool need[6];
     for (int k = 0; k < 6; ++k) need[k] = ctx.needs(k);
@@ -138,35 +211,30 @@ struct LstmCell : Rule<T, LstmCell<T>> {
     {  // the inputs' values are read here, before any accumulate
       const Tensor<T>&grad = ctx.grad(), &x = ctx.value(0), &h = ctx.value(1), &c = ctx.value(2), &wx = ctx.value(3), &wh = ctx.value(4);
       constexpr index_t block = nn_detail::lstm_block_rows;
-      nn_detail::ColumnMatrix<T> dz_scratch(block, 4 * H);
-      Columns grad_scratch(block, 2 * H), cell_scratch(block, H), dc_scratch(block, H);
-      for (index_t r = 0; r < rows; r += block) {
-        const index_t n = std::min(block, rows - r);
-        const auto G = Eigen::Map<const Columns>(gates.data() + r * 4 * H, n, 4 * H);
-        const auto tc = Eigen::Map<const Columns>(tanh_cell.data() + r * H, n, H);
-        Eigen::Map<Columns> cb(cell_scratch.data(), n, H), gr(grad_scratch.data(), n, 2 * H), d(dc_scratch.data(), n, H),
-            D(dz_scratch.data(), n, 4 * H);
-        cb = Eigen::Map<const Rows>(c.data() + r * H, n, H);
-        gr.leftCols(H) = Eigen::Map<const Rows>(grad.data() + r * H, n, H);
-        gr.rightCols(H) = Eigen::Map<const Rows>(grad.data() + (rows + r) * H, n, H);
-        const auto i = G.leftCols(H), f = G.middleCols(H, H), g = G.middleCols(2 * H, H), o = G.rightCols(H);
-        const auto gh = gr.leftCols(H);
-        d = gr.rightCols(H) + gh * o * (T(1) - tc.square());
-        D.leftCols(H) = d * g * i * (T(1) - i);
-        D.middleCols(H, H) = d * cb * f * (T(1) - f);
-        D.middleCols(2 * H, H) = d * i * (T(1) - g.square());
-        D.rightCols(H) = gh * tc * o * (T(1) - o);
-        if (need[2]) {
-          d *= f;
-          Eigen::Map<Rows>(dcell.data() + r * H, n, H) = d;
+      Buffer<T> dz_scratch(block * 4 * H), dc_scratch(block * H);
+      nn_detail::with_hidden_size(H, [&]<int HH>() {
+        using nn_detail::gate, nn_detail::units;
+        for (index_t r = 0; r < rows; r += block) {
+          const index_t n = std::min(block, rows - r);
+          const T* G = gates.data() + r * 4 * H;
+          const auto i = gate<T, HH>(G, n, H, 0), f = gate<T, HH>(G, n, H, 1), g = gate<T, HH>(G, n, H, 2), o = gate<T, HH>(G, n, H, 3);
+          const auto tc = units<T, HH>(tanh_cell.data() + r * H, n, H), gh = units<T, HH>(grad.data() + r * H, n, H);
+          T* D = dz_scratch.data();
+          auto d = units<T, HH>(dc_scratch.data(), n, H);
+          d = units<T, HH>(grad.data() + (rows + r) * H, n, H) + gh * o * (T(1) - tc.square());
+          gate<T, HH>(D, n, H, 0) = d * g * i * (T(1) - i);
+          gate<T, HH>(D, n, H, 1) = d * units<T, HH>(c.data() + r * H, n, H) * f * (T(1) - f);
+          gate<T, HH>(D, n, H, 2) = d * i * (T(1) - g.square());
+          gate<T, HH>(D, n, H, 3) = gh * tc * o * (T(1) - o);
+          if (need[2]) units<T, HH>(dcell.data() + r * H, n, H) = d * f;
+          const auto Dm = Eigen::Map<const nn_detail::RowMatrix<T>>(D, n, 4 * H);
+          if (need[0]) dx.matrix().middleRows(r, n).noalias() = Dm * wx.matrix().transpose();
+          if (need[1]) dh.matrix().middleRows(r, n).noalias() = Dm * wh.matrix().transpose();
+          if (need[3]) dwx.matrix().noalias() += x.matrix().middleRows(r, n).transpose() * Dm;
+          if (need[4]) dwh.matrix().noalias() += h.matrix().middleRows(r, n).transpose() * Dm;
+          if (need[5]) db.matrix() += Dm.colwise().sum();
         }
-        const auto Dm = D.matrix();
-        if (need[0]) dx.matrix().middleRows(r, n).noalias() = Dm * wx.matrix().transpose();
-        if (need[1]) dh.matrix().middleRows(r, n).noalias() = Dm * wh.matrix().transpose();
-        if (need[3]) dwx.matrix().noalias() += x.matrix().middleRows(r, n).transpose() * Dm;
-        if (need[4]) dwh.matrix().noalias() += h.matrix().middleRows(r, n).transpose() * Dm;
-        if (need[5]) db.matrix() += Dm.colwise().sum();
-      }
+      });
     }
     Tensor<T>* gradients[6] = {&dx, &dh, &dcell, &dwx, &dwh, &db};
     for (int k = 0; k < 6; ++k)
