@@ -209,6 +209,9 @@ TEST_CASE("the meta-gradient of a short unroll, with and without second derivati
     run.second_derivatives = second;
     const auto result = metagradient(run, weights, unroll, StoreAll{}, options);
     gradients.push_back(result.gradient);
+    const auto recorded = metagradient(run, weights, unroll, RecordAll{}, options);  // as meta_train takes it
+    CHECK(recorded.objective == result.objective);
+    for (std::size_t j = 0; j < weights.size(); ++j) CHECK(recorded.gradient[j] == result.gradient[j]);
     // With second derivatives: finite differences of the run itself. Without: of the frozen-gradient run.
     const auto objective = [&](const std::vector<TD>& w) {
       if (second) return run_objective(static_cast<const UnrollRun<QuadraticTask<double>>&>(run), w, unroll, options);
@@ -248,6 +251,11 @@ TEST_CASE("a short meta-training run improves the learned optimizer on held-out 
   CHECK(result.optimizee_steps == 30 * 2 * 20);
   CHECK(result.best_evaluation < 0.5 * result.evaluations.front());
   CHECK(result.best_evaluation == doctest::Approx(evaluate_learned_optimizer(task, result.best, options)).epsilon(1e-12));
+  MetaTrainingOptions stored = options;  // StoreAll's metagradients are RecordAll's to the last bit: the same training
+  stored.record_unrolls = false;
+  const auto same = meta_train(task, LstmOptimizer<TD>::initial(8, 4), stored);
+  CHECK(same.meta_losses == result.meta_losses);
+  CHECK(same.evaluations == result.evaluations);
   // Selecting on the runs' ends: the figure averages the last losses of each held-out run.
   MetaTrainingOptions at_the_end = options;
   at_the_end.evaluation_last_steps = 3;

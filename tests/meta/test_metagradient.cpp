@@ -274,6 +274,7 @@ TEST_CASE("every checkpoint policy gives the same metagradient to the last bit, 
       CHECK(run.plain_steps == result.cost.replayed_steps);
       return result.cost;
     };
+    CHECK(same(RecordAll{}, "RecordAll", 0) == CheckpointPlan{T, 1, 0, T});  // no plain step: every step recorded once
     for (std::int64_t k : {2, 3, 4}) {
       const auto cost = same(Replay{k}, "Replay", k);
       CHECK(cost.stored_states <= (k - 1) * ceil_log(T, k) + k);
@@ -310,6 +311,7 @@ TEST_CASE("checkpoint plans: REPLAY's and revolve's costs on long runs") {
   check_throws_with<value_error>([] { Replay{1}.plan(10); }, {"Replay", "branching factor 1"});
   check_throws_with<value_error>([] { Revolve{0}.plan(10); }, {"Revolve", "0 checkpoint slots"});
   check_throws_with<value_error>([] { StoreAll{}.plan(0); }, {"StoreAll", "0 steps"});
+  check_throws_with<value_error>([] { RecordAll{}.plan(0); }, {"RecordAll", "0 steps"});
 }
 
 namespace {
@@ -361,6 +363,7 @@ TEST_CASE("metagradient errors name what was wrong") {
   wrong[MlpRun::lr].array() = 1e30;  // θ grows by 1e30 a step until it overflows: the adjoint is not finite
   wrong[MlpRun::decay] = TD::scalar(-1);
   check_throws_with<training_error>([&] { metagradient(run, wrong, 20, Replay{2}); }, {"NaN or infinite adjoint at step 19"});
+  check_throws_with<training_error>([&] { metagradient(run, wrong, 20, RecordAll{}); }, {"NaN or infinite adjoint at step 19"});
 
   NondeterministicRun noisy;
   noisy.noisy_call = 1;  // the second call: step 0 replayed by the determinism check
@@ -380,6 +383,10 @@ TEST_CASE("metagradient reports progress through train()'s callbacks") {
   CHECK(progress.total == plan.replayed_steps + 20);
   CHECK(progress.reports == progress.total);
   CHECK(progress.ended);
+  Progress recorded;
+  metagradient(run, run.meta(20), 20, RecordAll{}, {}, recorded);
+  CHECK(recorded.total == 40);  // each step recorded, then reversed
+  CHECK(recorded.reports == recorded.total);
 }
 
 namespace {

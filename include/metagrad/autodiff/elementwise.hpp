@@ -194,7 +194,9 @@ template <class T> Var<T> operator*(const Var<T>& x, std::type_identity_t<T> s) 
 template <class T> Var<T> operator*(std::type_identity_t<T> s, const Var<T>& x) { return x * s; }
 template <class T> Var<T> operator/(const Var<T>& x, std::type_identity_t<T> s) {
   if (s == T(0)) throw value_error("div: division of a Var of shape " + x.shape().str() + " by the scalar 0");
-  return x * (T(1) / s);
+  // The value divides, as the plain op does (x · (1/s) can differ in the last bit): a run gives the same bits on
+  // either carrier. The derivative is 1/s either way.
+  return x.tape().record(x.value() / s, {x}, rules::MulScalar<T>(T(1) / s));
 }
 template <class T> Var<T> operator/(std::type_identity_t<T> s, const Var<T>& x) {
   return x.tape().record(s / x.value(), {x}, rules::ScalarDiv<T>{});

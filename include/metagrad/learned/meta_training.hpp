@@ -141,6 +141,9 @@ struct MetaTrainingOptions {
   double meta_learning_rate = 1e-3;    // Adam on the LSTM's weights
   double clip_norm = 1.0;              // the metagradient's global norm is clipped to this (0: no clipping)
   bool second_derivatives = false;     // keep the optimizee's second derivatives (the paper drops them)
+  bool record_unrolls = true;          // RecordAll: each unroll step computed once, every step's tape kept until its
+                                       // reversal (MNIST MLP, unroll 20: about 600 MB in float); false: StoreAll, which
+                                       // keeps only the states and computes each step twice
   bool weight_late_losses = false;     // meta-loss Σ_s (s / optimizee_steps) f(θ_s) instead of the paper's Σ_s f(θ_s)
   int evaluate_every = 10;             // meta-iterations between evaluations on held-out optimizees
   int evaluation_optimizees = 8;
@@ -185,9 +188,9 @@ typename Task::value_type evaluate_learned_optimizer(const Task& task, const Lst
 }
 
 /// Meta-trains `optimizer` on optimizees drawn from `task` (PAPERS.md §2): for every meta-batch of fresh optimizees,
-/// each unroll of each optimizee is a metagradient of Σ_t f(θ_t) with respect to the LSTM's weights (store-all
-/// checkpointing: an unroll is short); their mean, clipped to `clip_norm`, is one Adam step; the optimizees continue
-/// from their unrolls' final states. The held-out evaluation keeps the best weights. Callbacks see one report per
+/// each unroll of each optimizee is a metagradient of Σ_t f(θ_t) with respect to the LSTM's weights (RecordAll, or
+/// StoreAll when record_unrolls is off: an unroll is short); their mean, clipped to `clip_norm`, is one Adam step;
+/// the optimizees continue from their unrolls' final states. The held-out evaluation keeps the best weights. Callbacks see one report per
 /// meta-update: its meta-loss, and the held-out evaluation as validation_loss when one follows it.
 template <class Task, TrainingCallback... Callbacks>
 MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& initial,
@@ -225,7 +228,9 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
       std::vector<Tensor<T>> sum;
       T meta_loss = 0;
       for (auto& run : runs) {
-        const auto mg = metagradient(run, weights, options.unroll, StoreAll{}, {.check_determinism = false, .step_loss_weights = run.step_loss_weights()});
+        const MetagradientOptions unchecked{.check_determinism = false, .step_loss_weights = run.step_loss_weights()};
+        const auto mg = options.record_unrolls ? metagradient(run, weights, options.unroll, RecordAll{}, unchecked)
+                                               : metagradient(run, weights, options.unroll, StoreAll{}, unchecked);
         run = run.next(mg);  // the optimizee continues under the weights this unroll was taken with
         meta_loss += mg.objective / static_cast<T>(runs.size());
         for (std::size_t j = 0; j < mg.gradient.size(); ++j) {

@@ -1,14 +1,16 @@
 #pragma once
 // Checkpoint policies: which states of a training run to keep, and when to replay, so that the steps can be
 // reversed T−1, …, 0 — the order a metagradient needs them in. A policy only decides; the engine (metagradient.hpp)
-// and the plan counter below carry its decisions out through six primitives on a store of checkpoints and one
-// working state:
+// and the plan counter below carry its decisions out through seven primitives on a store of checkpoints, one
+// working state and a stack of recorded steps:
 //   restore(t)  working := a copy of checkpoint t          take(t)   working := checkpoint t, which is dropped
 //   advance(t)  replay plain training steps up to step t     store()   checkpoint the working state
-//   reverse()   the step-VJP of step `working` (consumes it)  release(t) drop checkpoint t
+//   record()    record the working state's step on the tape and keep it; working := the step's result
+//   reverse()   the step-VJP of the last recorded step (dropping its tape), or else of step `working` (consuming it)
+//   release(t)  drop checkpoint t
 // Every policy starts with checkpoint 0 (the initial state) stored and ends with the store empty. The policies give
-// the same metagradient to the last bit: they differ only in memory (checkpoints held at once) and time (replayed
-// steps), and `plan(steps)` reports both before anything runs.
+// the same metagradient to the last bit: they differ only in memory (checkpoints and recorded steps held at once)
+// and time (replayed steps), and `plan(steps)` reports both before anything runs.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -24,6 +26,9 @@ struct CheckpointPlan {
   std::int64_t steps = 0;
   std::int64_t stored_states = 0;
   std::int64_t replayed_steps = 0;
+  /// The most steps recorded and kept on the tape at once (RecordAll: all of them), each with every intermediate value
+  /// its step-VJP needs: far more memory than a stored state.
+  std::int64_t recorded_steps = 0;
   friend bool operator==(const CheckpointPlan&, const CheckpointPlan&) = default;
 };
 
@@ -41,13 +46,16 @@ class PlanCounter {
   void take(std::int64_t t) { working_ = t, --stored_; }
   void advance(std::int64_t t) { plan_.replayed_steps += t - working_, working_ = t; }
   void store() { plan_.stored_states = std::max(plan_.stored_states, ++stored_); }
-  void reverse() {}
+  void record() { ++working_, plan_.recorded_steps = std::max(plan_.recorded_steps, ++recorded_); }
+  void reverse() {
+    if (recorded_ > 0) --recorded_;
+  }
   void release(std::int64_t) { --stored_; }
   CheckpointPlan plan() const { return plan_; }
 
  private:
   CheckpointPlan plan_;
-  std::int64_t stored_ = 0, working_ = 0;
+  std::int64_t stored_ = 0, working_ = 0, recorded_ = 0;
 };
 
 /// C(s + r, s), the number of steps s checkpoints can reverse with r replays of each step; saturates above `cap`.
@@ -82,6 +90,20 @@ struct StoreAll {
     policy.schedule(steps, counter);
     return counter.plan();
   }
+};
+
+/// Record every step on the tape in the first pass and keep it: no step is computed twice (StoreAll computes each
+/// step plainly, then again on the tape to reverse it), at the price of holding every step's intermediate values at
+/// once. For short runs whose steps are costly: a learned optimizer's unroll.
+struct RecordAll {
+  template <class Exec>
+  void schedule(std::int64_t steps, Exec& ex) const {
+    meta_detail::check_steps("RecordAll", steps);
+    ex.take(0);
+    for (std::int64_t t = 0; t < steps; ++t) ex.record();
+    for (std::int64_t t = 0; t < steps; ++t) ex.reverse();
+  }
+  CheckpointPlan plan(std::int64_t steps) const { return StoreAll::count_plan(*this, steps); }
 };
 
 /// REPLAY (Engstrom et al. 2025): a lazy k-ary tree. Split the steps into k segments, keep each segment's start state,

@@ -93,42 +93,58 @@ class MetagradientEngine {
     if (checkpoints_.erase(t) == 0) missing(t);
   }
 
-  /// The step-VJP of step t = the working state's step: (ā_{t+1}, s_t) → ā_t, and meta's gradient += step t's part.
+  /// Records the working state's step on the tape and keeps it for reverse(); the working state becomes its result.
+  void record() {
+    if (!working_ || working_step_ >= steps_)
+      throw std::logic_error("metagradient: the checkpoint policy recorded step " + std::to_string(working_step_) + " without its state");
+    recorded_.push_back(record_step(working_step_));
+    result_.cost.recorded_steps = std::max(result_.cost.recorded_steps, static_cast<std::int64_t>(recorded_.size()));
+    const Recorded& r = recorded_.back();
+    if (++working_step_ < steps_) {  // the next step is recorded from these values as variables of its own
+      working_ = state_values<T, PlainState>(r.state);
+      record_hash(working_step_, *working_);
+    }
+    progress(r.loss.value().item());
+  }
+
+  /// The step-VJP of step t — the last recorded step, or else the working state's step, recorded now:
+  /// (ā_{t+1}, s_t) → ā_t, and meta's gradient += step t's part. Step t's tape is dropped after.
   void reverse() {
-    const std::int64_t t = working_step_;
-    if (!working_ || t != next_reverse_)
-      throw std::logic_error("metagradient: the checkpoint policy reversed step " + std::to_string(t) + " where step " +
-                             std::to_string(next_reverse_) + " was due");
+    const std::int64_t t = next_reverse_;
+    const bool recorded = !recorded_.empty();
+    const std::int64_t found = recorded ? recorded_.back().step : working_ ? working_step_ : -1;
+    if (found != t)
+      throw std::logic_error("metagradient: the checkpoint policy reversed step " + std::to_string(found) + " where step " +
+                             std::to_string(t) + " was due");
+    const auto mark = recorded ? recorded_.back().mark : tape_.mark();
     try {
-      std::vector<Var<T>> inputs;
-      TapedState state = state_on_tape<TapedState>(tape_, std::move(*working_), inputs);
-      working_.reset();
-      auto next = run_.step(t, std::move(state), meta_vars_);
+      Recorded r = recorded ? std::move(recorded_.back()) : record_step(t);
+      if (recorded) recorded_.pop_back();
       Var<T> total;  // Σ_i ⟨s_{t+1,i}, ā_{t+1,i}⟩ + w_t loss_t, plus φ(s_T) at the last step
       if (t == steps_ - 1) {
-        for (const auto& v : state_tensors<Var<T>>(next.state)) result_.final_state.push_back(v.value());
-        total = run_.objective(next.state, meta_vars_);
+        for (const auto& v : state_tensors<Var<T>>(r.state)) result_.final_state.push_back(v.value());
+        total = run_.objective(r.state, meta_vars_);
         if (total.value().size() != 1) throw shape_error("metagradient: the objective has shape " + total.shape().str() + "; one number expected");
         result_.objective = total.value().data()[0];
       } else {
-        total = with_adjoint(state_tensors<Var<T>>(next.state));
+        total = with_adjoint(state_tensors<Var<T>>(r.state));
       }
       if (!options_.step_loss_weights.empty()) {
         const T w = static_cast<T>(options_.step_loss_weights[static_cast<std::size_t>(t)]);
-        total = total + w * next.loss;
-        result_.objective += w * next.loss.value().item();
+        total = total + w * r.loss;
+        result_.objective += w * r.loss.value().item();
       }
-      std::vector<Var<T>> xs = inputs;
+      std::vector<Var<T>> xs = r.inputs;
       xs.insert(xs.end(), meta_vars_.begin(), meta_vars_.end());
       std::vector<Tensor<T>> g = grad(total, xs);
       check_finite(g, "step " + std::to_string(t));
-      adjoint_.assign(std::make_move_iterator(g.begin()), std::make_move_iterator(g.begin() + static_cast<std::ptrdiff_t>(inputs.size())));
-      for (std::size_t j = 0; j < meta_.size(); ++j) result_.gradient[j] += g[inputs.size() + j];
-      const T loss = next.loss.value().item();
-      tape_.rewind(start_);
+      adjoint_.assign(std::make_move_iterator(g.begin()), std::make_move_iterator(g.begin() + static_cast<std::ptrdiff_t>(r.inputs.size())));
+      for (std::size_t j = 0; j < meta_.size(); ++j) result_.gradient[j] += g[r.inputs.size() + j];
+      const T loss = r.loss.value().item();
+      tape_.rewind(mark);
       progress(loss);
     } catch (...) {
-      tape_.rewind(start_);
+      tape_.rewind(mark);
       throw;
     }
     --next_reverse_;
@@ -136,7 +152,7 @@ class MetagradientEngine {
 
   /// After the schedule: the initial state's part (initial parameters that are metaparameters), and the result.
   MetagradientResult<T> finish() {
-    if (next_reverse_ != -1 || !checkpoints_.empty())
+    if (next_reverse_ != -1 || !checkpoints_.empty() || !recorded_.empty())
       throw std::logic_error("metagradient: the checkpoint policy ended with step " + std::to_string(next_reverse_ + 1) +
                              " unreversed or " + std::to_string(checkpoints_.size()) + " checkpoints still stored");
     const TapedState initial = run_.init(meta_vars_);
@@ -153,6 +169,24 @@ class MetagradientEngine {
   }
 
  private:
+  /// One step recorded on the tape from the working state (moved onto the tape as variables of its own).
+  struct Recorded {
+    std::int64_t step = 0;
+    typename Tape<T>::Mark mark;  // the tape before the step: reverse() rewinds to it
+    std::vector<Var<T>> inputs;   // s_t's tensors as variables
+    TapedState state;             // s_{t+1}
+    Var<T> loss;
+  };
+  Recorded record_step(std::int64_t t) {
+    Recorded r{t, tape_.mark(), {}, {}, {}};
+    TapedState state = state_on_tape<TapedState>(tape_, std::move(*working_), r.inputs);
+    working_.reset();
+    auto next = run_.step(t, std::move(state), meta_vars_);
+    r.state = std::move(next.state);
+    r.loss = next.loss;
+    return r;
+  }
+
   /// Σ_i ⟨outputs_i, ā_i⟩ on the tape, handing the adjoint over: its gradient is the vector–Jacobian product with ā.
   Var<T> with_adjoint(const std::vector<Var<T>>& outputs) {
     Var<T> total;
@@ -228,6 +262,7 @@ class MetagradientEngine {
   std::int64_t steps_;
   const MetagradientOptions& options_;
   std::map<std::int64_t, PlainState> checkpoints_;
+  std::vector<Recorded> recorded_;  // the tape holds their steps, the last on top
   std::optional<PlainState> working_;
   std::int64_t working_step_ = 0;
   std::vector<bool> known_;
@@ -276,7 +311,7 @@ MetagradientResult<typename Run::value_type> metagradient(const Run& run, const 
                       std::to_string(steps) + " steps (one per step, or none)");
   const CheckpointPlan plan = policy.plan(steps);
   meta_detail::MetagradientEngine<Run, std::remove_reference_t<Callbacks>...> engine(run, meta, steps, options,
-                                                                                     plan.replayed_steps + steps, callbacks...);
+                                                                                     plan.replayed_steps + plan.recorded_steps + steps, callbacks...);
   policy.schedule(steps, engine);
   return engine.finish();
 }

@@ -122,6 +122,37 @@ VarState state_on_tape(Tape<T>& tape, PlainState plain, std::vector<Var<T>>& var
   return out;
 }
 
+/// A Var state's values as a plain state (copies of the tensors; the counters as they are).
+template <class T, class PlainState, class VarState>
+PlainState state_values(const VarState& taped) {
+  std::vector<const Tensor<T>*> tensors;
+  std::vector<std::int64_t> counters;
+  std::vector<std::size_t> list_sizes;
+  taped.fields([&](const std::string&, const auto& value) {
+    using F = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<F, Var<T>>) tensors.push_back(&value.value());
+    else if constexpr (is_param_list<F>) {
+      list_sizes.push_back(value.size());
+      for (const auto& v : value) tensors.push_back(&v.value());
+    } else counters.push_back(value);
+  });
+  PlainState out{};
+  std::size_t tensor = 0, counter = 0, list = 0;
+  out.fields([&](const std::string&, auto& value) {
+    using F = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<F, Tensor<T>>) {
+      value = *tensors[tensor++];
+    } else if constexpr (is_param_list<F>) {
+      value.clear();
+      for (std::size_t i = 0; i < list_sizes[list]; ++i) value.push_back(*tensors[tensor++]);
+      ++list;
+    } else {
+      value = counters[counter++];
+    }
+  });
+  return out;
+}
+
 /// A 64-bit hash of a plain state's bits (shapes, values and counters): equal states hash equal, and a replay that
 /// differs in any bit almost surely does not. Four independent lanes, so hashing runs at memory speed.
 template <class T, class PlainState>
