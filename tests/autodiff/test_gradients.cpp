@@ -125,6 +125,9 @@ TEST_CASE("indexing: reshape, gather and scatter rows, slice, pad, concat") {
   check_first_and_second_order([&](const Vars& v) { return scatter_add_rows(v[0], rows, 5); }, {x});
   check_first_and_second_order([](const Vars& v) { return slice(v[0], 1, 1, 2); }, {x});
   check_first_and_second_order([](const Vars& v) { return slice(v[0], 0, 1, 2); }, {randn({3, 2, 2}, 61)});
+  // Overlapping slices along a middle axis fill one adjoint in place (the first allocates it, the others add).
+  check_first_and_second_order([](const Vars& v) { return slice(v[0], 1, 0, 2) * slice(v[0], 1, 1, 2) + slice(v[0], 1, 2, 1) * v[1]; },
+                               {randn({3, 3, 2}, 64), randn({3, 1, 2}, 65)});
   check_first_and_second_order([](const Vars& v) { return pad(v[0], 0, 1, 2); }, {x});
   check_first_and_second_order([](const Vars& v) { return concat({v[0], v[1], v[0]}, 1); }, {x, randn({4, 2}, 62)});
   check_first_and_second_order([](const Vars& v) { return concat({v[0], v[1]}, 0); }, {x, randn({1, 3}, 63)});

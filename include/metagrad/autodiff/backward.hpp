@@ -8,6 +8,7 @@
 
 #include "metagrad/autodiff/tape.hpp"
 #include "metagrad/ops/elementwise.hpp"
+#include "metagrad/ops/index.hpp"
 
 namespace metagrad {
 namespace detail {
@@ -43,6 +44,18 @@ class TensorBackward {
     auto& a = adj_[j - lo_];
     if (a) *a += g;
     else a = std::move(g);
+  }
+  /// Adds g to the slabs [start, start + g's extent) along `axis` of input k's adjoint: a slice's adjoint without
+  /// padding g to the input's shape first (a node sliced in parts fills one adjoint in place).
+  void accumulate_slice(int k, int axis, index_t start, const Tensor<T>& g) {
+    const std::uint32_t j = tape_.input(node_, k);
+    const Shape& shape = tape_.nodes_[j].value.shape();
+    if (!(g.shape().with_extent(axis, shape[axis]) == shape) || start < 0 || start + g.shape()[axis] > shape[axis])
+      throw tape_error(std::string("backward of ") + tape_.nodes_[node_].op->name() + ": rule produced a gradient of shape " +
+                       g.shape().str() + " for slabs from " + std::to_string(start) + " of an input of shape " + shape.str());
+    auto& a = adj_[j - lo_];
+    if (!a) a = Tensor<T>::zeros(shape);
+    detail::add_slabs(g, *a, start, axis);
   }
   /// A tensor the rule treats as constant.
   Tensor<T> constant(Tensor<T> t) const { return t; }

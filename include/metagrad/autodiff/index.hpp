@@ -36,8 +36,12 @@ template <class T> struct Slice : Rule<T, Slice<T>> {
   Slice(int a, index_t s) : axis(a), start(s) {}
   const char* name() const override { return "slice"; }
   template <class C> void vjp(C& c) const {
-    const index_t n = c.value(0).shape()[axis], length = c.output().shape()[axis];
-    c.accumulate(0, pad(c.grad(), axis, start, n - start - length));
+    if constexpr (std::is_same_v<typename C::carrier, Tensor<T>>) {
+      c.accumulate_slice(0, axis, start, c.grad());
+    } else {
+      const index_t n = c.value(0).shape()[axis], length = c.output().shape()[axis];
+      c.accumulate(0, pad(c.grad(), axis, start, n - start - length));
+    }
   }
 };
 template <class T> struct Pad : Rule<T, Pad<T>> {

@@ -58,6 +58,17 @@ void copy_slabs(const Tensor<T>& src, index_t src_start, Tensor<T>& dst, index_t
     std::memcpy(dst.data() + (o * dst.shape()[axis] + dst_start) * inner,
                 src.data() + (o * src.shape()[axis] + src_start) * inner, bytes);
 }
+/// Adds src into the slabs [dst_start, dst_start + src's extent) along `axis` of dst, which agrees with src on every
+/// other axis.
+template <class T>
+void add_slabs(const Tensor<T>& src, Tensor<T>& dst, index_t dst_start, int axis) {
+  if (src.size() == 0) return;
+  const index_t inner = src.shape().stride(axis), count = src.shape()[axis] * inner;
+  const index_t outer = src.size() / count;
+  for (index_t o = 0; o < outer; ++o)
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(dst.data() + (o * dst.shape()[axis] + dst_start) * inner, count) +=
+        Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(src.data() + o * count, count);
+}
 }  // namespace detail
 
 /// Elements start … start+length−1 along `axis`.
