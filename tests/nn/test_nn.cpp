@@ -73,9 +73,10 @@ TEST_CASE("per-example losses and accuracy on plain tensors") {
 namespace {
 /// The fused cell against the composed ops over three blocks of rows of the fused passes, the last one partial. Values
 /// agree to `tolerance`: a few units in the last place of z, whose sums run over the inputs and units in another order.
-void check_fused_lstm_cell(index_t hidden, double tolerance) {
+void check_fused_lstm_cell(index_t inputs, index_t hidden, double tolerance) {
+  CAPTURE(inputs);
   CAPTURE(hidden);
-  const index_t rows = 2 * nn_detail::lstm_block_rows + 23, inputs = 3;
+  const index_t rows = 2 * nn_detail::lstm_block_rows + 23;
   const std::vector<TD> values{randn({rows, inputs}, 1), randn({rows, hidden}, 2), randn({rows, hidden}, 3),
                                randn({inputs, 4 * hidden}, 4), randn({hidden, 4 * hidden}, 5), randn({4 * hidden}, 6)};
   const auto composed = [&](const Vars& v) {
@@ -124,9 +125,10 @@ void check_fused_lstm_cell(index_t hidden, double tolerance) {
 }  // namespace
 
 TEST_CASE("lstm_cell on Vars: the fused node agrees with the composed ops over many blocks of rows, to any order") {
-  check_fused_lstm_cell(5, 1e-15);   // the general gate products; z sums 9 terms
+  check_fused_lstm_cell(3, 5, 1e-15);    // Eigen's products; z sums 9 terms
   static_assert(nn_detail::lstm_kernel_hidden == 20);
-  check_fused_lstm_cell(20, 1e-14);  // the register-blocked ones; z sums 24 terms, |z| up to about 20
+  check_fused_lstm_cell(3, 20, 1e-14);   // the register-blocked ones (∂x by Eigen's); z sums 24 terms, |z| up to about 20
+  check_fused_lstm_cell(20, 20, 2e-14);  // ∂x by the register-blocked kernel too; z sums 41 terms
 }
 
 TEST_CASE("lstm gate products: the register-blocked rows agree with the general product for every row grouping") {
@@ -143,6 +145,29 @@ TEST_CASE("lstm gate products: the register-blocked rows agree with the general 
     nn_detail::gate_rows<double, 80, 1>(w, x.data() + done * inputs, inputs, h.data() + done * hidden, hidden, rows - done,
                                         z.data() + done * 4 * hidden);
     CHECK((z.matrix() - expected).cwiseAbs().maxCoeff() < 1e-13);
+  };
+  check.operator()<1>();
+  check.operator()<2>();
+  check.operator()<4>();
+}
+
+TEST_CASE("lstm backward kernels: D·Wᵀ and the weight gradient agree with Eigen's products for every grouping") {
+  const index_t rows = 11, inputs = 7, hidden = 20;
+  const TD D = randn({rows, 4 * hidden}, 1), a = randn({rows, inputs}, 2), w = randn({hidden, 4 * hidden}, 3);
+  const Eigen::MatrixXd input_expected = D.matrix() * w.matrix().transpose(), weight_expected = a.matrix().transpose() * D.matrix();
+  constexpr int KP = 24;  // 20 columns padded to whole vectors of up to 8 doubles
+  const auto wt = nn_detail::transposed_weights<double, 80, KP>(w);
+  const auto check = [&]<int R>() {
+    CAPTURE(R);
+    TD out({rows, hidden}, std::numeric_limits<double>::quiet_NaN()), dW = TD::ones({inputs, 4 * hidden});
+    const index_t done = nn_detail::input_gradient_rows<double, 80, KP, R>(D.data(), rows, wt, hidden, out.data());
+    CHECK(done == rows - rows % R);
+    nn_detail::input_gradient_rows<double, 80, KP, 1>(D.data() + done * 80, rows - done, wt, hidden, out.data() + done * hidden);
+    CHECK((out.matrix() - input_expected).cwiseAbs().maxCoeff() < 1e-13);
+    const index_t rows_done = nn_detail::weight_gradient_rows<double, 80, R>(a.data(), inputs, inputs, D.data(), rows, dW.data());
+    CHECK(rows_done == inputs - inputs % R);
+    nn_detail::weight_gradient_rows<double, 80, 1>(a.data() + rows_done, inputs, inputs - rows_done, D.data(), rows, dW.data() + rows_done * 80);
+    CHECK((dW.matrix().array() - 1 - weight_expected.array()).abs().maxCoeff() < 1e-13);  // accumulated onto ones
   };
   check.operator()<1>();
   check.operator()<2>();

@@ -105,12 +105,18 @@ index_t gate_rows(const GateWeights<T>& w, const T* x, index_t F, const T* h, in
   return r;
 }
 
+/// How many rows of `width` numbers fit in about 20 vector registers of accumulators (at least one).
+template <class T>
+constexpr int rows_in_registers(int width) {
+  const int registers = (width + Eigen::internal::packet_traits<T>::size - 1) / Eigen::internal::packet_traits<T>::size;
+  return registers >= 20 ? 1 : 20 / registers;
+}
+
 /// z = b + x·W_x + h·W_h for n rows (row-major x [n, F], h [n, H], z [n, 4H]).
 template <class T, int HH>
 void gate_products(const GateWeights<T>& w, const T* x, index_t F, const T* h, index_t H, index_t n, T* z) {
   if constexpr (HH != Eigen::Dynamic) {
-    constexpr int Width = 4 * HH, registers = Width / Eigen::internal::packet_traits<T>::size;
-    constexpr int R = registers >= 20 ? 1 : 20 / registers;  // about 20 accumulator registers
+    constexpr int Width = 4 * HH, R = rows_in_registers<T>(Width);
     const index_t done = gate_rows<T, Width, R>(w, x, F, h, H, n, z);
     gate_rows<T, Width, 1>(w, x + done * F, F, h + done * H, H, n - done, z + done * Width);
   } else {
@@ -119,6 +125,63 @@ void gate_products(const GateWeights<T>& w, const T* x, index_t F, const T* h, i
     out.noalias() += Eigen::Map<const RowMatrix<T>>(h, n, H) * w.recurrent.matrix();
     out.array().rowwise() += w.bias;
   }
+}
+
+/// dW += aᵀ·D for the backward pass (a row-major [n, K] with row stride lda, D [n, Width], dW [K, Width]): KR rows of
+/// dW stay in registers while the rows of D stream past, each loaded once for KR updates.
+template <class T, int Width, int KR>
+index_t weight_gradient_rows(const T* a, index_t lda, index_t K, const T* D, index_t n, T* dW) {
+  using Row = Eigen::Array<T, 1, Width>;
+  index_t k = 0;
+  for (; k + KR <= K; k += KR) {
+    Row acc[KR];
+    for (int q = 0; q < KR; ++q) acc[q].setZero();
+    for (index_t r = 0; r < n; ++r) {
+      const Eigen::Map<const Row> d(D + r * Width);
+      for (int q = 0; q < KR; ++q) acc[q] += a[r * lda + k + q] * d;
+    }
+    for (int q = 0; q < KR; ++q) Eigen::Map<Row>(dW + (k + q) * Width) += acc[q];
+  }
+  return k;
+}
+template <class T, int Width>
+void weight_gradient(const T* a, index_t lda, index_t K, const T* D, index_t n, T* dW) {
+  const index_t done = weight_gradient_rows<T, Width, rows_in_registers<T>(Width)>(a, lda, K, D, n, dW);
+  weight_gradient_rows<T, Width, 1>(a + done, lda, K - done, D, n, dW + done * Width);
+}
+
+/// W transposed for input_gradient_rows: [Width, KP] row-major, zero beyond W's rows, so that a row of D·Wᵀ is KP
+/// numbers, whole vector registers.
+template <class T, int Width, int KP>
+using TransposedWeights = Eigen::Array<T, Width, KP, Eigen::RowMajor>;
+template <class T, int Width, int KP>
+TransposedWeights<T, Width, KP> transposed_weights(const Tensor<T>& w) {
+  TransposedWeights<T, Width, KP> out = TransposedWeights<T, Width, KP>::Zero();
+  out.leftCols(w.shape()[0]) = w.matrix().transpose().array();
+  return out;
+}
+
+/// out = D·Wᵀ for the backward pass (D [n, Width], out [n, K] row-major, K ≤ KP): R rows of D·Wᵀ in registers, each
+/// row of Wᵀ loaded once for R rows; the K first of KP columns are kept.
+template <class T, int Width, int KP, int R>
+index_t input_gradient_rows(const T* D, index_t n, const TransposedWeights<T, Width, KP>& wt, index_t K, T* out) {
+  using Row = Eigen::Array<T, 1, KP>;
+  index_t r = 0;
+  for (; r + R <= n; r += R) {
+    Row acc[R];
+    for (int q = 0; q < R; ++q) acc[q].setZero();
+    for (index_t j = 0; j < Width; ++j) {
+      const Eigen::Map<const Row> w(wt.data() + j * KP);
+      for (int q = 0; q < R; ++q) acc[q] += D[(r + q) * Width + j] * w;
+    }
+    for (int q = 0; q < R; ++q) Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>(out + (r + q) * K, K) = acc[q].head(K);
+  }
+  return r;
+}
+template <class T, int Width, int KP>
+void input_gradient(const T* D, index_t n, const TransposedWeights<T, Width, KP>& wt, index_t K, T* out) {
+  const index_t done = input_gradient_rows<T, Width, KP, rows_in_registers<T>(KP)>(D, n, wt, K, out);
+  input_gradient_rows<T, Width, KP, 1>(D + done * Width, n - done, wt, K, out + done * K);
 }
 
 /// Calls f.template operator()<HH>() with HH = H when the kernels know H at compile time, else Eigen::Dynamic.
@@ -211,9 +274,19 @@ struct LstmCell : Rule<T, LstmCell<T>> {
     {  // the inputs' values are read here, before any accumulate
       const Tensor<T>&grad = ctx.grad(), &x = ctx.value(0), &h = ctx.value(1), &c = ctx.value(2), &wx = ctx.value(3), &wh = ctx.value(4);
       constexpr index_t block = nn_detail::lstm_block_rows;
+      const index_t F = x.shape()[1];
       Buffer<T> dz_scratch(block * 4 * H), dc_scratch(block * H);
       nn_detail::with_hidden_size(H, [&]<int HH>() {
         using nn_detail::gate, nn_detail::units;
+        // With H known, D·Wᵀ (for ∂h, and ∂x when x has H columns too) and the weight gradients run in registers.
+        constexpr bool kernels = HH != Eigen::Dynamic;
+        constexpr int Width = kernels ? 4 * HH : 1, P = Eigen::internal::packet_traits<T>::size, KP = kernels ? (HH + P - 1) / P * P : 1;
+        const bool x_kernel = kernels && need[0] && F == H;
+        nn_detail::TransposedWeights<T, Width, KP> wh_t, wx_t;
+        if constexpr (kernels) {
+          if (need[1]) wh_t = nn_detail::transposed_weights<T, Width, KP>(wh);
+          if (x_kernel) wx_t = nn_detail::transposed_weights<T, Width, KP>(wx);
+        }
         for (index_t r = 0; r < rows; r += block) {
           const index_t n = std::min(block, rows - r);
           const T* G = gates.data() + r * 4 * H;
@@ -228,10 +301,17 @@ struct LstmCell : Rule<T, LstmCell<T>> {
           gate<T, HH>(D, n, H, 3) = gh * tc * o * (T(1) - o);
           if (need[2]) units<T, HH>(dcell.data() + r * H, n, H) = d * f;
           const auto Dm = Eigen::Map<const nn_detail::RowMatrix<T>>(D, n, 4 * H);
-          if (need[0]) dx.matrix().middleRows(r, n).noalias() = Dm * wx.matrix().transpose();
-          if (need[1]) dh.matrix().middleRows(r, n).noalias() = Dm * wh.matrix().transpose();
-          if (need[3]) dwx.matrix().noalias() += x.matrix().middleRows(r, n).transpose() * Dm;
-          if (need[4]) dwh.matrix().noalias() += h.matrix().middleRows(r, n).transpose() * Dm;
+          if (x_kernel) nn_detail::input_gradient<T, Width, KP>(D, n, wx_t, F, dx.data() + r * F);
+          else if (need[0]) dx.matrix().middleRows(r, n).noalias() = Dm * wx.matrix().transpose();
+          if constexpr (kernels) {
+            if (need[1]) nn_detail::input_gradient<T, Width, KP>(D, n, wh_t, H, dh.data() + r * H);
+            if (need[3]) nn_detail::weight_gradient<T, Width>(x.data() + r * F, F, F, D, n, dwx.data());
+            if (need[4]) nn_detail::weight_gradient<T, Width>(h.data() + r * H, H, H, D, n, dwh.data());
+          } else {
+            if (need[1]) dh.matrix().middleRows(r, n).noalias() = Dm * wh.matrix().transpose();
+            if (need[3]) dwx.matrix().noalias() += x.matrix().middleRows(r, n).transpose() * Dm;
+            if (need[4]) dwh.matrix().noalias() += h.matrix().middleRows(r, n).transpose() * Dm;
+          }
           if (need[5]) db.matrix() += Dm.colwise().sum();
         }
       });
