@@ -266,7 +266,14 @@ TEST_CASE("a short meta-training run improves the learned optimizer on held-out 
   }
   CHECK(evaluate_learned_optimizer(task, result.best, at_the_end) == doctest::Approx(tail).epsilon(1e-12));
   at_the_end.evaluation_last_steps = -1;
-  check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), at_the_end); }, {"meta_train"});
+  check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), at_the_end); },
+                                 {"meta_train", "evaluation_last_steps = -1", "0 or more expected"});
+  check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.meta_learning_rate = 0}); },
+                                 {"meta_learning_rate = 0", "a positive number expected"});
+  check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.meta_batch = 0}); },
+                                 {"meta_batch = 0", "1 or more expected"});
+  check_throws_with<value_error>(  // NaN fails every check that compares
+      [&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.clip_norm = std::nan("")}); }, {"clip_norm = nan"});
   check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.optimizee_steps = 25, .unroll = 10}); },
                                  {"meta_train", "25 optimizee steps", "unrolls of 10"});
 }

@@ -121,9 +121,11 @@ struct LstmOptimizer {
       throw value_error("LstmOptimizer::nesterov_skip: needs the raw momenta among the features (GradientPreprocessing::moments_and_raw_momenta)");
     if (!(learning_rate > 0)) throw value_error("LstmOptimizer::nesterov_skip: learning rate " + std::to_string(learning_rate) + " (positive expected)");
     output_skip = Tensor<T>::zeros({preprocessing.features(), 1});
-    // θ' = θ + scale · out must be θ − lr · (g + 9 m'), with features 5 = 10 g and 7 = 10 m_0.9.
-    output_skip.data()[5] = -learning_rate / output_scale * T(0.1);
-    output_skip.data()[7] = -learning_rate / output_scale * T(0.9);
+    // θ' = θ + scale · out must be θ − lr · (g + 9 m'), from the raw features r · g and r · m_0.9 (r = raw_scale).
+    constexpr int g = GradientPreprocessing::raw_column, m_09 = g + 2;
+    constexpr double r = GradientPreprocessing::raw_scale;
+    output_skip.data()[g] = -learning_rate / output_scale * T(1 / r);
+    output_skip.data()[m_09] = -learning_rate / output_scale * T(9 / r);
     output_weight.array() = 0;
     output_bias.array() = 0;
   }

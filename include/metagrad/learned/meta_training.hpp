@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -199,9 +200,20 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   if (options.unroll < 1 || options.optimizee_steps < options.unroll || options.optimizee_steps % options.unroll != 0)
     throw value_error("meta_train: " + std::to_string(options.optimizee_steps) + " optimizee steps in unrolls of " +
                       std::to_string(options.unroll) + " (a positive multiple of the unroll expected)");
-  if (options.meta_iterations < 0 || options.meta_batch < 1 || options.evaluate_every < 1 || options.evaluation_optimizees < 1 || options.evaluation_last_steps < 0 ||
-      !(options.meta_learning_rate > 0) || options.clip_norm < 0 || options.time_budget_seconds < 0)
-    throw value_error("meta_train: meta-iterations, meta-batch, evaluation settings and the meta learning rate must be positive");
+  const auto require = [](bool ok, const char* name, double value, const char* expected) {
+    if (ok) return;
+    std::ostringstream message;  // shortest form: 0, -1, 0.001, nan
+    message << "meta_train: " << name << " = " << value << " (" << expected << " expected)";
+    throw value_error(message.str());
+  };
+  require(options.meta_iterations >= 0, "meta_iterations", options.meta_iterations, "0 or more");
+  require(options.meta_batch >= 1, "meta_batch", options.meta_batch, "1 or more");
+  require(options.evaluate_every >= 1, "evaluate_every", options.evaluate_every, "1 or more");
+  require(options.evaluation_optimizees >= 1, "evaluation_optimizees", options.evaluation_optimizees, "1 or more");
+  require(options.evaluation_last_steps >= 0, "evaluation_last_steps", static_cast<double>(options.evaluation_last_steps), "0 or more");
+  require(options.meta_learning_rate > 0, "meta_learning_rate", options.meta_learning_rate, "a positive number");
+  require(options.clip_norm >= 0, "clip_norm", options.clip_norm, "0 or more");
+  require(options.time_budget_seconds >= 0, "time_budget_seconds", options.time_budget_seconds, "0 or more");
   initial.check();
   const auto started = std::chrono::steady_clock::now();
   MetaTrainingResult<T> result{initial, evaluate_learned_optimizer(task, initial, options), {}, {}, 0};

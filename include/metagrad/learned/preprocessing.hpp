@@ -28,6 +28,10 @@ struct GradientPreprocessing {
   static GradientPreprocessing published_code() { return {log_and_sign_clipped, 5}; }
   static GradientPreprocessing moments() { return {log_and_sign_moments, 10}; }
   static GradientPreprocessing moments_and_raw_momenta() { return {moments_and_raw, 10}; }
+  /// moments_and_raw: after the five moments features, features raw_column … raw_column + 3 are
+  /// raw_scale · (g, m_0.5, m_0.9, m_0.99).
+  static constexpr int raw_column = 5;
+  static constexpr double raw_scale = 10;
   bool has_moments() const { return kind == log_and_sign_moments || kind == moments_and_raw; }
   int features() const { return kind == none ? 1 : kind == log_and_sign_moments ? 5 : kind == moments_and_raw ? 9 : 2; }
   /// Columns of per-coordinate state the features keep (m_0.5, m_0.9, m_0.99, u for the moments; none otherwise).
@@ -86,7 +90,7 @@ std::pair<C, C> gradient_features(const C& g, const C& state, const GradientPrep
   const C normalizer = relu(slice(state, 1, 3, 1) * T(0.999) - magnitude) + magnitude;  // max(0.999 u, |g|)
   const C features = momenta / (normalizer + std::numeric_limits<T>::min());
   std::vector<C> all{preprocess_gradient(g, GradientPreprocessing{GradientPreprocessing::log_and_sign, pre.p}), features};
-  if (pre.kind == GradientPreprocessing::moments_and_raw) all.push_back(concat(std::vector<C>{column, momenta}, 1) * T(10));
+  if (pre.kind == GradientPreprocessing::moments_and_raw) all.push_back(concat(std::vector<C>{column, momenta}, 1) * T(GradientPreprocessing::raw_scale));
   return {concat(all, 1), concat(std::vector<C>{momenta, normalizer}, 1)};
 }
 
