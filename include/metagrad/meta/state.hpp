@@ -87,70 +87,54 @@ std::vector<std::string> state_tensor_names(const State& state) {
   return out;
 }
 
-/// The plain state `plain`, moved onto `tape` as variables: the Var state, and its variables in fields() order.
-template <class VarState, class T, class PlainState>
-VarState state_on_tape(Tape<T>& tape, PlainState plain, std::vector<Var<T>>& variables) {
-  std::vector<Tensor<T>*> tensors;
-  std::vector<std::int64_t*> counters;
-  std::vector<std::size_t> list_sizes;
-  plain.fields([&](const std::string&, auto& value) {
-    using F = std::decay_t<decltype(value)>;
-    if constexpr (std::is_same_v<F, Tensor<T>>) tensors.push_back(&value);
-    else if constexpr (is_param_list<F>) {
-      list_sizes.push_back(value.size());
-      for (auto& t : value) tensors.push_back(&t);
-    } else counters.push_back(&value);
-  });
-  VarState out{};
-  std::size_t tensor = 0, counter = 0, list = 0;
-  out.fields([&](const std::string&, auto& value) {
-    using F = std::decay_t<decltype(value)>;
-    if constexpr (std::is_same_v<F, Var<T>>) {
-      value = tape.variable(std::move(*tensors[tensor++]));
-      variables.push_back(value);
-    } else if constexpr (is_param_list<F>) {
-      value.clear();
-      for (std::size_t i = 0; i < list_sizes[list]; ++i) {
-        value.push_back(tape.variable(std::move(*tensors[tensor++])));
-        variables.push_back(value.back());
-      }
-      ++list;
-    } else {
-      value = *counters[counter++];
-    }
-  });
-  return out;
-}
-
-/// A Var state's values as a plain state (copies of the tensors; the counters as they are).
-template <class T, class PlainState, class VarState>
-PlainState state_values(const VarState& taped) {
-  std::vector<const Tensor<T>*> tensors;
+/// `from` as a state of another carrier: each tensor through `convert` (in fields() order), the list lengths and
+/// counters as they are.
+template <class To, class Element, class From, class Convert>
+To convert_state(From& from, Convert&& convert) {
+  std::vector<Element> elements;
   std::vector<std::int64_t> counters;
   std::vector<std::size_t> list_sizes;
-  taped.fields([&](const std::string&, const auto& value) {
+  from.fields([&](const std::string&, auto& value) {
     using F = std::decay_t<decltype(value)>;
-    if constexpr (std::is_same_v<F, Var<T>>) tensors.push_back(&value.value());
-    else if constexpr (is_param_list<F>) {
+    if constexpr (is_param_list<F>) {
       list_sizes.push_back(value.size());
-      for (const auto& v : value) tensors.push_back(&v.value());
-    } else counters.push_back(value);
+      for (auto& t : value) elements.push_back(convert(t));
+    } else if constexpr (std::is_same_v<F, std::int64_t>) {
+      counters.push_back(value);
+    } else {
+      elements.push_back(convert(value));
+    }
   });
-  PlainState out{};
-  std::size_t tensor = 0, counter = 0, list = 0;
+  To out{};
+  std::size_t element = 0, counter = 0, list = 0;
   out.fields([&](const std::string&, auto& value) {
     using F = std::decay_t<decltype(value)>;
-    if constexpr (std::is_same_v<F, Tensor<T>>) {
-      value = *tensors[tensor++];
+    if constexpr (std::is_same_v<F, Element>) {
+      value = std::move(elements[element++]);
     } else if constexpr (is_param_list<F>) {
       value.clear();
-      for (std::size_t i = 0; i < list_sizes[list]; ++i) value.push_back(*tensors[tensor++]);
+      for (std::size_t i = 0; i < list_sizes[list]; ++i) value.push_back(std::move(elements[element++]));
       ++list;
     } else {
       value = counters[counter++];
     }
   });
   return out;
+}
+
+/// The plain state `plain`, moved onto `tape` as variables: the Var state, and its variables in fields() order.
+template <class VarState, class T, class PlainState>
+VarState state_on_tape(Tape<T>& tape, PlainState plain, std::vector<Var<T>>& variables) {
+  return convert_state<VarState, Var<T>>(plain, [&](Tensor<T>& t) {
+    variables.push_back(tape.variable(std::move(t)));
+    return variables.back();
+  });
+}
+
+/// A Var state's values as a plain state (copies of the tensors; the counters as they are).
+template <class T, class PlainState, class VarState>
+PlainState state_values(const VarState& taped) {
+  return convert_state<PlainState, Tensor<T>>(taped, [](const Var<T>& v) { return v.value(); });
 }
 
 /// A 64-bit hash of a plain state's bits (shapes, values and counters): equal states hash equal, and a replay that

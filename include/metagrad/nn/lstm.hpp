@@ -30,17 +30,15 @@ using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMaj
 template <class T, int HH>
 using Units = Eigen::Array<T, Eigen::Dynamic, HH, Eigen::RowMajor>;
 /// One gate, [rows, H], inside row-major [rows, 4H] gates.
+template <int HH>
+using GateStride = Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>;
 template <class T, int HH>
-using Gate = Eigen::Map<Units<T, HH>, 0, Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>>;
-template <class T, int HH>
-using ConstGate = Eigen::Map<const Units<T, HH>, 0, Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>>;
-template <class T, int HH>
-Gate<T, HH> gate(T* gates, index_t rows, index_t H, int k) {
-  return {gates + k * H, rows, H, Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>(4 * H)};
+Eigen::Map<Units<T, HH>, 0, GateStride<HH>> gate(T* gates, index_t rows, index_t H, int k) {
+  return {gates + k * H, rows, H, GateStride<HH>(4 * H)};
 }
 template <class T, int HH>
-ConstGate<T, HH> gate(const T* gates, index_t rows, index_t H, int k) {
-  return {gates + k * H, rows, H, Eigen::OuterStride<HH == Eigen::Dynamic ? Eigen::Dynamic : 4 * HH>(4 * H)};
+Eigen::Map<const Units<T, HH>, 0, GateStride<HH>> gate(const T* gates, index_t rows, index_t H, int k) {
+  return {gates + k * H, rows, H, GateStride<HH>(4 * H)};
 }
 template <class T, int HH>
 Eigen::Map<Units<T, HH>> units(T* data, index_t rows, index_t H) {
