@@ -46,23 +46,30 @@ record = lambda label: bytes([label]) + bytes((i * 7 + label) % 256 for i in ran
 write("cifar10", "two_records", record(3) + record(9))
 write("cifar10", "bad_label", record(11))
 
-# load_state: the first byte picks the file of the saved Adam-HD state to replace (sorted by name); the rest is it.
-names = sorted(["rule.first_moment.count", "rule.first_moment.0", "rule.first_moment.1", "rule.second_moment.count",
-                "rule.second_moment.0", "rule.second_moment.1", "rule.steps", "step_size.previous_direction.count",
-                "step_size.previous_direction.0", "step_size.previous_direction.1", "step_size.step_size",
-                "step_size.steps"])
-for k, name in enumerate(names):
-    if name.endswith(".count"):
-        content = npy("<i8", (), struct.pack("<q", 2))
-    elif name.endswith("steps"):
-        content = npy("<i8", (), struct.pack("<q", 1))
-    elif name.endswith("step_size"):
-        content = npy("<f8", (), f8([1e-3]))
-    elif name.endswith(".0"):
-        content = npy("<f8", (3, 2), f8([0.5] * 6))
-    else:
-        content = npy("<f8", (4,), f8([0.25] * 4))
-    write("state", name, bytes([k]) + content)
+def archive(entries, compression=zipfile.ZIP_STORED):
+    """An .npz archive of .npy entries (name -> bytes), with fixed timestamps so the corpus is reproducible."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as z:
+        for name, content in entries.items():
+            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(2026, 1, 1, 0, 0, 0)), content)
+    return buffer.getvalue()
+
+
+# load_state (io/tree.hpp): an Adam-HD optimizer state for parameters of shapes [3, 2] and [4], entries named by path.
+state = {}
+for part, lists in (("rule", ("first_moment", "second_moment")), ("step_size", ("previous_direction",))):
+    if part == "step_size":
+        state["step_size.step_size"] = npy("<f8", (), f8([1e-3]))
+    for name in lists:
+        state["%s.%s[0]" % (part, name)] = npy("<f8", (3, 2), f8([0.5] * 6))
+        state["%s.%s[1]" % (part, name)] = npy("<f8", (4,), f8([0.25] * 4))
+    state[part + ".steps"] = npy("<i8", (), struct.pack("<q", 1))
+valid_state = archive(state)
+write("state", "valid", valid_state)
+write("state", "wrong_shape", archive(dict(state, **{"rule.first_moment[1]": npy("<f8", (5,), f8([0.25] * 5))})))
+write("state", "extra_entry", archive(dict(state, **{"rule.first_moment[2]": npy("<f8", (4,), f8([0.25] * 4))})))
+write("state", "float_counter", archive(dict(state, **{"rule.steps": npy("<f8", (), f8([1]))})))
+write("state", "truncated", valid_state[: len(valid_state) // 2])
 
 
 def learned_optimizer(hidden=2, compression=zipfile.ZIP_STORED, version=1.0):

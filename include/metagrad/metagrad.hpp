@@ -3,6 +3,7 @@
 #include "metagrad/error.hpp"
 #include "metagrad/tensor/shape.hpp"
 #include "metagrad/tensor/tensor.hpp"
+#include "metagrad/tensor/tree.hpp"
 #include "metagrad/ops/broadcast.hpp"
 #include "metagrad/ops/elementwise.hpp"
 #include "metagrad/ops/linalg.hpp"

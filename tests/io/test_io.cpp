@@ -111,6 +111,27 @@ TEST_CASE("hostile .npy headers: errors, never a hang, a crash or a huge allocat
   check_throws_with<io_error>([&] { (void)load(npy(good, 4)); }, {"version 4"});
 }
 
+TEST_CASE("an optimizer state written by another program (Python's zipfile) loads by its entry names") {
+  // fuzz/make_corpus.py writes these archives without metagrad: entry names and values are fixed there.
+  const fs::path corpus = fs::path(METAGRAD_SOURCE_DIR) / "fuzz" / "corpus" / "state";
+  const auto opt = chain(Adam<>{}, HypergradientStepSize<>{});
+  const ParamList<TD> params = {TD::zeros({3, 2}), TD::zeros({4})};
+  auto state = opt.init(params);
+  load_state(corpus / "valid", state);
+  CHECK(state.rule.first_moment[0] == TD::full({3, 2}, 0.5));
+  CHECK(state.rule.second_moment[1] == TD::full({4}, 0.25));
+  CHECK(state.step_size.previous_direction[1] == TD::full({4}, 0.25));
+  CHECK(state.step_size.step_size == 1e-3);
+  CHECK(state.rule.steps == 1);
+  CHECK(state.step_size.steps == 1);
+  auto fresh = opt.init(params);
+  check_throws_with<io_error>([&] { load_state(corpus / "wrong_shape", fresh); }, {"rule.first_moment[1] has shape [5], expected [4]"});
+  check_throws_with<io_error>([&] { load_state(corpus / "extra_entry", fresh); }, {"entry rule.first_moment[2] is not in the tree"});
+  check_throws_with<io_error>([&] { load_state(corpus / "float_counter", fresh); }, {"rule.steps holds dtype '<f8'", "int64 expected"});
+  check_throws_with<io_error>([&] { load_state(corpus / "truncated", fresh); }, {"not a ZIP archive"});
+  CHECK(tree_hash(fresh) == tree_hash(opt.init(params)));
+}
+
 TEST_CASE("a composed optimizer's state saves and loads; training resumes bit for bit") {
   TempDir dir;
   const auto opt = chain(Adam<>{}, HypergradientStepSize<>{.initial = 0.01, .beta = 1e-4});
@@ -122,11 +143,14 @@ TEST_CASE("a composed optimizer's state saves and loads; training resumes bit fo
     const auto g = grads_at(params);  // before params is moved into the call
     std::tie(params, state) = opt.step(std::move(params), g, std::move(state));
   }
-  save_state(dir.path / "opt", state);
-  CHECK(fs::exists(dir.path / "opt" / "rule.first_moment.1.npy"));
-  CHECK(fs::exists(dir.path / "opt" / "step_size.previous_direction.0.npy"));
+  save_state(dir.path / "opt.npz", state);
+  std::vector<std::string> names;  // one entry per leaf, named by its path
+  for (const auto& [name, tensor] : load_npz<double>(dir.path / "opt.npz")) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"rule.first_moment[0]", "rule.first_moment[1]", "rule.second_moment[0]", "rule.second_moment[1]",
+                                          "rule.steps", "step_size.step_size", "step_size.previous_direction[0]",
+                                          "step_size.previous_direction[1]", "step_size.steps"});
   auto restored = opt.init(params);
-  load_state(dir.path / "opt", restored);
+  load_state(dir.path / "opt.npz", restored);
   CHECK(restored.rule.steps == 4);
   CHECK(restored.step_size.step_size == state.step_size.step_size);
   // Two more steps from each state give identical bits.
@@ -141,30 +165,35 @@ TEST_CASE("a composed optimizer's state saves and loads; training resumes bit fo
   CHECK(a.first[1] == b.first[1]);
   // Loading into the state of other parameters is refused.
   auto other = opt.init({TD::ones({4}), TD::ones({2})});
-  check_throws_with<io_error>([&] { load_state(dir.path / "opt", other); }, {"rule.first_moment.0.npy", "[3, 2]", "[4]"});
-  check_throws_with<io_error>([&] { load_state(dir.path / "nowhere", other); }, {"not a folder"});
+  check_throws_with<io_error>([&] { load_state(dir.path / "opt.npz", other); }, {"opt.npz", "rule.first_moment[0] has shape [3, 2], expected [4]"});
+  check_throws_with<io_error>([&] { load_state(dir.path / "nowhere.npz", other); }, {"cannot open", "nowhere.npz"});
+  // A state of another kind (no hypergradient step size): the archive's entries do not fit its tree.
+  auto plain_adam = chain(Adam<>{}, ConstantStepSize<>{0.1}).init(params);
+  check_throws_with<io_error>([&] { load_state(dir.path / "opt.npz", plain_adam); }, {"entry step_size.previous_direction[0] is not in the tree"});
   // SGD-HD: the hypergradient's saved direction must fit the parameters too (it once overflowed a buffer).
   const auto sgd_hd = chain(Sgd<>{}, HypergradientStepSize<>{});
   auto hd = sgd_hd.init({TD::ones({5})});
   std::tie(std::ignore, hd) = sgd_hd.step({TD::ones({5})}, {TD::ones({5})}, std::move(hd));
-  save_state(dir.path / "hd", hd);
+  save_state(dir.path / "hd.npz", hd);
   auto hd_other = sgd_hd.init({TD::ones({50})});
-  check_throws_with<io_error>([&] { load_state(dir.path / "hd", hd_other); }, {"previous_direction.0.npy", "[5]", "[50]"});
+  check_throws_with<io_error>([&] { load_state(dir.path / "hd.npz", hd_other); }, {"previous_direction[0]", "[5]", "[50]"});
   CHECK(hd_other.step_size.previous_direction[0].shape() == Shape{50});  // left as it was
   // A failure in a later field leaves the earlier ones untouched (the strong guarantee).
   auto half = opt.init(params);
   const auto before = half.rule.first_moment[0];
-  save_npy(dir.path / "opt" / "step_size.step_size.npy", TD::scalar(std::nan("")));
-  check_throws_with<io_error>([&] { load_state(dir.path / "opt", half); }, {"step_size.step_size.npy", "finite"});
+  auto broken = state;
+  broken.step_size.step_size = std::nan("");
+  save_state(dir.path / "broken.npz", broken);
+  check_throws_with<io_error>([&] { load_state(dir.path / "broken.npz", half); }, {"step_size.step_size holds nan", "finite"});
   CHECK(half.rule.first_moment[0] == before);
   CHECK(half.rule.steps == 0);
   // Stateless and scheduled parts too.
   const auto sgd = chain(Momentum<>{}, ScheduledStepSize<>{TD({3}, {0.1, 0.2, 0.3})});
   auto s = sgd.init(params);
   std::tie(params, s) = sgd.step(std::move(params), {TD::ones({3, 2}), TD::ones({2})}, std::move(s));
-  save_state(dir.path / "sgd", s);
+  save_state(dir.path / "sgd.npz", s);
   auto s2 = sgd.init(params);
-  load_state(dir.path / "sgd", s2);
+  load_state(dir.path / "sgd.npz", s2);
   CHECK(s2.step_size.steps == 1);
   CHECK(s2.rule.velocity[0] == s.rule.velocity[0]);
 }

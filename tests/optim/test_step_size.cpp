@@ -115,14 +115,14 @@ TEST_CASE("a non-finite hypergradient stops with the step named") {
   check_throws_with<training_error>([&] { (void)opt.step(p, {TD({2}, {NAN, 1.0})}, s); }, {"gradient 0", "NaN", "step 1"});
 }
 
-/// Every field of an optimizer state — tensors, step sizes, counters — as a list of tensors, to compare states whole.
+/// Every leaf of an optimizer state — tensors, step sizes, counters — as a list of tensors, to compare states whole.
 template <class State>
 std::vector<TD> state_values(const State& state) {
   std::vector<TD> out;
-  state.fields([&](const std::string&, const auto& v) {
-    if constexpr (requires { v[0].shape(); }) out.insert(out.end(), v.begin(), v.end());
+  tree_for_each([&](const TreePath&, const auto& v) {
+    if constexpr (requires { v.shape(); }) out.push_back(v);
     else out.push_back(TD::scalar(static_cast<double>(v)));
-  });
+  }, state);
   return out;
 }
 
@@ -151,9 +151,7 @@ TEST_CASE("a step that throws leaves the caller's parameters and state as they w
                                    {"gradient 0", "[2, 3]", "[3, 2]"});
     CHECK(unchanged());
     auto other_state = opt.init({TD::ones({4}), TD::ones({2})});  // a state of other parameters (SGD's holds nothing)
-    bool holds_tensors = false;
-    other_state.fields([&](const std::string&, const auto& v) { holds_tensors = holds_tensors || requires { v[0].shape(); }; });
-    if (holds_tensors) {
+    if (!tree_paths(other_state).empty()) {
       check_throws_with<shape_error>([&] { (void)opt.step(std::move(params), {TD::ones({3, 2}), TD::ones({2})}, std::move(other_state)); },
                                      {"state's", "[4]", "[3, 2]"});
       CHECK(unchanged());

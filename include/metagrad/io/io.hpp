@@ -1,5 +1,5 @@
 #pragma once
-// Saving and loading tensors (.npy) and optimizer states.
+// Saving and loading tensors (.npy, .npz) and any tensor tree (optimizer and training states).
 #include "metagrad/io/npy.hpp"
 #include "metagrad/io/npz.hpp"
-#include "metagrad/io/state.hpp"
+#include "metagrad/io/tree.hpp"

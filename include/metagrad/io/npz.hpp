@@ -59,51 +59,45 @@ class Reader {
   const std::string& name_;
 };
 
-}  // namespace npz_detail
-
-/// Writes `entries` (name → tensor; each stored as "<name>.npy") to the archive at `path`.
-template <class T>
-void save_npz(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor<T>>>& entries) {
+/// Writes an archive of `entries` (name → a whole .npy file's bytes; each stored as "<name>.npy") to `path`.
+inline void write_archive(const std::filesystem::path& path, const std::vector<std::pair<std::string, std::string>>& entries,
+                          const char* who) {
   std::string archive, directory;
-  for (const auto& [name, tensor] : entries) {
-    if (name.empty() || name.size() > 200) throw value_error("save_npz: entry name \"" + name + "\" (1 to 200 characters expected)");
+  for (const auto& [name, bytes] : entries) {
+    if (name.empty() || name.size() > 200) throw value_error(std::string(who) + ": entry name \"" + name + "\" (1 to 200 characters expected)");
     const std::string file = name + ".npy";
-    const std::string bytes = npy_detail::encode(std::is_same_v<T, double> ? "<f8" : "<f4", tensor.shape(), tensor.data(),
-                                                 static_cast<std::size_t>(tensor.size()) * sizeof(T));
     if (bytes.size() >= 0xFFFFFFFFu || archive.size() >= 0xFFFFFFFFu - bytes.size())
-      throw value_error("save_npz: archives of 4 GiB or more are not supported (entry " + name + ")");
-    const std::uint32_t crc = npz_detail::crc32(bytes), size = static_cast<std::uint32_t>(bytes.size());
+      throw value_error(std::string(who) + ": archives of 4 GiB or more are not supported (entry " + name + ")");
+    const std::uint32_t crc = crc32(bytes), size = static_cast<std::uint32_t>(bytes.size());
     const auto offset = static_cast<std::uint32_t>(archive.size());
     // Local header: signature, version 2.0, no flags, stored, time and date 0, CRC, sizes, name length, no extra.
-    npz_detail::put(archive, 0x04034b50, 4), npz_detail::put(archive, 20, 2), npz_detail::put(archive, 0, 2);
-    npz_detail::put(archive, 0, 2), npz_detail::put(archive, 0, 4), npz_detail::put(archive, crc, 4);
-    npz_detail::put(archive, size, 4), npz_detail::put(archive, size, 4);
-    npz_detail::put(archive, static_cast<std::uint32_t>(file.size()), 2), npz_detail::put(archive, 0, 2);
+    put(archive, 0x04034b50, 4), put(archive, 20, 2), put(archive, 0, 2);
+    put(archive, 0, 2), put(archive, 0, 4), put(archive, crc, 4);
+    put(archive, size, 4), put(archive, size, 4);
+    put(archive, static_cast<std::uint32_t>(file.size()), 2), put(archive, 0, 2);
     archive += file + bytes;
     // Its central-directory record.
-    npz_detail::put(directory, 0x02014b50, 4), npz_detail::put(directory, 20, 2), npz_detail::put(directory, 20, 2);
-    npz_detail::put(directory, 0, 2), npz_detail::put(directory, 0, 2), npz_detail::put(directory, 0, 4);
-    npz_detail::put(directory, crc, 4), npz_detail::put(directory, size, 4), npz_detail::put(directory, size, 4);
-    npz_detail::put(directory, static_cast<std::uint32_t>(file.size()), 2), npz_detail::put(directory, 0, 4);
-    npz_detail::put(directory, 0, 4), npz_detail::put(directory, 0, 4), npz_detail::put(directory, offset, 4);
+    put(directory, 0x02014b50, 4), put(directory, 20, 2), put(directory, 20, 2);
+    put(directory, 0, 2), put(directory, 0, 2), put(directory, 0, 4);
+    put(directory, crc, 4), put(directory, size, 4), put(directory, size, 4);
+    put(directory, static_cast<std::uint32_t>(file.size()), 2), put(directory, 0, 4);
+    put(directory, 0, 4), put(directory, 0, 4), put(directory, offset, 4);
     directory += file;
   }
   const auto directory_offset = static_cast<std::uint32_t>(archive.size());
   archive += directory;
-  npz_detail::put(archive, 0x06054b50, 4), npz_detail::put(archive, 0, 4);
-  npz_detail::put(archive, static_cast<std::uint32_t>(entries.size()), 2), npz_detail::put(archive, static_cast<std::uint32_t>(entries.size()), 2);
-  npz_detail::put(archive, static_cast<std::uint32_t>(directory.size()), 4), npz_detail::put(archive, directory_offset, 4);
-  npz_detail::put(archive, 0, 2);
-  npy_detail::write_file(path, archive, "save_npz");
+  put(archive, 0x06054b50, 4), put(archive, 0, 4);
+  put(archive, static_cast<std::uint32_t>(entries.size()), 2), put(archive, static_cast<std::uint32_t>(entries.size()), 2);
+  put(archive, static_cast<std::uint32_t>(directory.size()), 4), put(archive, directory_offset, 4);
+  put(archive, 0, 2);
+  npy_detail::write_file(path, archive, who);
 }
 
-/// Reads every entry of an archive written by save_npz or numpy.savez from `path` (below) or a stream (uncompressed entries only; numpy.savez_compressed
-/// is refused with a message), names without ".npy", in the archive's order. Each entry's CRC-32 is checked.
-/// The same from a stream (e.g. bytes in memory); `name` names it in errors.
-template <class T>
-std::vector<std::pair<std::string, Tensor<T>>> load_npz(std::istream& in, const std::string& name) {
+/// Every entry of an archive (uncompressed entries only), in the archive's order: its name without ".npy" and its
+/// .npy bytes, whose CRC-32 has been checked. `name` names the archive in errors.
+inline std::vector<std::pair<std::string, std::string>> read_archive(std::istream& in, const std::string& name) {
   const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const npz_detail::Reader r(data, name);
+  const Reader r(data, name);
   // The end-of-directory record: the last 22 bytes, or earlier when the archive has a comment.
   if (data.size() < 22) r.fail("too short to be a ZIP archive");
   std::size_t end = data.size() - 22;
@@ -113,7 +107,7 @@ std::vector<std::pair<std::string, Tensor<T>>> load_npz(std::istream& in, const 
   }
   const std::uint32_t count = r.at(end + 10, 2);
   std::size_t record = r.at(end + 16, 4);
-  std::vector<std::pair<std::string, Tensor<T>>> out;
+  std::vector<std::pair<std::string, std::string>> out;
   for (std::uint32_t e = 0; e < count; ++e) {
     if (r.at(record, 4) != 0x02014b50) r.fail("central directory record " + std::to_string(e) + " is damaged");
     const std::uint32_t method = r.at(record + 10, 2), crc = r.at(record + 16, 4), size = r.at(record + 20, 4);
@@ -125,19 +119,49 @@ std::vector<std::pair<std::string, Tensor<T>>> load_npz(std::istream& in, const 
       r.fail("entry " + file + " is compressed (method " + std::to_string(method) + "); only stored entries are read (numpy.savez, not savez_compressed)");
     if (r.at(local, 4) != 0x04034b50 || r.text(local + 30, r.at(local + 26, 2)) != file)
       r.fail("the local header of entry " + file + " is damaged");
-    const std::string bytes = r.text(local + 30 + r.at(local + 26, 2) + r.at(local + 28, 2), size);
-    if (npz_detail::crc32(bytes) != crc) r.fail("entry " + file + " fails its CRC-32 check (the file is corrupt)");
+    std::string bytes = r.text(local + 30 + r.at(local + 26, 2) + r.at(local + 28, 2), size);
+    if (crc32(bytes) != crc) r.fail("entry " + file + " fails its CRC-32 check (the file is corrupt)");
     if (file.size() < 5 || file.substr(file.size() - 4) != ".npy") r.fail("entry " + file + " is not a .npy file");
-    std::istringstream entry(bytes);
-    out.emplace_back(file.substr(0, file.size() - 4), load_npy<T>(entry, name + ":" + file));
+    out.emplace_back(file.substr(0, file.size() - 4), std::move(bytes));
+  }
+  return out;
+}
+
+/// The archive at `path` opened for reading; `who` names the caller in errors.
+inline std::ifstream open_archive(const std::filesystem::path& path, const char* who) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in || std::filesystem::is_directory(path)) throw io_error(std::string(who) + ": cannot open " + path.string());
+  return in;
+}
+
+}  // namespace npz_detail
+
+/// Writes `entries` (name → tensor; each stored as "<name>.npy") to the archive at `path`.
+template <class T>
+void save_npz(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor<T>>>& entries) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const auto& [name, tensor] : entries)
+    files.emplace_back(name, npy_detail::encode(std::is_same_v<T, double> ? "<f8" : "<f4", tensor.shape(), tensor.data(),
+                                                static_cast<std::size_t>(tensor.size()) * sizeof(T)));
+  npz_detail::write_archive(path, files, "save_npz");
+}
+
+/// Reads every entry of an archive written by save_npz or numpy.savez from `path` (below) or a stream (uncompressed entries only; numpy.savez_compressed
+/// is refused with a message), names without ".npy", in the archive's order. Each entry's CRC-32 is checked.
+/// The same from a stream (e.g. bytes in memory); `name` names it in errors.
+template <class T>
+std::vector<std::pair<std::string, Tensor<T>>> load_npz(std::istream& in, const std::string& name) {
+  std::vector<std::pair<std::string, Tensor<T>>> out;
+  for (const auto& [entry, bytes] : npz_detail::read_archive(in, name)) {
+    std::istringstream file(bytes);
+    out.emplace_back(entry, load_npy<T>(file, name + ":" + entry + ".npy"));
   }
   return out;
 }
 
 template <class T>
 std::vector<std::pair<std::string, Tensor<T>>> load_npz(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in || std::filesystem::is_directory(path)) throw io_error("load_npz: cannot open " + path.string());
+  std::ifstream in = npz_detail::open_archive(path, "load_npz");
   return load_npz<T>(in, path.string());
 }
 

@@ -30,18 +30,7 @@ namespace metagrad {
 template <class C>
 struct LstmOptimizerState {
   C hidden1, cell1, hidden2, cell2, features;
-  template <class F> void fields(F&& f) { visit(*this, f); }
-  template <class F> void fields(F&& f) const { visit(*this, f); }
-
- private:
-  template <class Self, class F>
-  static void visit(Self& self, F& f) {
-    f("hidden1", self.hidden1);
-    f("cell1", self.cell1);
-    f("hidden2", self.hidden2);
-    f("cell2", self.cell2);
-    f("features", self.features);
-  }
+  METAGRAD_FIELDS(hidden1, cell1, hidden2, cell2, features)
 };
 
 /// W is the weights' carrier: Tensor<T> to apply a trained optimizer, Var<T> to meta-train it.

@@ -101,9 +101,7 @@ struct UnrollRun {
   /// state a metagradient of this unroll computed (no training again).
   UnrollRun next(const std::vector<Tensor<T>>& weights) const { return continued(run_final_state(*this, weights, unroll)); }
   UnrollRun next(const MetagradientResult<T>& metagradient) const {
-    State<Tensor<T>> end = start;
-    set_state_tensors(end, metagradient.final_state);
-    return continued(std::move(end));
+    return continued(tree_unflatten(start, metagradient.final_state));
   }
 
  private:

@@ -39,7 +39,7 @@ struct MetagradientResult {
   std::vector<Tensor<T>> gradient;
   /// What the run measured: checkpoints held at once and plain steps replayed (equal to the policy's plan).
   CheckpointPlan cost;
-  /// The trained state s_T's tensors, in fields() order (set_state_tensors puts them back into a state): a run that
+  /// The trained state s_T's tensors, in the tree's order (tree_unflatten puts them back into a state): a run that
   /// continues from where this one ended (a learned optimizer's next unroll) need not train again to get there.
   std::vector<Tensor<T>> final_state;
 };
@@ -101,7 +101,7 @@ class MetagradientEngine {
     result_.cost.recorded_steps = std::max(result_.cost.recorded_steps, static_cast<std::int64_t>(recorded_.size()));
     const Recorded& r = recorded_.back();
     if (++working_step_ < steps_) {  // the next step is recorded from these values as variables of its own
-      working_ = state_values<T, PlainState>(r.state);
+      working_ = tree_convert<PlainState>(r.state, [](const Var<T>& v) { return v.value(); });
       record_hash(working_step_, *working_);
     }
     progress(r.loss.value().item());
@@ -122,12 +122,12 @@ class MetagradientEngine {
       if (recorded) recorded_.pop_back();
       Var<T> total;  // Σ_i ⟨s_{t+1,i}, ā_{t+1,i}⟩ + w_t loss_t, plus φ(s_T) at the last step
       if (t == steps_ - 1) {
-        for (const auto& v : state_tensors<Var<T>>(r.state)) result_.final_state.push_back(v.value());
+        for (const auto& v : tree_flatten(r.state)) result_.final_state.push_back(v.value());
         total = run_.objective(r.state, meta_vars_);
         if (total.value().size() != 1) throw shape_error("metagradient: the objective has shape " + total.shape().str() + "; one number expected");
         result_.objective = total.value().data()[0];
       } else {
-        total = with_adjoint(state_tensors<Var<T>>(r.state));
+        total = with_adjoint(tree_flatten(r.state));
       }
       if (!options_.step_loss_weights.empty()) {
         const T w = static_cast<T>(options_.step_loss_weights[static_cast<std::size_t>(t)]);
@@ -156,7 +156,7 @@ class MetagradientEngine {
       throw std::logic_error("metagradient: the checkpoint policy ended with step " + std::to_string(next_reverse_ + 1) +
                              " unreversed or " + std::to_string(checkpoints_.size()) + " checkpoints still stored");
     const TapedState initial = run_.init(meta_vars_);
-    const std::vector<Var<T>> outputs = state_tensors<Var<T>>(initial);
+    const std::vector<Var<T>> outputs = tree_flatten(initial);
     if (!outputs.empty()) {
       const std::vector<Tensor<T>> g = grad(with_adjoint(outputs), meta_vars_);
       check_finite(g, "the initial state");
@@ -179,7 +179,10 @@ class MetagradientEngine {
   };
   Recorded record_step(std::int64_t t) {
     Recorded r{t, tape_.mark(), {}, {}, {}};
-    TapedState state = state_on_tape<TapedState>(tape_, std::move(*working_), r.inputs);
+    TapedState state = tree_convert<TapedState>(*working_, [&](Tensor<T>& t) {  // moved onto the tape as variables
+      r.inputs.push_back(tape_.variable(std::move(t)));
+      return r.inputs.back();
+    });
     working_.reset();
     auto next = run_.step(t, std::move(state), meta_vars_);
     r.state = std::move(next.state);
@@ -212,7 +215,7 @@ class MetagradientEngine {
 
   void record_hash(std::int64_t t, const PlainState& state) {
     if (!options_.check_determinism) return;
-    const std::uint64_t h = state_hash<T>(state);
+    const std::uint64_t h = tree_hash(state);
     const auto k = static_cast<std::size_t>(t);
     if (known_[k] && hashes_[k] != h) not_deterministic(t - 1);
     known_[k] = true;
@@ -226,10 +229,10 @@ class MetagradientEngine {
   /// Replays step 0 (and the initial state) twice and compares the bits: catches a non-deterministic run even when
   /// the policy replays nothing.
   void check_step_zero(const PlainState& initial) {
-    if (state_hash<T>(run_.init(meta_)) != state_hash<T>(initial))
+    if (tree_hash(run_.init(meta_)) != tree_hash(initial))
       throw training_error("metagradient: init is not deterministic: two calls with the same metaparameters gave different bits");
-    const std::uint64_t once = state_hash<T>(run_.step(0, PlainState(initial), meta_).state);
-    if (state_hash<T>(run_.step(0, PlainState(initial), meta_).state) != once) not_deterministic(0);
+    const std::uint64_t once = tree_hash(run_.step(0, PlainState(initial), meta_).state);
+    if (tree_hash(run_.step(0, PlainState(initial), meta_).state) != once) not_deterministic(0);
   }
 
   static void check_finite(const std::vector<Tensor<T>>& g, const std::string& where) {

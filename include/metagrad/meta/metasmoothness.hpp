@@ -45,7 +45,7 @@ double metasmoothness(const Run& run, const std::vector<Tensor<typename Run::val
                           ", its metaparameter " + meta[j].shape().str());
       moved[j].array() += (static_cast<T>(k) * h) * direction[j].array();
     }
-    finals.push_back(meta_detail::state_tensors<Tensor<T>>(run_final_state(run, moved, steps)));
+    finals.push_back(tree_flatten(run_final_state(run, moved, steps)));
   }
   const auto sign = [](T x) { return static_cast<double>((x > 0) - (x < 0)); };
   double weighted = 0, total = 0;

@@ -13,8 +13,7 @@ template <class C>
 struct AdamState {
   ParamList<C> first_moment, second_moment;
   std::int64_t steps = 0;
-  template <class F> void fields(F&& f) { f("first_moment", first_moment); f("second_moment", second_moment); f("steps", steps); }
-  template <class F> void fields(F&& f) const { f("first_moment", first_moment); f("second_moment", second_moment); f("steps", steps); }
+  METAGRAD_FIELDS(first_moment, second_moment, steps)
 };
 
 template <class S = double>

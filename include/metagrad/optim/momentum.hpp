@@ -8,8 +8,7 @@ namespace metagrad {
 template <class C>
 struct MomentumState {
   ParamList<C> velocity;
-  template <class F> void fields(F&& f) { f("velocity", velocity); }
-  template <class F> void fields(F&& f) const { f("velocity", velocity); }
+  METAGRAD_FIELDS(velocity)
 };
 
 /// Heavy-ball (nesterov = false) and Nesterov (true) momentum: one rule, two directions.

@@ -22,16 +22,7 @@ struct Optimizer {
   struct State {
     typename Rule::template State<Tensor<T>> rule;
     typename Policy::State step_size;
-    /// Every part's fields, named "rule.…" and "step_size.…" (for save_state / load_state).
-    template <class F> void fields(F&& f) { visit(*this, f); }
-    template <class F> void fields(F&& f) const { visit(*this, f); }
-
-   private:
-    template <class Self, class F>
-    static void visit(Self& self, F& f) {
-      self.rule.fields([&](const std::string& name, auto& value) { f("rule." + name, value); });
-      self.step_size.fields([&](const std::string& name, auto& value) { f("step_size." + name, value); });
-    }
+    METAGRAD_FIELDS(rule, step_size)  // a tree: paths "rule.…" and "step_size.…"
   };
 
   State init(const Params& params) const { return {rule.init(params), step_size.init(params)}; }
@@ -61,18 +52,23 @@ struct Optimizer {
       if (!grads[i].all_finite())
         throw training_error("Optimizer::step: gradient " + std::to_string(i) + " holds a NaN or infinite value at step " +
                              std::to_string(state.step_size.steps) + "; the parameters and state are unchanged");
-    state.fields([&](const std::string& name, const auto& value) {
-      if constexpr (requires { value.size(); value[0].shape(); }) {
-        if (value.size() != params.size())
-          throw value_error("Optimizer::step: the state's " + name + " holds " + std::to_string(value.size()) + " tensors for " +
-                            std::to_string(params.size()) + " parameters (was it initialized for these parameters?)");
-        for (std::size_t i = 0; i < params.size(); ++i)
-          if (!(value[i].shape() == params[i].shape()))
-            throw shape_error("Optimizer::step: the state's " + name + "[" + std::to_string(i) + "] has shape " +
-                              value[i].shape().str() + ", its parameter " + params[i].shape().str());
-      }
-    });
+    tree_for_each(StateMatchesParams{params}, state);
   }
+
+  /// Every list in the state holds one tensor of its parameter's shape per parameter.
+  struct StateMatchesParams {
+    const Params& params;
+    void operator()(const TreePath&, const auto&) const {}
+    void list(const TreePath& path, const Params& list) const {
+      if (list.size() != params.size())
+        throw value_error("Optimizer::step: the state's " + path.str() + " holds " + std::to_string(list.size()) + " tensors for " +
+                          std::to_string(params.size()) + " parameters (was it initialized for these parameters?)");
+      for (std::size_t i = 0; i < params.size(); ++i)
+        if (!(list[i].shape() == params[i].shape()))
+          throw shape_error("Optimizer::step: the state's " + path.str() + "[" + std::to_string(i) + "] has shape " +
+                            list[i].shape().str() + ", its parameter " + params[i].shape().str());
+    }
+  };
 
   /// The step on validated input. Only the step-size policy can still refuse (a schedule that has run out, a
   /// non-finite hypergradient), and it does so before it changes anything.

@@ -13,8 +13,7 @@ struct RmsProp {
   template <class C>
   struct State {
     ParamList<C> mean_square;
-    template <class F> void fields(F&& f) { f("mean_square", mean_square); }
-    template <class F> void fields(F&& f) const { f("mean_square", mean_square); }
+    METAGRAD_FIELDS(mean_square)
   };
 
   template <class C>

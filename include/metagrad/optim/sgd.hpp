@@ -7,8 +7,7 @@ namespace metagrad {
 /// SGD keeps no state.
 template <class C>
 struct SgdState {
-  template <class F> void fields(F&&) {}
-  template <class F> void fields(F&&) const {}
+  auto fields() const { return named_fields(""); }
 };
 
 template <class S = double>

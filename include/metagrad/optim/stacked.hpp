@@ -46,6 +46,7 @@ class StackedOptimizer {
     Params hyperparameters;  // α (then β1, β2 for Adam), rank 0 each: the values that produced the current parameters
     Params hypergradients;   // their hypergradients at the last step (none for the top level, which is fixed)
     AdamState<Tensor<T>> adam;  // an Adam level's moments over the level below (empty for SGD levels)
+    METAGRAD_FIELDS(hyperparameters, hypergradients, adam)
   };
 
   struct State {
@@ -53,25 +54,7 @@ class StackedOptimizer {
     std::vector<LevelState> levels;    // after the last step
     std::vector<LevelState> previous;  // before it: with previous_params and previous_grads, what the next step records
     Params previous_params, previous_grads;
-    template <class F> void fields(F&& f) { visit(*this, f); }
-    template <class F> void fields(F&& f) const { visit(*this, f); }
-
-   private:
-    template <class Self, class F>
-    static void visit(Self& self, F& f) {
-      auto level = [&](auto& l, const std::string& prefix) {
-        f(prefix + "hyperparameters", l.hyperparameters);
-        f(prefix + "hypergradients", l.hypergradients);
-        l.adam.fields([&](const std::string& name, auto& value) { f(prefix + "adam." + name, value); });
-      };
-      f("steps", self.steps);
-      for (std::size_t k = 0; k < self.levels.size(); ++k) {
-        level(self.levels[k], "level" + std::to_string(k) + ".");
-        level(self.previous[k], "previous.level" + std::to_string(k) + ".");
-      }
-      f("previous.params", self.previous_params);
-      f("previous.grads", self.previous_grads);
-    }
+    METAGRAD_FIELDS(steps, levels, previous, previous_params, previous_grads)
   };
 
   explicit StackedOptimizer(std::vector<StackLevel<T>> levels) : levels_(std::move(levels)) {

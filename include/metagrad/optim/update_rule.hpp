@@ -14,6 +14,7 @@
 
 #include "metagrad/autodiff/elementwise.hpp"
 #include "metagrad/optim/hyperparameter.hpp"
+#include "metagrad/tensor/tree.hpp"
 
 namespace metagrad {
 

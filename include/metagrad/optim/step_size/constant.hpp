@@ -14,8 +14,7 @@ struct ConstantStepSize {
 
   struct State {
     std::int64_t steps = 0;
-    template <class F> void fields(F&& f) { f("steps", steps); }
-    template <class F> void fields(F&& f) const { f("steps", steps); }
+    METAGRAD_FIELDS(steps)
   };
   static constexpr bool needs_direction = false;
 

@@ -35,8 +35,7 @@ struct HypergradientStepSize {
     T step_size = T(0);                     // α_{t−1}
     ParamList<Tensor<T>> previous_direction;  // d_{t−1}; zeros before the first step
     std::int64_t steps = 0;
-    template <class F> void fields(F&& f) { f("step_size", step_size); f("previous_direction", previous_direction); f("steps", steps); }
-    template <class F> void fields(F&& f) const { f("step_size", step_size); f("previous_direction", previous_direction); f("steps", steps); }
+    METAGRAD_FIELDS(step_size, previous_direction, steps)
   };
   static constexpr bool needs_direction = true;
 
