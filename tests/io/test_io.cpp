@@ -185,6 +185,10 @@ TEST_CASE("a composed optimizer's state saves and loads; training resumes bit fo
   broken.step_size.step_size = std::nan("");
   save_state(dir.path / "broken.npz", broken);
   check_throws_with<io_error>([&] { load_state(dir.path / "broken.npz", half); }, {"step_size.step_size holds nan", "finite"});
+  broken = state;
+  broken.rule.steps = -3;
+  save_state(dir.path / "broken.npz", broken);
+  check_throws_with<io_error>([&] { load_state(dir.path / "broken.npz", half); }, {"rule.steps holds -3", "a count (>= 0) expected"});
   CHECK(half.rule.first_moment[0] == before);
   CHECK(half.rule.steps == 0);
   // Stateless and scheduled parts too.

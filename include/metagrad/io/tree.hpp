@@ -52,8 +52,8 @@ void save_tree(const std::filesystem::path& path, const Tree& tree) {
 }
 
 /// Reads an archive written by save_tree into `tree`, which gives the structure and shapes to expect (a state from
-/// init() for the same parameters): every leaf must have its entry, of the leaf's shape, finite; a whole number must
-/// be stored as int64; and the archive may hold no other entry. Everything is read and checked before `tree`
+/// init() for the same parameters): every leaf must have its entry, of the leaf's shape, finite; a whole number (a
+/// count) must be stored as int64 and be non-negative; and the archive may hold no other entry. Everything is read and checked before `tree`
 /// changes, so on an error (an io_error naming the file, the path and what was expected) it is left as it was.
 /// `name` names the stream in errors.
 template <class Tree>
@@ -78,6 +78,7 @@ void load_tree(std::istream& in, const std::string& name, Tree& tree) {
       if constexpr (std::is_integral_v<X>) {
         std::int64_t v;
         std::memcpy(&v, a.bytes.data(), sizeof v);
+        if (v < 0) fail(path + " holds " + std::to_string(v) + ", a count (>= 0) expected");
         leaf = static_cast<X>(v);
       } else {
         leaf = static_cast<X>(npy_detail::to_tensor<double>(a).item());
