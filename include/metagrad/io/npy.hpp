@@ -212,13 +212,19 @@ Tensor<T> to_tensor(const Array& a) {
   return t;
 }
 
+/// A whole .npy file's bytes for a tensor (float64 or float32).
+template <class T>
+std::string encode(const Tensor<T>& t) {
+  return encode(std::is_same_v<T, double> ? "<f8" : "<f4", t.shape(), t.data(), static_cast<std::size_t>(t.size()) * sizeof(T));
+}
+
 }  // namespace npy_detail
 
 /// Writes t as a .npy file (float64 or float32). The file is written beside its destination and renamed over it,
 /// so a failed write leaves an existing file as it was.
 template <class T>
 void save_npy(const std::filesystem::path& path, const Tensor<T>& t) {
-  npy_detail::write(path, std::is_same_v<T, double> ? "<f8" : "<f4", t.shape(), t.data(), static_cast<std::size_t>(t.size()) * sizeof(T));
+  npy_detail::write_file(path, npy_detail::encode(t), "save_npy");
 }
 
 /// Reads a .npy file (float64, float32 or int64; converted to T). Any malformed, truncated or oversized file is an

@@ -94,8 +94,8 @@ inline void write_archive(const std::filesystem::path& path, const std::vector<s
 }
 
 /// Every entry of an archive (uncompressed entries only), in the archive's order: its name without ".npy" and its
-/// .npy bytes, whose CRC-32 has been checked. `name` names the archive in errors.
-inline std::vector<std::pair<std::string, std::string>> read_archive(std::istream& in, const std::string& name) {
+/// .npy array, whose bytes' CRC-32 has been checked. `name` names the archive in errors.
+inline std::vector<std::pair<std::string, npy_detail::Array>> read_archive(std::istream& in, const std::string& name) {
   const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const Reader r(data, name);
   // The end-of-directory record: the last 22 bytes, or earlier when the archive has a comment.
@@ -107,7 +107,7 @@ inline std::vector<std::pair<std::string, std::string>> read_archive(std::istrea
   }
   const std::uint32_t count = r.at(end + 10, 2);
   std::size_t record = r.at(end + 16, 4);
-  std::vector<std::pair<std::string, std::string>> out;
+  std::vector<std::pair<std::string, npy_detail::Array>> out;
   for (std::uint32_t e = 0; e < count; ++e) {
     if (r.at(record, 4) != 0x02014b50) r.fail("central directory record " + std::to_string(e) + " is damaged");
     const std::uint32_t method = r.at(record + 10, 2), crc = r.at(record + 16, 4), size = r.at(record + 20, 4);
@@ -119,10 +119,11 @@ inline std::vector<std::pair<std::string, std::string>> read_archive(std::istrea
       r.fail("entry " + file + " is compressed (method " + std::to_string(method) + "); only stored entries are read (numpy.savez, not savez_compressed)");
     if (r.at(local, 4) != 0x04034b50 || r.text(local + 30, r.at(local + 26, 2)) != file)
       r.fail("the local header of entry " + file + " is damaged");
-    std::string bytes = r.text(local + 30 + r.at(local + 26, 2) + r.at(local + 28, 2), size);
+    const std::string bytes = r.text(local + 30 + r.at(local + 26, 2) + r.at(local + 28, 2), size);
     if (crc32(bytes) != crc) r.fail("entry " + file + " fails its CRC-32 check (the file is corrupt)");
     if (file.size() < 5 || file.substr(file.size() - 4) != ".npy") r.fail("entry " + file + " is not a .npy file");
-    out.emplace_back(file.substr(0, file.size() - 4), std::move(bytes));
+    std::istringstream entry(bytes);
+    out.emplace_back(file.substr(0, file.size() - 4), npy_detail::read(entry, name + ":" + file));
   }
   return out;
 }
@@ -140,9 +141,7 @@ inline std::ifstream open_archive(const std::filesystem::path& path, const char*
 template <class T>
 void save_npz(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor<T>>>& entries) {
   std::vector<std::pair<std::string, std::string>> files;
-  for (const auto& [name, tensor] : entries)
-    files.emplace_back(name, npy_detail::encode(std::is_same_v<T, double> ? "<f8" : "<f4", tensor.shape(), tensor.data(),
-                                                static_cast<std::size_t>(tensor.size()) * sizeof(T)));
+  for (const auto& [name, tensor] : entries) files.emplace_back(name, npy_detail::encode(tensor));
   npz_detail::write_archive(path, files, "save_npz");
 }
 
@@ -152,10 +151,7 @@ void save_npz(const std::filesystem::path& path, const std::vector<std::pair<std
 template <class T>
 std::vector<std::pair<std::string, Tensor<T>>> load_npz(std::istream& in, const std::string& name) {
   std::vector<std::pair<std::string, Tensor<T>>> out;
-  for (const auto& [entry, bytes] : npz_detail::read_archive(in, name)) {
-    std::istringstream file(bytes);
-    out.emplace_back(entry, load_npy<T>(file, name + ":" + entry + ".npy"));
-  }
+  for (const auto& [entry, array] : npz_detail::read_archive(in, name)) out.emplace_back(entry, npy_detail::to_tensor<T>(array));
   return out;
 }
 

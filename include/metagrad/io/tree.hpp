@@ -10,7 +10,6 @@
 #include <fstream>
 #include <istream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -22,6 +21,7 @@
 namespace metagrad {
 
 namespace io_detail {
+/// The .npy type a number is stored as.
 template <class X>
 const char* npy_type() {
   if constexpr (std::is_integral_v<X>) return "<i8";
@@ -42,9 +42,7 @@ void save_tree(const std::filesystem::path& path, const Tree& tree) {
       const auto value = static_cast<Stored>(leaf);
       entries.emplace_back(at.str(), npy_detail::encode(io_detail::npy_type<X>(), Shape{}, &value, sizeof value));
     } else {
-      using T = typename X::value_type;
-      entries.emplace_back(at.str(), npy_detail::encode(io_detail::npy_type<T>(), leaf.shape(), leaf.data(),
-                                                        static_cast<std::size_t>(leaf.size()) * sizeof(T)));
+      entries.emplace_back(at.str(), npy_detail::encode(leaf));
     }
   }, tree);
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
@@ -59,10 +57,7 @@ void save_tree(const std::filesystem::path& path, const Tree& tree) {
 template <class Tree>
 void load_tree(std::istream& in, const std::string& name, Tree& tree) {
   std::map<std::string, npy_detail::Array> entries;
-  for (const auto& [entry, bytes] : npz_detail::read_archive(in, name)) {
-    std::istringstream file(bytes);
-    entries.insert_or_assign(entry, npy_detail::read(file, name + ":" + entry + ".npy"));
-  }
+  for (auto& [entry, array] : npz_detail::read_archive(in, name)) entries.insert_or_assign(entry, std::move(array));
   const auto fail = [&](const std::string& what) { throw io_error("load_tree: " + name + ": " + what); };
   Tree loaded = tree;
   tree_for_each([&](const TreePath& at, auto& leaf) {
