@@ -407,6 +407,7 @@ TEST_CASE("an unroll continues from the metagradient's final state as from train
   check_throws_with<shape_error>([&] { (void)tree_unflatten(state, tensors); }, {"tree_unflatten", "optimizer.features is missing"});
   tensors.push_back(TD::zeros({2}));
   check_throws_with<shape_error>([&] { (void)tree_unflatten(state, tensors); }, {"tree_unflatten", "optimizer.features has shape [2]"});
+  CHECK(tree_flatten(state)[0] == run.start.params[0]);  // unchanged by the failed calls
   // Weighting late losses: the second unroll's objective is Σ_{s=7}^{12} (s / 12) f(θ_s).
   auto weighted = reused;
   weighted.weighting_horizon = 12;
