@@ -66,7 +66,7 @@ template <class T, class Policy>
 void BM_MetaTrainingThroughput(benchmark::State& state) {
   const MnistMlpTask<T> task{&digits<T>()};
   const auto architecture = LstmOptimizer<Tensor<T>>::initial(20, 1, features[state.range(0)]);
-  const std::vector<Tensor<T>> weights = architecture.weights();
+  const LstmOptimizerWeights<Tensor<T>> weights = architecture.weights;
   const std::int64_t unroll = 20;
   UnrollRun<MnistMlpTask<T>> run(task, task.sample(2), architecture, unroll);
   const auto meta_update = [&] {

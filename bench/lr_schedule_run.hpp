@@ -24,30 +24,35 @@ struct LrScheduleRun {
   BatchOrder order{examples, batch, 5};
   std::vector<Tensor<double>> initial = model.init(6);
 
-  std::vector<Metaparameter> metaparameters(std::int64_t steps) const { return {{"learning rates", {steps}}}; }
+  template <class C>
+  struct Meta {
+    C lr_schedule;
+    METAGRAD_FIELDS(lr_schedule)
+  };
+  Meta<Shape> metaparameter_shapes(std::int64_t steps) const { return {Shape{steps}}; }
 
   template <class C>
-  State<C> init(const std::vector<C>& meta) const {
+  State<C> init(const Meta<C>& meta) const {
     return {as_constants(initial, meta), {}};
   }
   template <class C>
-  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     const IndexVector rows = order.batch(t);
     const Tensor<double> x = gather_rows(inputs, rows);
     IndexVector y;
     for (index_t i : rows) y.push_back(labels[static_cast<std::size_t>(i)]);
     auto [loss, g] = loss_and_gradient(s.params, [&](const std::vector<Var<double>>& p) { return mean(cross_entropy(model.logits(p, x), y)); });
-    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), schedule_at(meta[0], t));
+    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), schedule_at(meta.lr_schedule, t));
     return {{std::move(params), std::move(opt)}, loss};
   }
   template <class C>
-  C objective(const State<C>& s, const std::vector<C>&) const {
+  C objective(const State<C>& s, const Meta<C>&) const {
     return mean(cross_entropy(model.logits(s.params, validation_inputs), validation_labels));
   }
 
   /// Plain training: the parameters after `steps` steps (what the metagradient is compared with).
   State<Tensor<double>> train(const Tensor<double>& schedule, std::int64_t steps) const {
-    const std::vector<Tensor<double>> meta = {schedule};
+    const Meta<Tensor<double>> meta{schedule};
     State<Tensor<double>> s = init(meta);
     for (std::int64_t t = 0; t < steps; ++t) s = step(t, std::move(s), meta).state;
     return s;

@@ -99,10 +99,10 @@ void BM_MetagradientLibTorchOverMetagrad(benchmark::State& state) {
   double torch_s = 0, ours_s = 0, torch_mb = 0, ours_mb = 0, mismatch = 0;
   for (auto _ : state) {
     std::pair<double, torch::Tensor> theirs;
-    metagrad::MetagradientResult<double> ours;
+    metagrad::MetagradientResult<double, bench::LrScheduleRun::Meta<metagrad::Tensor<double>>> ours;
     torch_s += timed([&] { theirs = torch_run.metagradient(schedule, steps); }, torch_mb);
     ours_s += timed([&] { ours = metagrad::metagradient(run, {schedule}, steps, policy); }, ours_mb);
-    mismatch = std::max(relative_difference(theirs.second, ours.gradient[0]), std::abs(theirs.first - ours.objective));
+    mismatch = std::max(relative_difference(theirs.second, ours.gradient.lr_schedule), std::abs(theirs.first - ours.objective));
   }
   if (mismatch > 1e-10) state.SkipWithError("LibTorch and metagrad metagradients differ");
   const auto n = static_cast<double>(state.iterations());

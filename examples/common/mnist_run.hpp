@@ -139,7 +139,14 @@ struct MnistRun {
   using value_type = T;
   template <class C>
   using State = TrainingState<C, MomentumState<C>>;
-  enum Meta { log_learning_rates, data_weights, poisoned_inputs };
+  /// The metaparameters, a tree: errors and files name them by these fields.
+  template <class C>
+  struct Meta {
+    C log_learning_rates;  // [steps]
+    C data_weights;        // [training examples]
+    C poisoned_inputs;     // [poisoned, 784]
+    METAGRAD_FIELDS(log_learning_rates, data_weights, poisoned_inputs)
+  };
 
   Mlp<T> model;
   const Dataset<T>* train = nullptr;
@@ -147,31 +154,29 @@ struct MnistRun {
   index_t batch_size = 128;
   std::uint64_t init_seed = 1, order_seed = 2;
   T momentum = 0.9;
-  /// The inputs of the last `poisoned` training examples are metaparameter 2 (their labels stay).
+  /// The inputs of the last `poisoned` training examples are the metaparameter poisoned_inputs (their labels stay).
   index_t poisoned = 0;
 
   MnistRun(Mlp<T> model_, const Dataset<T>& train_, const Dataset<T>& validation_)
       : model(std::move(model_)), train(&train_), validation(&validation_) {}
 
-  std::vector<Metaparameter> metaparameters(std::int64_t steps) const {
-    return {{"log learning rates", {steps}}, {"data weights", {train->size()}}, {"poisoned inputs", {poisoned, model.widths[0]}}};
-  }
+  Meta<Shape> metaparameter_shapes(std::int64_t steps) const { return {{steps}, {train->size()}, {poisoned, model.widths[0]}}; }
 
   /// Metaparameters for a schedule of learning rates, unit data weights and the training set's own inputs.
-  std::vector<Tensor<T>> meta(const std::vector<T>& learning_rates) const {
+  Meta<Tensor<T>> meta(const std::vector<T>& learning_rates) const {
     Tensor<T> u({static_cast<index_t>(learning_rates.size())});
     for (std::size_t t = 0; t < learning_rates.size(); ++t) u.data()[t] = std::log(learning_rates[t]);
     return {u, Tensor<T>::ones({train->size()}), metagrad::slice(train->inputs, 0, train->size() - poisoned, poisoned)};
   }
 
   template <class C>
-  State<C> init(const std::vector<C>& meta) const {
+  State<C> init(const Meta<C>& meta) const {
     ParamList<C> params = as_constants(model.init(init_seed), meta);
     return {params, Momentum<hyper_t<C>>{}.init(params)};
   }
 
   template <class C>
-  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     const IndexVector rows = BatchOrder(train->size(), batch_size, order_seed).batch(t);
     const index_t first_poisoned = train->size() - poisoned;
     IndexVector clean, clean_labels, changed, changed_labels, weight_rows;
@@ -182,10 +187,10 @@ struct MnistRun {
     }
     weight_rows = clean;  // the weights in the order of the losses: clean examples first
     for (index_t i : changed) weight_rows.push_back(i + first_poisoned);
-    const C weights = gather_rows(meta[data_weights], weight_rows);
+    const C weights = gather_rows(meta.data_weights, weight_rows);
     const Tensor<T> clean_inputs = gather_rows(train->inputs, clean);
     std::optional<C> changed_inputs;
-    if (!changed.empty()) changed_inputs = gather_rows(meta[poisoned_inputs], changed);
+    if (!changed.empty()) changed_inputs = gather_rows(meta.poisoned_inputs, changed);
     auto [loss, g] = loss_and_gradient(s.params, [&](const std::vector<Var<T>>& p) {
       std::vector<Var<T>> losses;
       if (!clean.empty()) losses.push_back(cross_entropy(model.logits(p, clean_inputs), clean_labels));
@@ -193,22 +198,25 @@ struct MnistRun {
       return weighted_mean(losses.size() == 1 ? losses[0] : concat(losses, 0), weights);
     });
     const auto rate = [&] {
-      if constexpr (std::is_same_v<C, Tensor<T>>) return std::exp(schedule_at(meta[log_learning_rates], t));
-      else return exp(schedule_at(meta[log_learning_rates], t));
+      if constexpr (std::is_same_v<C, Tensor<T>>) return std::exp(schedule_at(meta.log_learning_rates, t));
+      else return exp(schedule_at(meta.log_learning_rates, t));
     }();
     auto [params, velocity] = metagrad::step(Momentum<hyper_t<C>>{.momentum = momentum}, std::move(s.params), g, std::move(s.optimizer), rate);
     return {{std::move(params), std::move(velocity)}, loss};
   }
 
   template <class C>
-  C objective(const State<C>& s, const std::vector<C>&) const {
+  C objective(const State<C>& s, const Meta<C>&) const {
     return mean(cross_entropy(model.logits(s.params, validation->inputs), validation->labels));
   }
 
   /// The trained parameters for `meta` after `steps` steps (plain training, no tape beyond each step's gradient).
-  ParamList<Tensor<T>> trained(const std::vector<Tensor<T>>& meta, std::int64_t steps) const {
+  ParamList<Tensor<T>> trained(const Meta<Tensor<T>>& meta, std::int64_t steps) const {
     return run_final_state(*this, meta, steps).params;
   }
 };
+
+/// MnistRun's metaparameters on plain tensors.
+using MnistMeta = MnistRun::Meta<Tensor<T>>;
 
 }  // namespace example

@@ -57,8 +57,9 @@ int main(int argc, char** argv) try {
     run.batch_size = s.batch;
     run.poisoned = poisoned;
     const auto meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
-    const std::vector<Tensor<T>> direction = {Tensor<T>::zeros(meta[0].shape()), Tensor<T>::zeros(meta[1].shape()),
-                                              Tensor<T>::random_uniform(meta[2].shape(), 9, -1, 1)};
+    const MnistMeta direction{.log_learning_rates = Tensor<T>::zeros(meta.log_learning_rates.shape()),
+                              .data_weights = Tensor<T>::zeros(meta.data_weights.shape()),
+                              .poisoned_inputs = Tensor<T>::random_uniform(meta.poisoned_inputs.shape(), 9, -1, 1)};
     const double score = metasmoothness(run, meta, direction, 0.02, opt.steps);
     smoothness_csv << '"' << s.name << "\"," << score << '\n';
     std::printf("metasmoothness along the poisoned pixels, %-30s %.3f\n", s.name, score);
@@ -74,8 +75,8 @@ int main(int argc, char** argv) try {
   MnistRun run(Mlp<T>{{784, hidden, 10}, chosen->activation, chosen->output_scale}, splits->train, splits->validation);
   run.batch_size = chosen->batch;
   run.poisoned = poisoned;
-  std::vector<Tensor<T>> meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
-  const Tensor<T> original = meta[MnistRun::poisoned_inputs];
+  MnistMeta meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
+  const Tensor<T> original = meta.poisoned_inputs;
 
   // Metagradient ascent: signed steps on the pixels, projected back into [0, 1].
   auto attack_csv = open_csv(opt.out / "attack.csv", "meta_step,val_loss");
@@ -86,23 +87,23 @@ int main(int argc, char** argv) try {
     attack_csv << k << ',' << result.objective << '\n';
     std::printf("attack step %2d: validation loss %.4f\n", k, result.objective);
     std::fflush(stdout);
-    auto x = meta[MnistRun::poisoned_inputs].array();
-    x = (x + pixel_step * result.gradient[MnistRun::poisoned_inputs].array().sign()).max(0.0).min(1.0);
+    auto x = meta.poisoned_inputs.array();
+    x = (x + pixel_step * result.gradient.poisoned_inputs.array().sign()).max(0.0).min(1.0);
   }
   attack_csv << opt.meta_steps << ',' << run_objective(run, meta, opt.steps) << '\n';
-  const double mean_change = (meta[MnistRun::poisoned_inputs].array() - original.array()).abs().mean();
+  const double mean_change = (meta.poisoned_inputs.array() - original.array()).abs().mean();
 
   // Retrain from scratch with another initialization, on clean data, the poisoned data and the two baselines.
   MnistRun retrain = run;
   retrain.init_seed = 202;
-  const auto accuracy_with = [&](const std::vector<Tensor<T>>& m, const Dataset<T>& train) {
+  const auto accuracy_with = [&](const MnistMeta& m, const Dataset<T>& train) {
     MnistRun r = retrain;
     r.train = &train;
     return evaluate(r.model, r.trained(m, opt.steps), splits->test).accuracy;
   };
-  std::vector<Tensor<T>> clean = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
-  std::vector<Tensor<T>> noise = clean;
-  noise[MnistRun::poisoned_inputs] = Tensor<T>::random_uniform(original.shape(), 31, 0, 1);
+  const MnistMeta clean = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
+  MnistMeta noise = clean;
+  noise.poisoned_inputs = Tensor<T>::random_uniform(original.shape(), 31, 0, 1);
   Dataset<T> flipped_labels = splits->train;
   const IndexVector order = BatchOrder(flipped_labels.size(), flipped_labels.size(), 32).permutation(0);
   SplitMix64 rng(33);

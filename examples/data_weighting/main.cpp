@@ -75,7 +75,7 @@ int main(int argc, char** argv) try {
   MnistRun run(model, splits->train, splits->validation);
   run.batch_size = 100;
   const T rate = 0.05;
-  std::vector<Tensor<T>> meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
+  MnistMeta meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
 
   // How metasmooth the run is along a random change of the data weights: the chosen batch of 100 against a batch of 10.
   auto smoothness_csv = open_csv(opt.out / "metasmoothness.csv", "setup,batch,score");
@@ -83,8 +83,9 @@ int main(int argc, char** argv) try {
   for (index_t batch : {index_t(100), index_t(10)}) {
     MnistRun variant = run;
     variant.batch_size = batch;
-    std::vector<Tensor<T>> direction = {Tensor<T>::zeros(meta[0].shape()), Tensor<T>::random_uniform(meta[1].shape(), 5, -1, 1),
-                                        Tensor<T>::zeros(meta[2].shape())};
+    const MnistMeta direction{.log_learning_rates = Tensor<T>::zeros(meta.log_learning_rates.shape()),
+                              .data_weights = Tensor<T>::random_uniform(meta.data_weights.shape(), 5, -1, 1),
+                              .poisoned_inputs = Tensor<T>::zeros(meta.poisoned_inputs.shape())};
     const double s = metasmoothness(variant, meta, direction, 0.05, opt.steps);
     if (batch == 100) chosen_smoothness = s;
     smoothness_csv << (batch == 100 ? "chosen" : "small batch") << ',' << batch << ',' << s << '\n';
@@ -93,7 +94,7 @@ int main(int argc, char** argv) try {
 
   // Metagradient descent on the weights: Adam, each weight kept in [0, 2].
   auto meta_optimizer = chain(Adam<T>{}, ConstantStepSize<T>{0.05});
-  ParamList<Tensor<T>> w = {meta[MnistRun::data_weights]};
+  ParamList<Tensor<T>> w = {meta.data_weights};
   auto meta_state = meta_optimizer.init(w);
   auto mgd_csv = open_csv(opt.out / "mgd.csv", "meta_step,val_loss,auc");
   const auto scores = [&](const Tensor<T>& weights) {
@@ -103,13 +104,13 @@ int main(int argc, char** argv) try {
   };
   const Revolve policy{32};
   for (int k = 0; k < opt.meta_steps; ++k) {
-    meta[MnistRun::data_weights] = w[0];
+    meta.data_weights = w[0];
     const auto result = metagradient(run, meta, opt.steps, policy, {}, ProgressBar("metagradient " + std::to_string(k + 1)));
     const double auc_now = roc_auc(scores(w[0]), flipped);
     mgd_csv << k << ',' << result.objective << ',' << auc_now << '\n';
     std::printf("MGD step %2d: validation loss %.4f, AUC of the weights %.3f\n", k, result.objective, auc_now);
     std::fflush(stdout);
-    std::tie(w, meta_state) = meta_optimizer.step(std::move(w), {result.gradient[MnistRun::data_weights]}, std::move(meta_state));
+    std::tie(w, meta_state) = meta_optimizer.step(std::move(w), {result.gradient.data_weights}, std::move(meta_state));
     w[0].array() = w[0].array().max(0.0).min(2.0);
   }
   const double auc = roc_auc(scores(w[0]), flipped);
@@ -130,8 +131,8 @@ int main(int argc, char** argv) try {
   retrain.init_seed = 101;
   retrain.order_seed = 102;
   const auto test_accuracy = [&](const Tensor<T>& weights) {
-    std::vector<Tensor<T>> m = meta;
-    m[MnistRun::data_weights] = normalized(weights);
+    MnistMeta m = meta;
+    m.data_weights = normalized(weights);
     return evaluate(model, retrain.trained(m, opt.steps), splits->test).accuracy;
   };
   Tensor<T> clean_only = Tensor<T>::ones({n});

@@ -251,7 +251,7 @@ int meta_train_and_save(const Task& task, const MetaTrainFlags& f, const fs::pat
   auto initial = LstmOptimizer<Tensor<U>>::initial(20, 1, f.features == "moments" ? GradientPreprocessing::moments()
                                                         : f.features == "moments-raw" ? GradientPreprocessing::moments_and_raw_momenta()
                                                                                       : GradientPreprocessing::paper());
-  if (f.zero_output) initial.output_weight.array() = 0, initial.output_bias.array() = 0;
+  if (f.zero_output) initial.weights.output.weight.array() = 0, initial.weights.output.bias.array() = 0;
   if (f.nesterov_init > 0) initial.nesterov_skip(static_cast<U>(f.nesterov_init));
   const auto result = meta_train(task, initial, options, ProgressBar("meta-training"), CsvLogger(out / "meta_training.csv"));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

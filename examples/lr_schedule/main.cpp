@@ -105,7 +105,9 @@ int main(int argc, char** argv) try {
     MnistRun variant = run;
     variant.batch_size = batch;
     auto meta = variant.meta(std::vector<T>(static_cast<std::size_t>(T_steps), rate));
-    std::vector<Tensor<T>> direction = {Tensor<T>::ones(meta[0].shape()), Tensor<T>::zeros(meta[1].shape()), Tensor<T>::zeros(meta[2].shape())};
+    const MnistMeta direction{.log_learning_rates = Tensor<T>::ones(meta.log_learning_rates.shape()),
+                              .data_weights = Tensor<T>::zeros(meta.data_weights.shape()),
+                              .poisoned_inputs = Tensor<T>::zeros(meta.poisoned_inputs.shape())};
     const double s = metasmoothness(variant, meta, direction, 0.05, T_steps);
     if (std::string(name) == "chosen") chosen_smoothness = s;
     smoothness_csv << name << ',' << batch << ',' << rate << ',' << s << '\n';
@@ -150,19 +152,19 @@ int main(int argc, char** argv) try {
   }
 
   // 3. Metagradient descent from the flat schedule.
-  std::vector<Tensor<T>> meta = run.meta(std::vector<T>(static_cast<std::size_t>(T_steps), flat));
+  MnistMeta meta = run.meta(std::vector<T>(static_cast<std::size_t>(T_steps), flat));
   const Revolve policy{32};
   const CheckpointPlan plan = policy.plan(T_steps);
   std::printf("MGD: %d metagradient steps through %lld training steps each; revolve with %lld checkpoints replays %lld steps per metagradient\n",
               opt.meta_steps, static_cast<long long>(T_steps), static_cast<long long>(plan.stored_states), static_cast<long long>(plan.replayed_steps));
   auto meta_optimizer = chain(Adam<T>{}, ConstantStepSize<T>{0.1});
-  ParamList<Tensor<T>> u = {meta[MnistRun::log_learning_rates]};
+  ParamList<Tensor<T>> u = {meta.log_learning_rates};
   auto meta_state = meta_optimizer.init(u);
   auto mgd_csv = open_csv(opt.out / "mgd.csv", "meta_step,val_loss");
   std::int64_t replayed = 0, reversed = 0;
   T mgd_start = 0;
   for (int k = 0; k < opt.meta_steps; ++k) {
-    meta[MnistRun::log_learning_rates] = u[0];
+    meta.log_learning_rates = u[0];
     const auto result = metagradient(run, meta, T_steps, policy, {}, ProgressBar("metagradient " + std::to_string(k + 1)));
     replayed += result.cost.replayed_steps;
     reversed += T_steps;
@@ -170,9 +172,9 @@ int main(int argc, char** argv) try {
     if (k == 0) mgd_start = result.objective;
     std::printf("MGD step %2d: validation loss %.4f\n", k, result.objective);
     std::fflush(stdout);
-    std::tie(u, meta_state) = meta_optimizer.step(std::move(u), {result.gradient[MnistRun::log_learning_rates]}, std::move(meta_state));
+    std::tie(u, meta_state) = meta_optimizer.step(std::move(u), {result.gradient.log_learning_rates}, std::move(meta_state));
   }
-  meta[MnistRun::log_learning_rates] = u[0];
+  meta.log_learning_rates = u[0];
   const auto mgd_params = run.trained(meta, T_steps);
   const T mgd_val = validation_loss(model, mgd_params, splits->validation);
   const T mgd_accuracy = evaluate(model, mgd_params, splits->test).accuracy;

@@ -124,9 +124,9 @@ TEST_CASE("LstmOptimizer: one step by hand, shapes, state, errors, and use as an
     auto [d, next] = opt.direction(params, grads, std::move(state));
     state = std::move(next);
     const TD g = concat(std::vector<TD>{reshape(grads[0], {6}), grads[1]}, 0);
-    std::tie(h1, c1) = lstm_cell(preprocess_gradient(g, GradientPreprocessing::paper()), h1, c1, opt.layer1);
-    std::tie(h2, c2) = lstm_cell(h1, h2, c2, opt.layer2);
-    const TD out = matmul(h2, opt.output_weight) + opt.output_bias;
+    std::tie(h1, c1) = lstm_cell(preprocess_gradient(g, GradientPreprocessing::paper()), h1, c1, opt.weights.layer1);
+    std::tie(h2, c2) = lstm_cell(h1, h2, c2, opt.weights.layer2);
+    const TD out = matmul(h2, opt.weights.output.weight) + opt.weights.output.bias;
     REQUIRE(d.size() == 2);
     CHECK(d[0].shape() == Shape{2, 3});
     for (index_t i = 0; i < 6; ++i) CHECK(d[0].data()[i] == doctest::Approx(-0.1 * out(i, 0)).epsilon(1e-14));
@@ -141,8 +141,8 @@ TEST_CASE("LstmOptimizer: one step by hand, shapes, state, errors, and use as an
   CHECK(next_params[1] == params[1] - d[1]);
   check_throws_with<shape_error>([&] { opt.direction(std::vector<TD>{randn({3}, 5)}, std::vector<TD>{randn({3}, 6)}, opt.init(params)); },
                                  {"LstmOptimizer", "[10, 5]", "3 coordinates"});
-  auto w = opt.weights();
-  w[3] = randn({4, 20}, 7);
+  auto w = opt.weights;
+  w.layer2.input = randn({4, 20}, 7);
   check_throws_with<shape_error>([&] { opt.with_weights(w); }, {"LstmOptimizer", "layer2.input", "[4, 20]", "[5, 20]"});
   check_throws_with<value_error>([] { LstmOptimizer<TD>::initial(0, 1); }, {"0 hidden units"});
 }
@@ -172,10 +172,11 @@ namespace {
 struct FrozenGradientRun : UnrollRun<QuadraticTask<double>> {
   std::vector<ParamList<TD>> gradients;
   using UnrollRun::UnrollRun;
-  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     if constexpr (std::is_same_v<C, TD>) {
       const TD loss = task->loss(problem, s.params, t);
-      auto [params, lstm] = metagrad::step(architecture.with_weights(meta), std::move(s.params), gradients[static_cast<std::size_t>(t)],
+      const LstmOptimizer<TD> optimizer{meta, output_scale, preprocessing};
+      auto [params, lstm] = metagrad::step(optimizer, std::move(s.params), gradients[static_cast<std::size_t>(t)],
                                            std::move(s.optimizer), 1.0);
       return {{std::move(params), std::move(lstm)}, loss};
     } else {
@@ -191,7 +192,9 @@ TEST_CASE("the meta-gradient of a short unroll, with and without second derivati
   // Raw gradients as the LSTM's input, so that the second derivatives change the metagradient (through log-and-sign
   // features, whose derivative is 1/(p·g), they barely do).
   const auto architecture = LstmOptimizer<TD>::initial(4, 21, {GradientPreprocessing::none, 1});
-  const auto weights = architecture.weights();
+  const auto& weights = architecture.weights;
+  const std::vector<TD> flat = tree_flatten(weights);
+  const std::vector<std::string> names = tree_paths(weights);
   const std::int64_t unroll = 5;
   FrozenGradientRun run(task, task.sample(5), architecture, unroll);
   run.start.params[0] = randn({3}, 6);  // start away from 0, where the quadratic's gradients are large
@@ -207,24 +210,25 @@ TEST_CASE("the meta-gradient of a short unroll, with and without second derivati
     INFO((second ? "with" : "without") << " second derivatives");
     run.second_derivatives = second;
     const auto result = metagradient(run, weights, unroll, StoreAll{}, options);
-    gradients.push_back(result.gradient);
+    const std::vector<TD> gradient = tree_flatten(result.gradient);
+    gradients.push_back(gradient);
     const auto recorded = metagradient(run, weights, unroll, RecordAll{}, options);  // as meta_train takes it
     CHECK(recorded.objective == result.objective);
-    for (std::size_t j = 0; j < weights.size(); ++j) CHECK(recorded.gradient[j] == result.gradient[j]);
+    CHECK(tree_hash(recorded.gradient) == tree_hash(result.gradient));
     // With second derivatives: finite differences of the run itself. Without: of the frozen-gradient run.
     const auto objective = [&](const std::vector<TD>& w) {
-      if (second) return run_objective(static_cast<const UnrollRun<QuadraticTask<double>>&>(run), w, unroll, options);
-      return run_objective(run, w, unroll, options);
+      if (second) return run_objective(static_cast<const UnrollRun<QuadraticTask<double>>&>(run), tree_unflatten(weights, w), unroll, options);
+      return run_objective(run, tree_unflatten(weights, w), unroll, options);
     };
-    CHECK(result.objective == doctest::Approx(objective(weights)).epsilon(1e-12));
-    for (std::size_t j = 0; j < weights.size(); ++j) {
-      const TD v = randn(weights[j].shape(), 30 + j);
-      std::vector<TD> up = weights, down = weights;
+    CHECK(result.objective == doctest::Approx(objective(flat)).epsilon(1e-12));
+    for (std::size_t j = 0; j < flat.size(); ++j) {
+      const TD v = randn(flat[j].shape(), 30 + j);
+      std::vector<TD> up = flat, down = flat;
       up[j].array() += 1e-6 * v.array();
       down[j].array() -= 1e-6 * v.array();
       const double fd = (objective(up) - objective(down)) / 2e-6;
-      const double exact = (result.gradient[j].array() * v.array()).sum();
-      INFO(LstmOptimizer<TD>::weight_names()[j] << ": " << exact << " against " << fd);
+      const double exact = (gradient[j].array() * v.array()).sum();
+      INFO(names[j] << ": " << exact << " against " << fd);
       CHECK(std::abs(exact - fd) <= 1e-6 * std::max(1.0, std::abs(fd)));
     }
   }
@@ -283,13 +287,13 @@ TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or m
   const auto path = dir / "optimizer.npz";
   auto opt = LstmOptimizer<TD>::initial(6, 9, GradientPreprocessing::published_code());
   opt.output_scale = 0.05;
-  opt.output_skip = randn({2, 1}, 10);
+  opt.weights.output.skip = randn({2, 1}, 10);
   save_learned_optimizer(path, opt);
   const auto loaded = load_learned_optimizer(path);
   CHECK(loaded.preprocessing.kind == GradientPreprocessing::log_and_sign_clipped);
   CHECK(loaded.preprocessing.p == 5);
   CHECK(loaded.output_scale == 0.05);
-  for (std::size_t i = 0; i < 9; ++i) CHECK(loaded.weights()[i] == opt.weights()[i]);
+  CHECK(tree_hash(loaded.weights) == tree_hash(opt.weights));
 
   std::string bytes;
   {
@@ -322,8 +326,8 @@ TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or m
     e[0].second = TD::scalar(1);
     e.pop_back();
   }));
-  CHECK(version1.output_skip == TD::zeros({2, 1}));
-  CHECK(version1.layer2.bias == opt.layer2.bias);
+  CHECK(version1.weights.output.skip == TD::zeros({2, 1}));
+  CHECK(version1.weights.layer2.bias == opt.weights.layer2.bias);
   check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[8].second = randn({23}, 1); })); },
                               {"do not fit together", "layer2.bias has shape [23], expected [24]"});
   check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[1].second.data()[0] = 7; })); },
@@ -394,7 +398,7 @@ TEST_CASE("an unroll continues from the metagradient's final state as from train
   const QuadraticTask<double> task{4};
   const auto architecture = LstmOptimizer<TD>::initial(3, 5, GradientPreprocessing::moments());
   const UnrollRun<QuadraticTask<double>> run(task, task.sample(3), architecture, 6);
-  const auto weights = architecture.weights();
+  const auto& weights = architecture.weights;
   const auto mg = metagradient(run, weights, 6, StoreAll{}, {.step_loss_weights = run.step_loss_weights()});
   const auto reused = run.next(mg), trained = run.next(weights);
   CHECK(reused.first_step == 6);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <variant>
 
 #include "support.hpp"
 
@@ -19,17 +20,21 @@ struct QuadraticRun {
   template <class C> using State = TrainingState<C, SgdState<C>>;
   TD a = randu({5}, 1, 0.5, 2.0), b = randn({5}, 2), theta0 = randn({5}, 3);
 
-  std::vector<Metaparameter> metaparameters(std::int64_t steps) const { return {{"learning rates", {steps}}}; }
-  template <class C> State<C> init(const std::vector<C>& meta) const {
+  template <class C> struct Meta {  // the metaparameters as a tree: messages name them by field
+    C lr_schedule;
+    METAGRAD_FIELDS(lr_schedule)
+  };
+  Meta<Shape> metaparameter_shapes(std::int64_t steps) const { return {Shape{steps}}; }
+  template <class C> State<C> init(const Meta<C>& meta) const {
     if constexpr (std::is_same_v<C, TD>) return {{theta0}, {}};
-    else return {{meta[0].tape().constant(theta0)}, {}};  // not a metaparameter: a constant on the metaparameters' tape
+    else return {{meta.lr_schedule.tape().constant(theta0)}, {}};  // not a metaparameter: a constant on the metaparameters' tape
   }
-  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     auto [loss, g] = loss_and_gradient(s.params, [&](const Vars& p) { return f(p[0]); });
-    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), schedule_at(meta[0], t));
+    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), schedule_at(meta.lr_schedule, t));
     return {{std::move(params), std::move(opt)}, loss};
   }
-  template <class C> C objective(const State<C>& s, const std::vector<C>&) const { return f(s.params[0]); }
+  template <class C> C objective(const State<C>& s, const Meta<C>&) const { return f(s.params[0]); }
 
   template <class C> C f(const C& theta) const { return 0.5 * sum(a * square(theta)) - sum(b * theta); }
 };
@@ -54,18 +59,29 @@ TEST_CASE("the metagradient of gradient descent on a quadratic matches its close
     Eigen::ArrayXd v = g[static_cast<std::size_t>(t)];
     for (std::int64_t s = t + 1; s < T; ++s) v *= 1 - lr.data()[s] * a;
     const double expected = -(g[static_cast<std::size_t>(T)] * v).sum();
-    CHECK(result.gradient[0].data()[t] == doctest::Approx(expected).epsilon(1e-12));
+    CHECK(result.gradient.lr_schedule.data()[t] == doctest::Approx(expected).epsilon(1e-12));
   }
+  // The gradient is a tree of the metaparameters' type; a policy chosen at run time gives the chosen one's bits.
+  static_assert(std::is_same_v<decltype(result.gradient), QuadraticRun::Meta<TD>>);
+  for (const std::variant<StoreAll, Replay, Revolve>& chosen : {std::variant<StoreAll, Replay, Revolve>(Replay{3}), {Revolve{2}}}) {
+    const auto by_variant = metagradient(run, {lr}, T, chosen);
+    const auto direct = std::visit([&](const auto& policy) { return metagradient(run, {lr}, T, policy); }, chosen);
+    CHECK(by_variant.cost.replayed_steps == direct.cost.replayed_steps);
+    CHECK(tree_hash(by_variant.gradient) == tree_hash(direct.gradient));
+    CHECK(tree_hash(by_variant.gradient) == tree_hash(result.gradient));
+  }
+  check_throws_with<shape_error>([&] { metagradient(run, {randu({T - 1}, 5, 0.1, 0.2)}, T, StoreAll{}); },
+                                 {"metagradient: metaparameter lr_schedule has shape [11], expected [12] for 12 steps"});
 }
 
 namespace {
 
 /// The quadratic run with its schedule given by 4 knots, interpolated linearly over the steps.
 struct KnotRun : QuadraticRun {
-  std::vector<Metaparameter> metaparameters(std::int64_t) const { return {{"knots", {4}}}; }
-  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+  Meta<Shape> metaparameter_shapes(std::int64_t) const { return {Shape{4}}; }  // the schedule's knots
+  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     auto [loss, g] = loss_and_gradient(s.params, [&](const Vars& p) { return f(p[0]); });
-    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), knot_schedule_at(meta[0], 20, t));
+    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), knot_schedule_at(meta.lr_schedule, 20, t));
     return {{std::move(params), std::move(opt)}, loss};
   }
 };
@@ -87,7 +103,7 @@ TEST_CASE("a schedule interpolated between knots: its entries, and its knots' me
     up.data()[k] += 1e-6;
     down.data()[k] -= 1e-6;
     const double fd = (run_objective(run, {up}, 20) - run_objective(run, {down}, 20)) / 2e-6;
-    CHECK(result.gradient[0].data()[k] == doctest::Approx(fd).epsilon(1e-6));
+    CHECK(result.gradient.lr_schedule.data()[k] == doctest::Approx(fd).epsilon(1e-6));
   }
 }
 
@@ -423,7 +439,7 @@ TEST_CASE("metasmoothness: a hand-computed case, a smooth run, and errors") {
   MESSAGE("metasmoothness of the MLP run: " << small << " at its learning rates, " << large << " at 40 times them");
   CHECK(small > 0.9);
   CHECK(large < 0.5);
-  check_throws_with<value_error>([&] { metasmoothness(quadratic, {TD::full({20}, 0.1)}, {}, 1e-4, 20); }, {"0 direction tensors", "1 metaparameters"});
-  check_throws_with<shape_error>([&] { metasmoothness(quadratic, {TD::full({20}, 0.1)}, {randn({3}, 1)}, 1e-4, 20); }, {"direction 0", "[3]", "[20]"});
+  check_throws_with<shape_error>([&] { metasmoothness(mlp, meta, {}, 1e-4, 30); }, {"metasmoothness: the direction: (root) holds 0 elements, expected 10"});
+  check_throws_with<shape_error>([&] { metasmoothness(quadratic, {TD::full({20}, 0.1)}, {randn({3}, 1)}, 1e-4, 20); }, {"the direction's lr_schedule has shape [3], its metaparameter [20]"});
   check_throws_with<value_error>([&] { metasmoothness(quadratic, {TD::full({20}, 0.1)}, {randn({20}, 1)}, -1.0, 20); }, {"step h"});
 }

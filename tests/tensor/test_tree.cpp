@@ -98,6 +98,10 @@ TEST_CASE("tree_convert moves a tree onto a tape and back; gradients come back a
   CHECK(gradient.pair[1] == TD::ones({}));
   const Model<TD> values = tree_convert<Model<TD>>(on_tape, [](const VD& v) { return v.value(); });
   CHECK(tree_hash(values) == tree_hash(m));
+  // A tree of shapes says what a tree of tensors must be: converted, each shape goes through the conversion too.
+  const Layer<TD> ones = tree_convert<Layer<TD>>(Layer<Shape>{{2, 3}, {3}}, [](const Shape& s) { return TD::full(s, 1.0); });
+  CHECK(ones.weight == TD::full({2, 3}, 1.0));
+  CHECK(ones.bias == TD::full({3}, 1.0));
 }
 
 TEST_CASE("tree_hash sees every bit of every leaf") {

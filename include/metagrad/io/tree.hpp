@@ -37,6 +37,7 @@ void save_tree(const std::filesystem::path& path, const Tree& tree) {
   std::vector<std::pair<std::string, std::string>> entries;
   tree_for_each([&](const TreePath& at, const auto& leaf) {
     using X = std::remove_cvref_t<decltype(leaf)>;
+    static_assert(!std::is_same_v<X, Shape>, "save_tree: a tree of shapes has no values to save");
     if constexpr (std::is_arithmetic_v<X>) {
       using Stored = std::conditional_t<std::is_integral_v<X>, std::int64_t, std::conditional_t<std::is_same_v<X, float>, float, double>>;
       const auto value = static_cast<Stored>(leaf);

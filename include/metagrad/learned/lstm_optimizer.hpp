@@ -7,13 +7,12 @@
 // `train()`, `save_state`, on plain tensors (applying a trained optimizer) and on Vars (meta-training, with the
 // weights as metaparameters). All coordinates go through the LSTM together as batched matrix products.
 //
-// Beside the LSTM, a linear path from the features to the output (`output_skip`, zero in the paper's architecture)
+// Beside the LSTM, a linear path from the features to the output (`output.skip`, zero in the paper's architecture)
 // lets the learned rule start from a hand-designed one and learn a correction to it — the "nominal term" of later
 // learned optimizers (Harrison et al. 2022): with the raw momenta among the features, `nesterov_skip` makes the
 // optimizer, before meta-training, exactly Nesterov momentum.
 #include <cmath>
 #include <cstdint>
-#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,14 +32,36 @@ struct LstmOptimizerState {
   METAGRAD_FIELDS(hidden1, cell1, hidden2, cell2, features)
 };
 
+/// The output layer beside the LSTM: out = h2 · weight + bias + features · skip.
+template <class W>
+struct LstmOutput {
+  W weight;  // [H, 1]
+  W bias;    // [1]
+  W skip;    // [features, 1]: zero in the paper's architecture
+  METAGRAD_FIELDS(weight, bias, skip)
+};
+
+/// Every weight of the LSTM optimizer, a tree: its paths ("layer1.input", "output.skip") name the weights in files and
+/// messages, and meta-training takes it whole as the metaparameters.
+template <class W>
+struct LstmOptimizerWeights {
+  LstmWeights<W> layer1;  // [features, 4H], [H, 4H], [4H]
+  LstmWeights<W> layer2;  // [H, 4H], [H, 4H], [4H]
+  LstmOutput<W> output;
+  METAGRAD_FIELDS(layer1, layer2, output)
+};
+
+/// The shapes of the weights for `hidden` units per layer and `features` input features.
+inline LstmOptimizerWeights<Shape> lstm_optimizer_shapes(index_t hidden, index_t features) {
+  const index_t h = hidden, g = 4 * hidden;
+  return {{{features, g}, {h, g}, {g}}, {{h, g}, {h, g}, {g}}, {{h, 1}, {1}, {features, 1}}};
+}
+
 /// W is the weights' carrier: Tensor<T> to apply a trained optimizer, Var<T> to meta-train it.
 template <class W = Tensor<double>>
 struct LstmOptimizer {
   using T = typename W::value_type;
-  LstmWeights<W> layer1, layer2;  // [features, 4H], [H, 4H], [4H]; then [H, 4H], [H, 4H], [4H]
-  W output_weight;                // [H, 1]
-  W output_bias;                  // [1]
-  W output_skip;                  // [features, 1]: out = h2 · output_weight + output_bias + features · output_skip
+  LstmOptimizerWeights<W> weights;
   T output_scale = T(0.1);
   GradientPreprocessing preprocessing = GradientPreprocessing::paper();
 
@@ -55,49 +76,33 @@ struct LstmOptimizer {
     if (hidden < 1) throw value_error("LstmOptimizer: " + std::to_string(hidden) + " hidden units (at least 1 expected)");
     SplitMix64 seeds(seed);
     const T bound = T(1) / std::sqrt(static_cast<T>(hidden));
-    const auto draw = [&](const Shape& shape) { return Tensor<T>::random_uniform(shape, seeds.next(), -bound, bound); };
-    const index_t features = preprocessing.features();
     LstmOptimizer out;
-    out.layer1 = {draw({features, 4 * hidden}), draw({hidden, 4 * hidden}), draw({4 * hidden})};
-    out.layer2 = {draw({hidden, 4 * hidden}), draw({hidden, 4 * hidden}), draw({4 * hidden})};
-    out.output_weight = draw({hidden, 1});
-    out.output_bias = draw({1});
-    out.output_skip = Tensor<T>::zeros({features, 1});
+    out.weights = tree_convert<LstmOptimizerWeights<W>>(lstm_optimizer_shapes(hidden, preprocessing.features()), [&](const Shape& shape) {
+      return Tensor<T>::random_uniform(shape, seeds.next(), -bound, bound);  // in the tree's order
+    });
+    out.weights.output.skip.array() = 0;  // drawn last, so the other weights are as before the skip path existed
     out.preprocessing = preprocessing;
     return out;
   }
 
-  index_t hidden() const { return layer1.recurrent.shape()[0]; }
+  index_t hidden() const { return weights.layer1.recurrent.shape()[0]; }
 
-  /// The weights in a fixed order (the metaparameters of meta-training), and the same optimizer with others.
-  std::vector<W> weights() const {
-    return {layer1.input, layer1.recurrent, layer1.bias, layer2.input, layer2.recurrent, layer2.bias, output_weight, output_bias, output_skip};
-  }
+  /// The same optimizer with other weights (checked).
   template <class V>
-  LstmOptimizer<V> with_weights(const std::vector<V>& w) const {
-    if (w.size() != weight_names().size())
-      throw value_error("LstmOptimizer::with_weights: " + std::to_string(w.size()) + " tensors (" + std::to_string(weight_names().size()) + " expected)");
-    LstmOptimizer<V> out{{w[0], w[1], w[2]}, {w[3], w[4], w[5]}, w[6], w[7], w[8], output_scale, preprocessing};
+  LstmOptimizer<V> with_weights(LstmOptimizerWeights<V> w) const {
+    LstmOptimizer<V> out{std::move(w), output_scale, preprocessing};
     out.check();
     return out;
-  }
-  /// Names of weights(), for files and messages.
-  static std::vector<std::string> weight_names() {
-    return {"layer1.input", "layer1.recurrent", "layer1.bias",   "layer2.input", "layer2.recurrent",
-            "layer2.bias",  "output.weight",    "output.bias",   "output.skip"};
   }
 
   /// Throws unless the weights fit together (the preprocessing's features, H units in both layers, one output).
   void check() const {
-    const index_t h = hidden();
-    const index_t f = preprocessing.features();
-    const Shape expected[] = {{f, 4 * h}, {h, 4 * h}, {4 * h}, {h, 4 * h}, {h, 4 * h}, {4 * h}, {h, 1}, {1}, {f, 1}};
-    const std::vector<W> w = weights();
-    const auto names = weight_names();
-    for (std::size_t i = 0; i < std::size(expected); ++i)
-      if (!(w[i].shape() == expected[i]))
-        throw shape_error("LstmOptimizer: " + names[i] + " has shape " + w[i].shape().str() + ", expected " + expected[i].str() +
-                          " for " + std::to_string(h) + " hidden units and " + std::to_string(preprocessing.features()) + " input features");
+    const index_t h = hidden(), f = preprocessing.features();
+    tree_for_each([&](const TreePath& path, const Shape& expected, const W& w) {
+      if (!(w.shape() == expected))
+        throw shape_error("LstmOptimizer: " + path.str() + " has shape " + w.shape().str() + ", expected " + expected.str() + " for " +
+                          std::to_string(h) + " hidden units and " + std::to_string(f) + " input features");
+    }, lstm_optimizer_shapes(h, f), weights);
   }
 
   /// Sets the skip path to Nesterov momentum (μ = 0.9) at `learning_rate`, d = g + μ v' with v' = μ v + g, and the
@@ -109,14 +114,15 @@ struct LstmOptimizer {
     if (preprocessing.kind != GradientPreprocessing::moments_and_raw)
       throw value_error("LstmOptimizer::nesterov_skip: needs the raw momenta among the features (GradientPreprocessing::moments_and_raw_momenta)");
     if (!(learning_rate > 0)) throw value_error("LstmOptimizer::nesterov_skip: learning rate " + std::to_string(learning_rate) + " (positive expected)");
-    output_skip = Tensor<T>::zeros({preprocessing.features(), 1});
+    LstmOutput<W>& output = weights.output;
+    output.skip = Tensor<T>::zeros({preprocessing.features(), 1});
     // θ' = θ + scale · out must be θ − lr · (g + 9 m'), from the raw features r · g and r · m_0.9 (r = raw_scale).
     constexpr int g = GradientPreprocessing::raw_column, m_09 = g + 2;
     constexpr double r = GradientPreprocessing::raw_scale;
-    output_skip.data()[g] = -learning_rate / output_scale * T(1 / r);
-    output_skip.data()[m_09] = -learning_rate / output_scale * T(9 / r);
-    output_weight.array() = 0;
-    output_bias.array() = 0;
+    output.skip.data()[g] = -learning_rate / output_scale * T(1 / r);
+    output.skip.data()[m_09] = -learning_rate / output_scale * T(9 / r);
+    output.weight.array() = 0;
+    output.bias.array() = 0;
   }
 
   template <class C>
@@ -148,9 +154,10 @@ struct LstmOptimizer {
       throw shape_error("LstmOptimizer: state of shape " + state.hidden1.shape().str() + " for " + std::to_string(n) +
                         " coordinates (was it initialized for these parameters?)");
     auto [features, feature_state] = gradient_features(flat.size() == 1 ? flat[0] : concat(flat, 0), state.features, preprocessing);
-    auto [h1, c1] = lstm_cell(features, state.hidden1, state.cell1, layer1);
-    auto [h2, c2] = lstm_cell(h1, state.hidden2, state.cell2, layer2);
-    const C step = reshape((matmul(h2, output_weight) + matmul(features, output_skip) + output_bias) * (-output_scale), Shape{n});
+    auto [h1, c1] = lstm_cell(features, state.hidden1, state.cell1, weights.layer1);
+    auto [h2, c2] = lstm_cell(h1, state.hidden2, state.cell2, weights.layer2);
+    const LstmOutput<W>& out = weights.output;
+    const C step = reshape((matmul(h2, out.weight) + matmul(features, out.skip) + out.bias) * (-output_scale), Shape{n});
     ParamList<C> d;
     index_t offset = 0;
     for (const auto& p : params) {

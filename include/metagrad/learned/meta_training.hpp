@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -35,30 +36,29 @@ struct UnrollRun {
   using T = value_type;
   template <class C>
   using State = TrainingState<C, LstmOptimizerState<C>>;
+  template <class C>
+  using Meta = LstmOptimizerWeights<C>;
 
   const Task* task = nullptr;
   typename Task::Problem problem;
-  LstmOptimizer<Tensor<T>> architecture;  // hidden units, output scale, preprocessing (its weights are not used)
+  index_t hidden = 0;                     // the optimizer's architecture (its weights are the metaparameters)
+  T output_scale = 0;
+  GradientPreprocessing preprocessing;
   State<Tensor<T>> start;                 // the optimizee and the LSTM where this unroll begins
   std::int64_t first_step = 0;            // the optimizee's step count at `start` (batches continue across unrolls)
   std::int64_t unroll = 20;
   bool second_derivatives = false;        // keep the loss's second derivatives in the metagradient
   std::int64_t weighting_horizon = 0;     // 0: every step's loss weighs 1; T: the loss at optimizee step s weighs s / T
 
-  /// The first unroll of a fresh optimizee.
-  UnrollRun(const Task& t, typename Task::Problem p, const LstmOptimizer<Tensor<T>>& a, std::int64_t unroll_steps)
-      : task(&t), problem(std::move(p)), architecture(a), unroll(unroll_steps) {
+  /// The first unroll of a fresh optimizee, for optimizers of `architecture`'s kind (its weights are not kept).
+  UnrollRun(const Task& t, typename Task::Problem p, const LstmOptimizer<Tensor<T>>& architecture, std::int64_t unroll_steps)
+      : task(&t), problem(std::move(p)), hidden(architecture.hidden()), output_scale(architecture.output_scale),
+        preprocessing(architecture.preprocessing), unroll(unroll_steps) {
     start.params = task->initial_params(problem);
     start.optimizer = architecture.init(start.params);
   }
 
-  std::vector<Metaparameter> metaparameters(std::int64_t) const {
-    std::vector<Metaparameter> out;
-    const auto names = LstmOptimizer<Tensor<T>>::weight_names();
-    const auto w = architecture.weights();
-    for (std::size_t i = 0; i < w.size(); ++i) out.push_back({names[i], w[i].shape()});
-    return out;
-  }
+  Meta<Shape> metaparameter_shapes(std::int64_t) const { return lstm_optimizer_shapes(hidden, preprocessing.features()); }
 
   /// Weights 0 for step 0 (its loss does not depend on the optimizer) and loss_weight(t) after: with the objective,
   /// the metagradient's objective is Σ_{t=1}^{unroll} loss_weight(t) f(θ_t).
@@ -72,7 +72,7 @@ struct UnrollRun {
   }
 
   template <class C>
-  State<C> init(const std::vector<C>& meta) const {
+  State<C> init(const Meta<C>& meta) const {
     if constexpr (std::is_same_v<C, Tensor<T>>) {
       return start;
     } else {
@@ -83,24 +83,24 @@ struct UnrollRun {
   }
 
   template <class C>
-  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     const auto loss_fn = [&](const std::vector<Var<T>>& p) { return task->loss(problem, p, first_step + t); };
     auto [loss, g] = second_derivatives ? loss_and_gradient(s.params, loss_fn) : loss_and_gradient(s.params, loss_fn, without_second_derivatives);
-    const auto optimizer = architecture.with_weights(meta);
+    const LstmOptimizer<C> optimizer{meta, output_scale, preprocessing};  // the engine checked meta's shapes
     auto [params, lstm] = metagrad::step(optimizer, std::move(s.params), g, std::move(s.optimizer), T(1));
     return {{std::move(params), std::move(lstm)}, loss};
   }
 
   template <class C>
-  C objective(const State<C>& s, const std::vector<C>&) const {
+  C objective(const State<C>& s, const Meta<C>&) const {
     const C loss = task->loss(problem, s.params, first_step + unroll);
     return weighting_horizon > 0 ? loss * static_cast<T>(loss_weight(unroll)) : loss;
   }
 
   /// The next unroll: the same optimizee continued from this one's final state under `weights`, or from the final
   /// state a metagradient of this unroll computed (no training again).
-  UnrollRun next(const std::vector<Tensor<T>>& weights) const { return continued(run_final_state(*this, weights, unroll)); }
-  UnrollRun next(const MetagradientResult<T>& metagradient) const {
+  UnrollRun next(const Meta<Tensor<T>>& weights) const { return continued(run_final_state(*this, weights, unroll)); }
+  UnrollRun next(const MetagradientResult<T, Meta<Tensor<T>>>& metagradient) const {
     return continued(tree_unflatten(start, metagradient.final_state));
   }
 
@@ -217,8 +217,8 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   MetaTrainingResult<T> result{initial, evaluate_learned_optimizer(task, initial, options), {}, {}, 0};
   result.evaluations.push_back(result.best_evaluation);
   const auto meta_optimizer = chain(Adam<T>{}, ConstantStepSize<T>{static_cast<T>(options.meta_learning_rate)});
-  ParamList<Tensor<T>> weights = initial.weights();
-  auto meta_state = meta_optimizer.init(weights);
+  LstmOptimizerWeights<Tensor<T>> weights = initial.weights;
+  auto meta_state = meta_optimizer.init(tree_flatten(weights));
   const std::int64_t unrolls = options.optimizee_steps / options.unroll;
   auto begin = [&](auto& cb) {
     if constexpr (train_detail::calls_on_begin<decltype(cb)>) cb.on_begin(static_cast<std::int64_t>(options.meta_iterations) * unrolls);
@@ -235,7 +235,7 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
       if (options.weight_late_losses) runs.back().weighting_horizon = options.optimizee_steps;
     }
     for (std::int64_t u = 0; u < unrolls; ++u, ++update) {
-      std::vector<Tensor<T>> sum;
+      std::optional<LstmOptimizerWeights<Tensor<T>>> sum;  // the mean metagradient
       T meta_loss = 0;
       for (auto& run : runs) {
         const MetagradientOptions unchecked{.check_determinism = false, .step_loss_weights = run.step_loss_weights()};
@@ -243,18 +243,20 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
                                                : metagradient(run, weights, options.unroll, StoreAll{}, unchecked);
         run = run.next(mg);  // the optimizee continues under the weights this unroll was taken with
         meta_loss += mg.objective / static_cast<T>(runs.size());
-        for (std::size_t j = 0; j < mg.gradient.size(); ++j) {
-          if (sum.size() <= j) sum.push_back(mg.gradient[j] / static_cast<T>(runs.size()));
-          else sum[j] += mg.gradient[j] / static_cast<T>(runs.size());
-        }
+        const auto share = static_cast<T>(runs.size());
+        if (!sum) sum = tree_map(mg.gradient, [&](const Tensor<T>& g) { return g / share; });
+        else tree_for_each([&](const TreePath&, Tensor<T>& s, const Tensor<T>& g) { s += g / share; }, *sum, mg.gradient);
         result.optimizee_steps += options.unroll;
       }
+      std::vector<Tensor<T>> mean = tree_flatten(*sum);
       T norm = 0;
-      for (const auto& g : sum) norm += g.array().square().sum();
+      for (const auto& g : mean) norm += g.array().square().sum();
       norm = std::sqrt(norm);
       if (options.clip_norm > 0 && norm > options.clip_norm)
-        for (auto& g : sum) g.array() *= static_cast<T>(options.clip_norm) / norm;
-      std::tie(weights, meta_state) = meta_optimizer.step(std::move(weights), sum, std::move(meta_state));
+        for (auto& g : mean) g.array() *= static_cast<T>(options.clip_norm) / norm;
+      auto [flat, next_state] = meta_optimizer.step(tree_flatten(weights), mean, std::move(meta_state));
+      weights = tree_unflatten(weights, std::move(flat));
+      meta_state = std::move(next_state);
       result.meta_losses.push_back(meta_loss);
       StepReport report{.step = update, .loss = static_cast<double>(meta_loss)};
       const bool last_unroll = u + 1 == unrolls;

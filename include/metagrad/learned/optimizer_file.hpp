@@ -4,8 +4,9 @@
 //   preprocessing                     [2]: kind (0 none, 1 the paper's log-and-sign, 2 the published code's, 3 the
 //                                          paper's with momentum features, 4 those and raw momenta), p
 //   output_scale                      []
-//   layer1.input [F, 4H], layer1.recurrent [H, 4H], layer1.bias [4H], layer2.input [H, 4H], layer2.recurrent [H, 4H],
-//   layer2.bias [4H], output.weight [H, 1], output.bias [1], output.skip [F, 1]
+//   and the weights (LstmOptimizerWeights) named by their paths: layer1.input [F, 4H], layer1.recurrent [H, 4H],
+//   layer1.bias [4H], layer2.input [H, 4H], layer2.recurrent [H, 4H], layer2.bias [4H], output.weight [H, 1],
+//   output.bias [1], output.skip [F, 1]
 // with ZIP's CRC-32 on every entry. A corrupt, truncated or mismatched file is an io_error naming the file and what
 // is wrong with it. Version 1 files (no output.skip: the paper's architecture) load with a zero skip path.
 #include <cmath>
@@ -40,9 +41,7 @@ void save_learned_optimizer(const std::filesystem::path& path, const LstmOptimiz
       {"metagrad_lstm_optimizer_version", Tensor<T>::scalar(static_cast<T>(learned_optimizer_file_version))},
       {"preprocessing", preprocessing},
       {"output_scale", Tensor<T>::scalar(optimizer.output_scale)}};
-  const auto names = LstmOptimizer<Tensor<T>>::weight_names();
-  const auto weights = optimizer.weights();
-  for (std::size_t i = 0; i < names.size(); ++i) entries.emplace_back(names[i], weights[i]);
+  tree_for_each([&](const TreePath& at, const Tensor<T>& weight) { entries.emplace_back(at.str(), weight); }, optimizer.weights);
   save_npz(path, entries);
 }
 
@@ -73,9 +72,11 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(std::istream& in, const std::str
   out.preprocessing = {static_cast<GradientPreprocessing::Kind>(static_cast<int>(kind)), static_cast<double>(pre.data()[1])};
   if (!(out.preprocessing.p > 0)) fail("preprocessing p = " + std::to_string(out.preprocessing.p) + " (positive expected)");
   out.output_scale = entry("output_scale", &scalar).item();
-  std::vector<Tensor<T>> weights;
-  for (const auto& name : LstmOptimizer<Tensor<T>>::weight_names())
-    weights.push_back(version == 1 && name == "output.skip" ? Tensor<T>::zeros({weights.front().shape()[0], 1}) : entry(name, nullptr));
+  LstmOptimizerWeights<Tensor<T>> weights;
+  tree_for_each([&](const TreePath& at, Tensor<T>& weight) {
+    const std::string name = at.str();
+    weight = version == 1 && name == "output.skip" ? Tensor<T>::zeros({weights.layer1.input.shape()[0], 1}) : entry(name, nullptr);
+  }, weights);
   try {
     return out.with_weights(weights);
   } catch (const error& e) {

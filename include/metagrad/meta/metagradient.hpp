@@ -13,6 +13,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "metagrad/autodiff/grad.hpp"
@@ -32,11 +33,11 @@ struct MetagradientOptions {
   std::vector<double> step_loss_weights{};
 };
 
-template <class T>
+template <class T, class Meta = std::vector<Tensor<T>>>
 struct MetagradientResult {
   T objective = 0;
-  /// ∂objective/∂meta[j], one tensor per metaparameter.
-  std::vector<Tensor<T>> gradient;
+  /// ∂objective/∂meta: a tree of the metaparameters' type and shapes.
+  Meta gradient;
   /// What the run measured: checkpoints held at once and plain steps replayed (equal to the policy's plan).
   CheckpointPlan cost;
   /// The trained state s_T's tensors, in the tree's order (tree_unflatten puts them back into a state): a run that
@@ -46,6 +47,9 @@ struct MetagradientResult {
 
 namespace meta_detail {
 
+template <class P> inline constexpr bool is_variant = false;
+template <class... P> inline constexpr bool is_variant<std::variant<P...>> = true;
+
 /// Carries out a checkpoint policy's schedule on a real run (see checkpoint.hpp for the primitives).
 template <class Run, class... Callbacks>
 class MetagradientEngine {
@@ -53,14 +57,17 @@ class MetagradientEngine {
   using T = typename Run::value_type;
   using PlainState = typename Run::template State<Tensor<T>>;
   using TapedState = typename Run::template State<Var<T>>;
+  using Meta = meta_t<Run, Tensor<T>>;
+  using TapedMeta = meta_t<Run, Var<T>>;
 
-  MetagradientEngine(const Run& run, const std::vector<Tensor<T>>& meta, std::int64_t steps, const MetagradientOptions& options,
-                     std::int64_t work, Callbacks&... callbacks)
+  MetagradientEngine(const Run& run, const Meta& meta, std::int64_t steps, const MetagradientOptions& options, std::int64_t work,
+                     Callbacks&... callbacks)
       : run_(run), meta_(meta), steps_(steps), options_(options), known_(static_cast<std::size_t>(steps) + 1, false),
         hashes_(static_cast<std::size_t>(steps) + 1, 0), next_reverse_(steps - 1), work_(work), callbacks_(callbacks...) {
     result_.cost = {steps, 1, 0};
-    for (const auto& m : meta_) meta_vars_.push_back(tape_.variable(m));
-    for (const auto& m : meta_) result_.gradient.push_back(Tensor<T>::zeros(m.shape()));
+    meta_vars_ = tree_convert<TapedMeta>(meta_, [&](const Tensor<T>& m) { return tape_.variable(m); });
+    meta_leaves_ = tree_flatten(meta_vars_);
+    for (const auto& m : meta_leaves_) gradient_.push_back(Tensor<T>::zeros(m.shape()));
     start_ = tape_.mark();
     std::apply([&](auto&... cb) { (begin(cb), ...); }, callbacks_);
     PlainState initial = run_.init(meta_);
@@ -135,11 +142,11 @@ class MetagradientEngine {
         result_.objective += w * r.loss.value().item();
       }
       std::vector<Var<T>> xs = r.inputs;
-      xs.insert(xs.end(), meta_vars_.begin(), meta_vars_.end());
+      xs.insert(xs.end(), meta_leaves_.begin(), meta_leaves_.end());
       std::vector<Tensor<T>> g = grad(total, xs);
       check_finite(g, "step " + std::to_string(t));
       adjoint_.assign(std::make_move_iterator(g.begin()), std::make_move_iterator(g.begin() + static_cast<std::ptrdiff_t>(r.inputs.size())));
-      for (std::size_t j = 0; j < meta_.size(); ++j) result_.gradient[j] += g[r.inputs.size() + j];
+      for (std::size_t j = 0; j < gradient_.size(); ++j) gradient_[j] += g[r.inputs.size() + j];
       const T loss = r.loss.value().item();
       tape_.rewind(mark);
       progress(loss);
@@ -151,18 +158,19 @@ class MetagradientEngine {
   }
 
   /// After the schedule: the initial state's part (initial parameters that are metaparameters), and the result.
-  MetagradientResult<T> finish() {
+  MetagradientResult<T, Meta> finish() {
     if (next_reverse_ != -1 || !checkpoints_.empty() || !recorded_.empty())
       throw std::logic_error("metagradient: the checkpoint policy ended with step " + std::to_string(next_reverse_ + 1) +
                              " unreversed or " + std::to_string(checkpoints_.size()) + " checkpoints still stored");
     const TapedState initial = run_.init(meta_vars_);
     const std::vector<Var<T>> outputs = tree_flatten(initial);
     if (!outputs.empty()) {
-      const std::vector<Tensor<T>> g = grad(with_adjoint(outputs), meta_vars_);
+      const std::vector<Tensor<T>> g = grad(with_adjoint(outputs), meta_leaves_);
       check_finite(g, "the initial state");
-      for (std::size_t j = 0; j < meta_.size(); ++j) result_.gradient[j] += g[j];
+      for (std::size_t j = 0; j < gradient_.size(); ++j) gradient_[j] += g[j];
     }
     tape_.rewind(start_);
+    result_.gradient = tree_unflatten(meta_, std::move(gradient_));
     TrainingSummary summary{work_, result_.objective, false};
     std::apply([&](auto&... cb) { (end(cb, summary), ...); }, callbacks_);
     return std::move(result_);
@@ -261,7 +269,7 @@ class MetagradientEngine {
   }
 
   const Run& run_;
-  const std::vector<Tensor<T>>& meta_;
+  const Meta& meta_;
   std::int64_t steps_;
   const MetagradientOptions& options_;
   std::map<std::int64_t, PlainState> checkpoints_;
@@ -272,59 +280,77 @@ class MetagradientEngine {
   std::vector<std::uint64_t> hashes_;
   std::int64_t next_reverse_;
   Tape<T> tape_;
-  std::vector<Var<T>> meta_vars_;
+  TapedMeta meta_vars_;
+  std::vector<Var<T>> meta_leaves_;   // meta_vars_'s tensors, in the tree's order
+  std::vector<Tensor<T>> gradient_;   // their gradients so far
   typename Tape<T>::Mark start_;
   std::vector<Tensor<T>> adjoint_;
-  MetagradientResult<T> result_;
+  MetagradientResult<T, Meta> result_;
   std::int64_t work_, done_ = 0;
   std::tuple<Callbacks&...> callbacks_;
 };
 
+/// The metaparameters must have the run's structure and shapes, and finite values; errors name them by path (or by
+/// the run's names for a std::vector of metaparameters).
 template <class Run>
-void check_metaparameters(const Run& run, const std::vector<Tensor<typename Run::value_type>>& meta, std::int64_t steps) {
-  const std::vector<Metaparameter> specs = run.metaparameters(steps);
-  if (specs.empty()) throw value_error("metagradient: the run declares no metaparameters, so there is nothing to differentiate");
-  if (meta.size() != specs.size())
-    throw value_error("metagradient: " + std::to_string(meta.size()) + " metaparameters given, the run has " +
-                      std::to_string(specs.size()));
-  for (std::size_t j = 0; j < specs.size(); ++j) {
-    if (!(meta[j].shape() == specs[j].shape))
-      throw shape_error("metagradient: metaparameter " + std::to_string(j) + " (" + specs[j].name + ") has shape " +
-                        meta[j].shape().str() + ", expected " + specs[j].shape.str() + " for " + std::to_string(steps) + " steps");
-    if (!meta[j].all_finite())
-      throw value_error("metagradient: metaparameter " + std::to_string(j) + " (" + specs[j].name + ") holds a NaN or infinite value");
+void check_metaparameters(const char* who, const Run& run, const meta_t<Run, Tensor<typename Run::value_type>>& meta, std::int64_t steps) {
+  const std::string context = " for " + std::to_string(steps) + " steps";
+  std::size_t count = 0;
+  const auto check = [&](const std::string& name, const auto& m, const Shape& expected) {
+    ++count;
+    if (!(m.shape() == expected))
+      throw shape_error(std::string(who) + ": metaparameter " + name + " has shape " + m.shape().str() + ", expected " + expected.str() + context);
+    if (!m.all_finite()) throw value_error(std::string(who) + ": metaparameter " + name + " holds a NaN or infinite value");
+  };
+  if constexpr (requires { run.metaparameter_shapes(steps); }) {
+    const auto shapes = run.metaparameter_shapes(steps);
+    const std::string where = std::string(who) + ": the metaparameters";  // names a list of the wrong length
+    tree_detail::walk<false>(where.c_str(), TreePath(), [&](const TreePath& path, const Shape& expected, const auto& m) {
+      check(path.str(), m, expected);
+    }, shapes, meta);
+  } else {
+    const std::vector<Metaparameter> specs = run.metaparameters(steps);
+    if (!specs.empty() && meta.size() != specs.size())
+      throw value_error(std::string(who) + ": " + std::to_string(meta.size()) + " metaparameters given, the run has " + std::to_string(specs.size()));
+    for (std::size_t j = 0; j < specs.size(); ++j) check(std::to_string(j) + " (" + specs[j].name + ")", meta[j], specs[j].shape);
   }
+  if (count == 0) throw value_error(std::string(who) + ": the run declares no metaparameters, so there is nothing to differentiate");
 }
 
 }  // namespace meta_detail
 
 /// The objective of `run` after `steps` training steps from the metaparameters `meta`, and its gradient with respect
-/// to each of them, exact (to rounding) and the same bits whatever the checkpoint policy. Callbacks (train()'s:
+/// to each of them, exact (to rounding) and the same bits whatever the checkpoint policy (a policy, or a std::variant
+/// of policies chosen at run time). `meta` is any tree of tensors (the run's Meta), and so is the gradient. Callbacks (train()'s:
 /// ProgressBar, CsvLogger, …) see one report per replayed or reversed step. Nothing passed in is changed; every
 /// error is an exception naming what went wrong: steps < 1, a metaparameter of the wrong count, shape or value, a
 /// non-finite adjoint (naming the step), a run that is not deterministic (naming the step).
 template <TrainingRun Run, class Policy, TrainingCallback... Callbacks>
-MetagradientResult<typename Run::value_type> metagradient(const Run& run, const std::vector<Tensor<typename Run::value_type>>& meta,
-                                                          std::int64_t steps, const Policy& policy,
-                                                          const MetagradientOptions& options = {}, Callbacks&&... callbacks) {
-  meta_detail::check_steps("metagradient", steps);
-  meta_detail::check_metaparameters(run, meta, steps);
-  if (!options.step_loss_weights.empty() && static_cast<std::int64_t>(options.step_loss_weights.size()) != steps)
-    throw value_error("metagradient: " + std::to_string(options.step_loss_weights.size()) + " step-loss weights for " +
-                      std::to_string(steps) + " steps (one per step, or none)");
-  const CheckpointPlan plan = policy.plan(steps);
-  meta_detail::MetagradientEngine<Run, std::remove_reference_t<Callbacks>...> engine(run, meta, steps, options,
-                                                                                     plan.replayed_steps + plan.recorded_steps + steps, callbacks...);
-  policy.schedule(steps, engine);
-  return engine.finish();
+MetagradientResult<typename Run::value_type, meta_t<Run, Tensor<typename Run::value_type>>> metagradient(
+    const Run& run, const meta_t<Run, Tensor<typename Run::value_type>>& meta, std::int64_t steps, const Policy& policy,
+    const MetagradientOptions& options = {}, Callbacks&&... callbacks) {
+  if constexpr (meta_detail::is_variant<Policy>) {  // a policy chosen at run time
+    return std::visit([&](const auto& chosen) { return metagradient(run, meta, steps, chosen, options, callbacks...); }, policy);
+  } else {
+    meta_detail::check_steps("metagradient", steps);
+    meta_detail::check_metaparameters("metagradient", run, meta, steps);
+    if (!options.step_loss_weights.empty() && static_cast<std::int64_t>(options.step_loss_weights.size()) != steps)
+      throw value_error("metagradient: " + std::to_string(options.step_loss_weights.size()) + " step-loss weights for " +
+                        std::to_string(steps) + " steps (one per step, or none)");
+    const CheckpointPlan plan = policy.plan(steps);
+    meta_detail::MetagradientEngine<Run, std::remove_reference_t<Callbacks>...> engine(
+        run, meta, steps, options, plan.replayed_steps + plan.recorded_steps + steps, callbacks...);
+    policy.schedule(steps, engine);
+    return engine.finish();
+  }
 }
 
 /// The objective after `steps` plain training steps (no gradient): what `metagradient` differentiates.
 template <TrainingRun Run>
-typename Run::value_type run_objective(const Run& run, const std::vector<Tensor<typename Run::value_type>>& meta, std::int64_t steps,
+typename Run::value_type run_objective(const Run& run, const meta_t<Run, Tensor<typename Run::value_type>>& meta, std::int64_t steps,
                                        const MetagradientOptions& options = {}) {
   meta_detail::check_steps("run_objective", steps);
-  meta_detail::check_metaparameters(run, meta, steps);
+  meta_detail::check_metaparameters("run_objective", run, meta, steps);
   auto state = run.init(meta);
   typename Run::value_type weighted_losses = 0;
   for (std::int64_t t = 0; t < steps; ++t) {

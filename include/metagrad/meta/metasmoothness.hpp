@@ -17,34 +17,31 @@ namespace metagrad {
 /// The final state of `run` after `steps` plain training steps from `meta`.
 template <TrainingRun Run>
 typename Run::template State<Tensor<typename Run::value_type>> run_final_state(const Run& run,
-                                                                               const std::vector<Tensor<typename Run::value_type>>& meta,
+                                                                               const meta_t<Run, Tensor<typename Run::value_type>>& meta,
                                                                                std::int64_t steps) {
   meta_detail::check_steps("run_final_state", steps);
-  meta_detail::check_metaparameters(run, meta, steps);
+  meta_detail::check_metaparameters("run_final_state", run, meta, steps);
   auto state = run.init(meta);
   for (std::int64_t t = 0; t < steps; ++t) state = run.step(t, std::move(state), meta).state;
   return state;
 }
 
-/// The metasmoothness score S of `run` at `meta` along `direction` (one tensor per metaparameter) with step `h`.
+/// The metasmoothness score S of `run` at `meta` along `direction` (a tree of the metaparameters' structure and
+/// shapes) with step `h`.
 template <TrainingRun Run>
-double metasmoothness(const Run& run, const std::vector<Tensor<typename Run::value_type>>& meta,
-                      const std::vector<Tensor<typename Run::value_type>>& direction, typename Run::value_type h,
-                      std::int64_t steps) {
+double metasmoothness(const Run& run, const meta_t<Run, Tensor<typename Run::value_type>>& meta,
+                      const meta_t<Run, Tensor<typename Run::value_type>>& direction, typename Run::value_type h, std::int64_t steps) {
   using T = typename Run::value_type;
-  if (direction.size() != meta.size())
-    throw value_error("metasmoothness: " + std::to_string(direction.size()) + " direction tensors for " +
-                      std::to_string(meta.size()) + " metaparameters");
   if (!(h > 0) || !std::isfinite(h)) throw value_error("metasmoothness: step h = " + std::to_string(h) + " (positive expected)");
   std::vector<std::vector<Tensor<T>>> finals;
   for (int k = 0; k < 3; ++k) {
-    std::vector<Tensor<T>> moved = meta;
-    for (std::size_t j = 0; j < meta.size(); ++j) {
-      if (!(direction[j].shape() == meta[j].shape()))
-        throw shape_error("metasmoothness: direction " + std::to_string(j) + " has shape " + direction[j].shape().str() +
-                          ", its metaparameter " + meta[j].shape().str());
-      moved[j].array() += (static_cast<T>(k) * h) * direction[j].array();
-    }
+    auto moved = meta;
+    tree_detail::walk<false>("metasmoothness: the direction", TreePath(), [&](const TreePath& path, Tensor<T>& m, const Tensor<T>& d) {
+      if (!(d.shape() == m.shape()))
+        throw shape_error("metasmoothness: the direction's " + path.str() + " has shape " + d.shape().str() + ", its metaparameter " +
+                          m.shape().str());
+      m.array() += (static_cast<T>(k) * h) * d.array();
+    }, moved, direction);
     finals.push_back(tree_flatten(run_final_state(run, moved, steps)));
   }
   const auto sign = [](T x) { return static_cast<double>((x > 0) - (x < 0)); };

@@ -1,11 +1,15 @@
 #pragma once
 // A training run as a value: what `metagradient` differentiates. A run is a type with
 //   using value_type = double;                                    the number type
-//   template <class C> using State = …;                          parameters + optimizer state (see state.hpp)
-//   std::vector<Metaparameter> metaparameters(std::int64_t steps) the metaparameters' names and shapes
-//   State<C> init(const std::vector<C>& meta)                      the initial state
-//   StepResult<State<C>, C> step(std::int64_t t, State<C>, const std::vector<C>& meta)   training step t
-//   C objective(const State<C>& final_state, const std::vector<C>& meta)                  e.g. validation loss
+//   template <class C> using State = …;                          parameters + optimizer state, a tree (see state.hpp)
+//   template <class C> using Meta = …;                           the metaparameters, any tree of tensors (optional:
+//                                                                 std::vector<C> when the run does not say)
+//   Meta<Shape> metaparameter_shapes(std::int64_t steps)          the shapes the metaparameters must have
+//                (or, for a std::vector of metaparameters, std::vector<Metaparameter> metaparameters(steps): names
+//                and shapes)
+//   State<C> init(const Meta<C>& meta)                             the initial state
+//   StepResult<State<C>, C> step(std::int64_t t, State<C>, const Meta<C>& meta)   training step t
+//   C objective(const State<C>& final_state, const Meta<C>& meta)                  e.g. validation loss
 // each a template over the carrier C (Tensor<value_type> or Var<value_type>), so one definition trains fast on plain
 // tensors and is recorded on a tape when a step is differentiated. Step t must be a pure function of (t, state, meta):
 // its batch and every random draw come from a seed and t (BatchOrder), never from state kept in the run object.
@@ -35,12 +39,29 @@ struct StepResult {
   C loss;
 };
 
+namespace meta_detail {
+template <class R, class C>
+struct meta_of {
+  using type = std::vector<C>;
+};
+template <class R, class C>
+  requires requires { typename R::template Meta<C>; }
+struct meta_of<R, C> {
+  using type = typename R::template Meta<C>;
+};
+}  // namespace meta_detail
+
+/// A run's metaparameters on carrier C: its Meta<C> when it declares one, else std::vector<C>.
+template <class Run, class C>
+using meta_t = typename meta_detail::meta_of<Run, C>::type;
+
 template <class R>
-concept TrainingRun = requires(const R& run, std::int64_t t, const std::vector<Tensor<typename R::value_type>>& plain,
-                               const std::vector<Var<typename R::value_type>>& taped,
+concept TrainingRun = requires(const R& run, std::int64_t t, const meta_t<R, Tensor<typename R::value_type>>& plain,
+                               const meta_t<R, Var<typename R::value_type>>& taped,
                                typename R::template State<Tensor<typename R::value_type>> plain_state,
                                typename R::template State<Var<typename R::value_type>> taped_state) {
-  { run.metaparameters(t) } -> std::same_as<std::vector<Metaparameter>>;
+  requires requires { { run.metaparameter_shapes(t) } -> std::same_as<meta_t<R, Shape>>; } ||
+               requires { { run.metaparameters(t) } -> std::same_as<std::vector<Metaparameter>>; };
   { run.init(plain) } -> std::same_as<decltype(plain_state)>;
   { run.init(taped) } -> std::same_as<decltype(taped_state)>;
   { run.step(t, std::move(plain_state), plain) } -> std::same_as<StepResult<decltype(plain_state), Tensor<typename R::value_type>>>;
@@ -67,14 +88,18 @@ hyper_t<C> scalar(const C& x) {
   else return x.item();
 }
 
-/// Tensors a run uses but does not differentiate (initial parameters drawn from a seed, fixed data), in carrier C:
-/// themselves on plain tensors; constants on the metaparameters' tape on Vars.
-template <class C>
-ParamList<C> as_constants(const ParamList<Tensor<typename C::value_type>>& values, const std::vector<C>& meta) {
+/// Tensors a run uses but does not differentiate (initial parameters drawn from a seed, fixed data), in the carrier
+/// of the metaparameters `meta`: themselves on plain tensors; constants on the metaparameters' tape on Vars.
+template <class Meta, class C = tree_leaf_t<Meta>>
+ParamList<C> as_constants(const ParamList<Tensor<typename C::value_type>>& values, const Meta& meta) {
   if constexpr (meta_detail::is_var<C>) {
-    if (meta.empty()) throw value_error("as_constants: a run without metaparameters has nothing to differentiate");
+    Tape<typename C::value_type>* tape = nullptr;
+    tree_for_each([&](const TreePath&, const auto& leaf) {
+      if constexpr (meta_detail::is_var<std::remove_cvref_t<decltype(leaf)>>) tape = tape ? tape : &leaf.tape();
+    }, meta);
+    if (!tape) throw value_error("as_constants: a run without metaparameters has nothing to differentiate");
     ParamList<C> out;
-    for (const auto& v : values) out.push_back(meta[0].tape().constant(v));
+    for (const auto& v : values) out.push_back(tape->constant(v));
     return out;
   } else {
     return values;

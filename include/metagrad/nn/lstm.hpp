@@ -9,6 +9,7 @@
 #include "metagrad/autodiff/linalg.hpp"
 #include "metagrad/autodiff/reduce.hpp"
 #include "metagrad/ops/elementwise.hpp"
+#include "metagrad/tensor/tree.hpp"
 
 namespace metagrad {
 
@@ -18,6 +19,7 @@ struct LstmWeights {
   C input;      // [inputs, 4·hidden]
   C recurrent;  // [hidden, 4·hidden]
   C bias;       // [4·hidden]
+  METAGRAD_FIELDS(input, recurrent, bias)
 };
 
 namespace nn_detail {

@@ -1,7 +1,8 @@
 #pragma once
 // Tensor trees: one generic walk over every bundle of tensors (parameters, optimizer and training states, learned
 // optimizer weights, metaparameters) instead of a hand-written one per struct. A tree is
-//   a leaf:   a Tensor<T> or a Var<T> (a tensor leaf), or a number (a counter, a step size);
+//   a leaf:   a Tensor<T> or a Var<T> (a tensor leaf), or a number (a counter, a step size), or a Shape (a tree of
+//             shapes says what shapes a tree of tensors must have);
 //   a node:   a std::vector, std::array, std::tuple or std::pair of trees, or a struct whose fields() names its
 //             members — most simply with METAGRAD_FIELDS(a, b, c) inside the struct.
 // Leaves are visited in a fixed order (members in the order fields() lists them, elements in index order), and each
@@ -111,7 +112,7 @@ void for_each_index(F&& f) {
 template <bool resize_last, class F, class Tree, class... Others>
 void walk(const char* who, const TreePath& path, F&& f, Tree& tree, Others&... others) {
   using X = std::remove_const_t<Tree>;
-  if constexpr (is_tensor<X> || std::is_arithmetic_v<X>) {
+  if constexpr (is_tensor<X> || std::is_arithmetic_v<X> || std::is_same_v<X, Shape>) {
     f(path, tree, others...);
   } else if constexpr (is_vector<X>) {
     if constexpr (requires { f.list(path, tree); }) f.list(path, tree);
@@ -170,19 +171,19 @@ using tree_leaf_t = tree_detail::leaf_type_t<Tree>;
 /// must have its structure (a list of another length is a shape_error naming the path). When f has a member
 /// list(path, vector), it also sees every std::vector of `tree` before its elements.
 template <class F, class Tree, class... Others>
-void tree_for_each(F&& f, Tree& tree, Others&... others) {
+void tree_for_each(F&& f, Tree&& tree, Others&&... others) {
   tree_detail::walk<false>("tree_for_each", TreePath(), f, tree, others...);
 }
 
-/// `tree` as a tree of type Out with the same structure (Tensor ↔ Var, float ↔ double): every tensor leaf through
-/// `convert(leaf)`, numbers as they are. Out's members outside fields() are value-initialized. `convert` receives
+/// `tree` as a tree of type Out with the same structure (Tensor ↔ Var, float ↔ double, Shape → Tensor): every tensor
+/// (or shape) leaf through `convert(leaf)`, numbers as they are. Out's members outside fields() are value-initialized. `convert` receives
 /// non-const leaves when `tree` is non-const, and may move them.
 template <class Out, class Tree, class Convert>
 Out tree_convert(Tree&& tree, Convert&& convert) {
   Out out{};
   tree_detail::walk<true>("tree_convert", TreePath(), [&](const TreePath&, auto& from, auto& to) {
-    if constexpr (tree_detail::is_tensor<std::remove_cvref_t<decltype(from)>>) to = convert(from);
-    else to = static_cast<std::remove_reference_t<decltype(to)>>(from);
+    if constexpr (std::is_arithmetic_v<std::remove_cvref_t<decltype(from)>>) to = static_cast<std::remove_reference_t<decltype(to)>>(from);
+    else to = convert(from);
   }, tree, out);
   return out;
 }
@@ -261,6 +262,8 @@ std::uint64_t tree_hash(const Tree& tree) {
       std::uint64_t bits = 0;
       std::memcpy(&bits, &leaf, sizeof leaf);
       mix(h[0], bits);
+    } else if constexpr (std::is_same_v<X, Shape>) {
+      for (int d = 0; d < leaf.rank(); ++d) mix(h[0], static_cast<std::uint64_t>(leaf[d]));
     } else {
       using T = typename X::value_type;
       static_assert(std::is_same_v<X, Tensor<T>>, "tree_hash: a tree of plain tensors expected");
