@@ -142,18 +142,18 @@ struct MlpRun {
 
 template <RuleKind K>
 struct MlpRunOf : MlpRun {
+  /// Coupled weight decay, then the rule.
   template <class C>
-  using OptimizerState = std::conditional_t<K == RuleKind::adam, AdamState<C>, MomentumState<C>>;
+  using Rule = Chain<AddDecayedWeights<hyper_t<C>>, std::conditional_t<K == RuleKind::adam, Adam<hyper_t<C>>, Momentum<hyper_t<C>>>>;
   template <class C>
-  using State = TrainingState<C, OptimizerState<C>>;
+  using State = TrainingState<C, typename Rule<C>::template State<C>>;
 
   MlpRunOf() { kind = K; }
 
-  template <class C> auto rule(const std::vector<C>& m) const {
-    if constexpr (K == RuleKind::adam)
-      return Adam<hyper_t<C>>{.beta1 = scalar(m[momentum_or_beta1]), .beta2 = scalar(m[beta2]), .weight_decay = scalar(m[decay])};
-    else
-      return Momentum<hyper_t<C>>{.momentum = scalar(m[momentum_or_beta1]), .weight_decay = scalar(m[decay])};
+  template <class C> Rule<C> rule(const std::vector<C>& m) const {
+    const AddDecayedWeights<hyper_t<C>> decay_rule{.weight_decay = scalar(m[decay])};
+    if constexpr (K == RuleKind::adam) return chain(decay_rule, Adam<hyper_t<C>>{.beta1 = scalar(m[momentum_or_beta1]), .beta2 = scalar(m[beta2])});
+    else return chain(decay_rule, Momentum<hyper_t<C>>{.momentum = scalar(m[momentum_or_beta1])});
   }
   template <class C> State<C> init(const std::vector<C>& m) const {
     ParamList<C> params(m.begin() + w0, m.end());

@@ -162,7 +162,9 @@ TEST_CASE("a step that throws leaves the caller's parameters and state as they w
   check_strong("nesterov", chain(Nesterov<>{}, ConstantStepSize<>{0.1}));
   check_strong("rmsprop", chain(RmsProp<>{}, ConstantStepSize<>{0.1}));
   check_strong("adam", chain(Adam<>{}, ConstantStepSize<>{0.1}));
-  check_strong("adamw", chain(AdamW<>{}, ConstantStepSize<>{0.1}));
+  check_strong("adamw", chain(Adam<>{}, AddDecayedWeights<>{.weight_decay = 0.01}, ConstantStepSize<>{0.1}));
+  check_strong("clipped momentum, decayed, hd", chain(ClipByGlobalNorm<>{.max_norm = 0.5}, AddDecayedWeights<>{.weight_decay = 0.01},
+                                                      Momentum<>{}, HypergradientStepSize<>{}));
   check_strong("sgd-hd", chain(Sgd<>{}, HypergradientStepSize<>{}));
   check_strong("adam-hd", chain(Adam<>{}, HypergradientStepSize<>{.beta = 1e-7}));
   check_strong("nesterov, scheduled", chain(Nesterov<>{}, ScheduledStepSize<>{TD({4}, {0.1, 0.1, 0.1, 0.1})}));

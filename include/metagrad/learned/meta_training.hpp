@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -21,7 +22,8 @@
 #include "metagrad/learned/lstm_optimizer.hpp"
 #include "metagrad/meta/metagradient.hpp"
 #include "metagrad/optim/adam.hpp"
-#include "metagrad/optim/optimizer.hpp"
+#include "metagrad/optim/chain.hpp"
+#include "metagrad/optim/clip.hpp"
 #include "metagrad/optim/step_size/constant.hpp"
 
 namespace metagrad {
@@ -216,7 +218,9 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   const auto started = std::chrono::steady_clock::now();
   MetaTrainingResult<T> result{initial, evaluate_learned_optimizer(task, initial, options), {}, {}, 0};
   result.evaluations.push_back(result.best_evaluation);
-  const auto meta_optimizer = chain(Adam<T>{}, ConstantStepSize<T>{static_cast<T>(options.meta_learning_rate)});
+  // The mean metagradient's norm clipped (no limit for clip_norm = 0), then Adam.
+  const T max_norm = options.clip_norm > 0 ? static_cast<T>(options.clip_norm) : std::numeric_limits<T>::infinity();
+  const auto meta_optimizer = chain(ClipByGlobalNorm<T>{max_norm}, Adam<T>{}, ConstantStepSize<T>{static_cast<T>(options.meta_learning_rate)});
   LstmOptimizerWeights<Tensor<T>> weights = initial.weights;
   auto meta_state = meta_optimizer.init(tree_flatten(weights));
   const std::int64_t unrolls = options.optimizee_steps / options.unroll;
@@ -248,13 +252,7 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
         else tree_for_each([&](const TreePath&, Tensor<T>& s, const Tensor<T>& g) { s += g / share; }, *sum, mg.gradient);
         result.optimizee_steps += options.unroll;
       }
-      std::vector<Tensor<T>> mean = tree_flatten(*sum);
-      T norm = 0;
-      for (const auto& g : mean) norm += g.array().square().sum();
-      norm = std::sqrt(norm);
-      if (options.clip_norm > 0 && norm > options.clip_norm)
-        for (auto& g : mean) g.array() *= static_cast<T>(options.clip_norm) / norm;
-      auto [flat, next_state] = meta_optimizer.step(tree_flatten(weights), mean, std::move(meta_state));
+      auto [flat, next_state] = meta_optimizer.step(tree_flatten(weights), tree_flatten(*sum), std::move(meta_state));
       weights = tree_unflatten(weights, std::move(flat));
       meta_state = std::move(next_state);
       result.meta_losses.push_back(meta_loss);

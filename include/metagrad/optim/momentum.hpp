@@ -15,7 +15,6 @@ struct MomentumState {
 template <class S, bool nesterov>
 struct MomentumRule {
   Hyper<S> momentum = 0.9;
-  Hyper<S> weight_decay = 0;
 
   template <class C>
   using State = MomentumState<C>;
@@ -25,16 +24,15 @@ struct MomentumRule {
     return {optim_detail::zeros_like_all(params)};
   }
 
-  /// v' = μ v + g (g with coupled weight decay); d = v', or g + μ v' for Nesterov.
+  /// v' = μ v + g; d = v', or g + μ v' for Nesterov.
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
                                              State<C> state) const {
     optim_detail::check_lists(nesterov ? "Nesterov" : "Momentum", params, grads, state.velocity.size());
     ParamList<C> d;
     for (std::size_t i = 0; i < params.size(); ++i) {
-      const C g = optim_detail::with_weight_decay(grads[i], params[i], weight_decay);
-      state.velocity[i] = momentum * state.velocity[i] + g;
-      d.push_back(nesterov ? g + momentum * state.velocity[i] : state.velocity[i]);
+      state.velocity[i] = momentum * state.velocity[i] + grads[i];
+      d.push_back(nesterov ? grads[i] + momentum * state.velocity[i] : state.velocity[i]);
     }
     return {std::move(d), std::move(state)};
   }

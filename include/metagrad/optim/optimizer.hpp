@@ -1,5 +1,5 @@
 #pragma once
-// An optimizer is an update rule chained with a step-size policy, e.g.
+// An optimizer is an update rule (or a Chain of them) followed by a step-size policy, made by chain (chain.hpp), e.g.
 //   auto adam_hd = chain(Adam<>{}, HypergradientStepSize<>{.initial = 1e-3, .beta = 1e-7});
 // Its state is the pair of its parts' states. Steps are pure: (θ, state) → (θ', state'); pass both as rvalues to
 // reuse their memory.
@@ -91,10 +91,5 @@ struct Optimizer {
     }
   }
 };
-
-template <class Rule, class Policy>
-Optimizer<Rule, Policy> chain(Rule rule, Policy step_size) {
-  return {std::move(rule), std::move(step_size)};
-}
 
 }  // namespace metagrad

@@ -8,7 +8,6 @@ template <class S = double>
 struct RmsProp {
   Hyper<S> decay = 0.99;  // ρ
   Hyper<S> epsilon = 1e-8;
-  Hyper<S> weight_decay = 0;
 
   template <class C>
   struct State {
@@ -27,9 +26,8 @@ struct RmsProp {
     optim_detail::check_lists("RmsProp", params, grads, state.mean_square.size());
     ParamList<C> d;
     for (std::size_t i = 0; i < params.size(); ++i) {
-      const C g = optim_detail::with_weight_decay(grads[i], params[i], weight_decay);
-      state.mean_square[i] = decay * state.mean_square[i] + (1 - decay) * square(g);
-      d.push_back(g / (sqrt(state.mean_square[i]) + epsilon));
+      state.mean_square[i] = decay * state.mean_square[i] + (1 - decay) * square(grads[i]);
+      d.push_back(grads[i] / (sqrt(state.mean_square[i]) + epsilon));
     }
     return {std::move(d), std::move(state)};
   }

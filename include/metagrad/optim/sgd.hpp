@@ -1,19 +1,15 @@
 #pragma once
-// Plain stochastic gradient descent: d = g + λθ (λ: coupled L2 weight decay, 0 by default).
+// Plain stochastic gradient descent: d = g. (Weight decay is a rule of its own: chain(AddDecayedWeights<>{λ}, Sgd<>{}).)
 #include "metagrad/optim/update_rule.hpp"
 
 namespace metagrad {
 
 /// SGD keeps no state.
 template <class C>
-struct SgdState {
-  auto fields() const { return named_fields(""); }
-};
+using SgdState = NoState<C>;
 
 template <class S = double>
 struct Sgd {
-  Hyper<S> weight_decay = 0;
-
   template <class C>
   using State = SgdState<C>;
 
@@ -26,9 +22,7 @@ struct Sgd {
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
                                              State<C> state) const {
     optim_detail::check_lists("Sgd", params, grads, params.size());
-    ParamList<C> d;
-    for (std::size_t i = 0; i < params.size(); ++i) d.push_back(optim_detail::with_weight_decay(grads[i], params[i], weight_decay));
-    return {std::move(d), state};
+    return {grads, state};
   }
 };
 

@@ -1,6 +1,8 @@
 #pragma once
 // What every update rule shares. A rule turns gradients into a descent direction d and a new state; the step
-// θ' = θ − α d is taken by `apply_step` with a step size α from a step-size policy. Rules are pure functions,
+// θ' = θ − α d is taken by `apply_step` with a step size α from a step-size policy. A rule is a gradient
+// transformation in Optax's sense: clipping (clip.hpp) and weight decay (weight_decay.hpp) are rules too, and
+// `chain` (chain.hpp) composes any number of them. Rules are pure functions,
 // generic over the carrier C (plain Tensor, or Var to differentiate through the step) and over the type S of
 // their hyperparameters (a plain number; or Var, and then each hyperparameter is a plain number or a rank-0 Var that
 // receives a gradient, in any mix — see hyperparameter.hpp).
@@ -56,18 +58,20 @@ void check_lists(const char* rule, const ParamList<C>& params, const ParamList<C
                         ", its parameter " + params[i].shape().str());
 }
 
-/// g + λθ, the coupled L2 penalty's gradient. A plain λ = 0 leaves g as it is and records nothing.
-template <class C, class S>
-C with_weight_decay(const C& g, const C& p, const S& weight_decay) {
-  if constexpr (std::is_arithmetic_v<S>) {
-    if (weight_decay == S(0)) return g;
-  } else if constexpr (is_hyperparameter<S>) {
-    if (weight_decay.is_plain_zero()) return g;
-  }
-  return g + weight_decay * p;
+/// A hyperparameter's current value as a plain number.
+template <class S>
+auto value_of(const S& h) {
+  if constexpr (std::is_arithmetic_v<S>) return h;
+  else return h.value();
 }
 
 }  // namespace optim_detail
+
+/// The state of a rule that keeps none (SGD, clipping, weight decay): an empty tree.
+template <class C>
+struct NoState {
+  auto fields() const { return named_fields(""); }
+};
 
 /// An update rule: a typed State per carrier C, `init(params)`, and the pure `direction(params, grads, state)`
 /// returning (d, state'). See sgd.hpp for the smallest one.
