@@ -71,7 +71,7 @@ void metagradient_cost(benchmark::State& state, Policy policy) {
   const bench::LrScheduleRun run;
   const std::int64_t steps = state.range(0);
   const metagrad::Tensor<double> schedule = metagrad::Tensor<double>::full({steps}, 0.05);
-  const metagrad::CheckpointPlan plan = policy.plan(steps);
+  const metagrad::CheckpointPlan plan = metagrad::checkpoint_plan(policy, steps);
   const double vjp_cost = step_vjp_over_step(run), hvp_cost = hvp_over_gradient(run);
   double train_s = 0, metagrad_s = 0, peak = 0;
   for (auto _ : state) {
@@ -103,7 +103,7 @@ void BM_StoreAll(benchmark::State& state) { metagradient_cost(state, metagrad::S
 void BM_Replay4(benchmark::State& state) { metagradient_cost(state, metagrad::Replay{4}); }
 /// Revolve with as many slots as REPLAY(4) stores at its peak: equal memory, fewer replays.
 void BM_RevolveAtReplay4Memory(benchmark::State& state) {
-  metagradient_cost(state, metagrad::Revolve{metagrad::Replay{4}.plan(state.range(0)).stored_states});
+  metagradient_cost(state, metagrad::Revolve{metagrad::checkpoint_plan(metagrad::Replay{4}, state.range(0)).stored_states});
 }
 
 }  // namespace

@@ -13,14 +13,26 @@
 
 namespace metagrad::fuzz {
 
+/// Set by the corpus replay for the seeds under a folder named valid/: a reader that refuses one is a finding (a
+/// reader that refused everything would otherwise pass).
+inline bool must_succeed = false;
+
 inline std::string bytes(const std::uint8_t* data, std::size_t size) { return {reinterpret_cast<const char*>(data), size}; }
 
-/// Runs f; a metagrad::error is an expected outcome of hostile input, every other exception propagates.
+[[noreturn]] inline void finding(const char* what) {
+  std::fputs(what, stderr);
+  std::fputs("\n", stderr);
+  std::abort();
+}
+
+/// Runs f; a metagrad::error is an expected outcome of hostile input (but not of a valid seed), every other
+/// exception propagates.
 template <class F>
 void expect_success_or_error(F&& f) {
   try {
     f();
-  } catch (const metagrad::error&) {
+  } catch (const metagrad::error& e) {
+    if (must_succeed) finding((std::string("a valid seed was refused: ") + e.what()).c_str());
   }
 }
 
@@ -28,12 +40,6 @@ void expect_success_or_error(F&& f) {
 inline void keep(double v) {
   static volatile double sink = 0;
   sink = sink + v;
-}
-
-[[noreturn]] inline void finding(const char* what) {
-  std::fputs(what, stderr);
-  std::fputs("\n", stderr);
-  std::abort();
 }
 
 }  // namespace metagrad::fuzz

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets (small valid files and a few near-misses) into fuzz/corpus/."""
+"""Writes the seed corpus of the fuzz targets (small valid files and a few near-misses) into fuzz/corpus/. The valid
+files go to a valid/ folder of each target's: the corpus replay checks that every one of them loads."""
 import io
 import os
 import zipfile
@@ -31,19 +32,19 @@ def write(folder, name, content):
         f.write(content)
 
 
-write("npy", "f8_2x3", npy("<f8", (2, 3), f8(range(6))))
-write("npy", "f4_3", npy("<f4", (3,), struct.pack("<3f", 1.5, 2.5, -1)))
-write("npy", "i8_scalar", npy("<i8", (), struct.pack("<q", -7)))
-write("npy", "f8_empty", npy("<f8", (0, 3), b""))
-write("npy", "f8_v2", npy("<f8", (2, 1, 1, 2), f8([1, 2, 3, 4]), version=2))
+write("npy/valid", "f8_2x3", npy("<f8", (2, 3), f8(range(6))))
+write("npy/valid", "f4_3", npy("<f4", (3,), struct.pack("<3f", 1.5, 2.5, -1)))
+write("npy/valid", "i8_scalar", npy("<i8", (), struct.pack("<q", -7)))
+write("npy/valid", "f8_empty", npy("<f8", (0, 3), b""))
+write("npy/valid", "f8_v2", npy("<f8", (2, 1, 1, 2), f8([1, 2, 3, 4]), version=2))
 write("npy", "truncated", npy("<f8", (4,), f8([1, 2])))
 
-write("idx", "images_2x2x2", idx((2, 2, 2), bytes(range(8))))
-write("idx", "labels_3", idx((3,), bytes([0, 9, 4])))
+write("idx/valid", "images_2x2x2", idx((2, 2, 2), bytes(range(8))))
+write("idx/valid", "labels_3", idx((3,), bytes([0, 9, 4])))
 write("idx", "huge_declared", idx((65536, 65536, 65536, 65536), b""))
 
 record = lambda label: bytes([label]) + bytes((i * 7 + label) % 256 for i in range(3072))
-write("cifar10", "two_records", record(3) + record(9))
+write("cifar10/valid", "two_records", record(3) + record(9))
 write("cifar10", "bad_label", record(11))
 
 def archive(entries, compression=zipfile.ZIP_STORED):
@@ -51,7 +52,7 @@ def archive(entries, compression=zipfile.ZIP_STORED):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression) as z:
         for name, content in entries.items():
-            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(2026, 1, 1, 0, 0, 0)), content)
+            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(2026, 1, 1, 0, 0, 0)), content, compress_type=compression)
     return buffer.getvalue()
 
 
@@ -65,35 +66,36 @@ for part, lists in (("rule", ("first_moment", "second_moment")), ("step_size", (
         state["%s.%s[1]" % (part, name)] = npy("<f8", (4,), f8([0.25] * 4))
     state[part + ".steps"] = npy("<i8", (), struct.pack("<q", 1))
 valid_state = archive(state)
-write("state", "valid", valid_state)
+write("state/valid", "adam_hd", valid_state)
 write("state", "wrong_shape", archive(dict(state, **{"rule.first_moment[1]": npy("<f8", (5,), f8([0.25] * 5))})))
 write("state", "extra_entry", archive(dict(state, **{"rule.first_moment[2]": npy("<f8", (4,), f8([0.25] * 4))})))
 write("state", "float_counter", archive(dict(state, **{"rule.steps": npy("<f8", (), f8([1]))})))
 write("state", "truncated", valid_state[: len(valid_state) // 2])
 
 
-def learned_optimizer(hidden=2, compression=zipfile.ZIP_STORED, version=1.0):
-    """A learned optimizer's file (learned/optimizer_file.hpp): an .npz archive of .npy entries."""
+def learned_optimizer(hidden=2, compression=zipfile.ZIP_STORED, version=1.0, skip=False):
+    """A learned optimizer's file (learned/optimizer_file.hpp): an .npz archive of .npy entries. Weight k (in the order
+    below) holds k + 1 + i / 1000 at flat index i, so that every entry's values are its own: tests/learned checks
+    that each lands in the weight of its name (two same-shaped weights swapped would not)."""
     entries = {"metagrad_lstm_optimizer_version": npy("<f8", (), f8([version])),
                "preprocessing": npy("<f8", (2,), f8([1, 10])),
                "output_scale": npy("<f8", (), f8([0.1]))}
     shapes = {"layer1.input": (2, 4 * hidden), "layer1.recurrent": (hidden, 4 * hidden), "layer1.bias": (4 * hidden,),
               "layer2.input": (hidden, 4 * hidden), "layer2.recurrent": (hidden, 4 * hidden), "layer2.bias": (4 * hidden,),
               "output.weight": (hidden, 1), "output.bias": (1,)}
-    for name, shape in shapes.items():
+    if skip:
+        shapes["output.skip"] = (2, 1)
+    for k, (name, shape) in enumerate(shapes.items()):
         n = 1
         for d in shape:
             n *= d
-        entries[name] = npy("<f8", shape, f8([0.1 * ((i % 7) - 3) for i in range(n)]))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as z:
-        for name, content in entries.items():
-            z.writestr(name + ".npy", content)
-    return buffer.getvalue()
+        entries[name] = npy("<f8", shape, f8([k + 1 + i / 1000 for i in range(n)]))
+    return archive(entries, compression)
 
 
 valid = learned_optimizer()
-write("learned", "valid_h2", valid)
+write("learned/valid", "h2", valid)
+write("learned/valid", "h2_version_2", learned_optimizer(version=2.0, skip=True))
 write("learned", "version_2", learned_optimizer(version=2.0))
 write("learned", "deflated", learned_optimizer(compression=zipfile.ZIP_DEFLATED))
 write("learned", "bit_flipped", valid[:200] + bytes([valid[200] ^ 1]) + valid[201:])

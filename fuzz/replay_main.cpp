@@ -1,5 +1,5 @@
 // main() for fuzz targets built without libFuzzer: runs the target once on every file under the folders (or files)
-// given on the command line — the seed corpus as a regression test.
+// given on the command line — the seed corpus as a regression test. Seeds in a folder named valid/ must load.
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -7,6 +7,8 @@
 #include <iterator>
 #include <string>
 #include <vector>
+
+#include "fuzz.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
@@ -23,11 +25,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s CORPUS_FOLDER_OR_FILE... (no inputs found)\n", argv[0]);
     return 2;
   }
+  std::size_t valid = 0;
   for (const auto& path : inputs) {
+    metagrad::fuzz::must_succeed = path.parent_path().filename() == "valid";
+    valid += metagrad::fuzz::must_succeed;
     std::ifstream in(path, std::ios::binary);
     const std::string bytes{std::istreambuf_iterator<char>(in), {}};
     LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   }
-  std::printf("%zu inputs ran without a finding\n", inputs.size());
+  if (valid == 0) {
+    std::fprintf(stderr, "no valid/ seeds among the %zu inputs: the replay would not notice a reader that refuses everything\n", inputs.size());
+    return 2;
+  }
+  std::printf("%zu inputs ran without a finding, %zu of them valid seeds that loaded\n", inputs.size(), valid);
   return 0;
 }

@@ -5,7 +5,7 @@
 
 #include <metagrad/io/tree.hpp>
 #include <metagrad/optim/adam.hpp>
-#include <metagrad/optim/optimizer.hpp>
+#include <metagrad/optim/chain.hpp>
 #include <metagrad/optim/step_size/hypergradient.hpp>
 
 #include "fuzz.hpp"

@@ -4,6 +4,11 @@
 
 #include <metagrad/metagrad.hpp>
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <optional>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,6 +19,28 @@ using VD = Var<double>;
 using Vars = std::vector<Var<double>>;
 
 inline TD randn(const Shape& shape, std::uint64_t seed) { return TD::random_normal(shape, seed); }
+
+/// A derivative against the central difference (f_up − f_down) / 2h of the same quantity (f at x ± h·v): within
+/// `relative` of the difference's size plus ten times its rounding noise ε·|f|/h — and the difference must stand a
+/// thousand times above that noise, so that the check cannot pass on a derivative lost in it.
+inline void check_derivative(double exact, double f_up, double f_down, double h, double relative, const std::string& what) {
+  const double fd = (f_up - f_down) / (2 * h);
+  const double noise = std::numeric_limits<double>::epsilon() * std::max(std::abs(f_up), std::abs(f_down)) / h;
+  INFO(what << ": derivative " << exact << ", finite differences " << fd << ", relative difference "
+            << std::abs(exact - fd) / std::abs(fd) << ", rounding noise about " << noise);
+  CHECK(std::abs(fd) > 1000 * noise);
+  CHECK(std::abs(exact - fd) <= relative * std::abs(fd) + 10 * noise);
+}
+
+/// The MNIST-10k folder under METAGRAD_DATA_DIR, when it is there. Without it the calling test is skipped with a
+/// message — except under CI (the environment variable CI set), where a missing dataset fails the test.
+inline std::optional<std::filesystem::path> mnist_folder() {
+  const std::filesystem::path dir = std::filesystem::path(METAGRAD_DATA_DIR) / "mnist-10k";
+  if (!std::string(METAGRAD_DATA_DIR).empty() && std::filesystem::exists(dir)) return dir;
+  if (std::getenv("CI")) FAIL_CHECK("no MNIST under METAGRAD_DATA_DIR ('" METAGRAD_DATA_DIR "'), and under CI a missing dataset is a failure");
+  else MESSAGE("skipped: no MNIST under METAGRAD_DATA_DIR ('" METAGRAD_DATA_DIR "')");
+  return std::nullopt;
+}
 
 /// Values in [low, high): for ops with a restricted domain or a kink to stay away from.
 inline TD randu(const Shape& shape, std::uint64_t seed, double low, double high) {

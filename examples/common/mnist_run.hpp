@@ -5,6 +5,8 @@
 // the last `poisoned` training examples.
 #include <metagrad/metagrad.hpp>
 
+#include "checks.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -78,14 +80,10 @@ struct Splits {
 
 /// MNIST-10k: the first `train_size` digits of its training file for training, the next `validation_size` for
 /// validation, and its 2,000 test digits for testing. Without the data: prints that the example is skipped (and its
-/// JSON line) and returns nothing.
+/// JSON line) and returns nothing; under CI, throws.
 inline std::optional<Splits> load_splits(const char* example, const fs::path& data, index_t train_size, index_t validation_size) {
+  if (!mnist_present(example, data)) return std::nullopt;
   const fs::path mnist = data / "mnist-10k";
-  if (data.empty() || !fs::exists(mnist / "train-images-idx3-ubyte")) {
-    std::printf("%s: skipped, no MNIST at '%s' (pass --data with the folder that holds mnist-10k/)\n", example, mnist.string().c_str());
-    std::printf("{\"example\": \"%s\", \"skipped\": true}\n", example);
-    return std::nullopt;
-  }
   const Dataset<T> all = load_mnist<T>(mnist, MnistSplit::train);
   if (train_size + validation_size > all.size())
     throw value_error(std::string(example) + ": " + std::to_string(train_size) + " training and " + std::to_string(validation_size) +

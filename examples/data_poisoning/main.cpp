@@ -128,6 +128,7 @@ int main(int argc, char** argv) try {
       .add_integer("poisoned_images", poisoned).add("mean_pixel_change", mean_change).add_integer("metagradient_steps", opt.meta_steps)
       .add_integer("steps", opt.steps).add_string("setup", chosen->name).add("metasmoothness", chosen_smoothness);
   std::printf("%s\n", json.str().c_str());
+  check_figure(opt.quick, poisoned_accuracy < clean_accuracy, "retraining on the poisoned images must lose test accuracy");
   return 0;
 } catch (const metagrad::error& e) {
   std::fprintf(stderr, "data_poisoning: %s\n", e.what());

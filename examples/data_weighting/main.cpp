@@ -147,6 +147,7 @@ int main(int argc, char** argv) try {
       .add("mean_weight_flipped", mean_flipped).add("mean_weight_clean", mean_clean).add_integer("metagradient_steps", opt.meta_steps)
       .add_integer("steps", opt.steps).add_integer("training_examples", n).add("metasmoothness", chosen_smoothness);
   std::printf("%s\n", json.str().c_str());
+  check_figure(opt.quick, auc > 0.5, "the learned weights must rank the flipped labels above chance (ROC AUC > 0.5)");
   return 0;
 } catch (const metagrad::error& e) {
   std::fprintf(stderr, "data_weighting: %s\n", e.what());

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "../common/checks.hpp"
+
 #ifndef METAGRAD_DATA_DIR
 #define METAGRAD_DATA_DIR ""
 #endif
@@ -144,12 +146,7 @@ std::string number(T v) {
 int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv);
   const fs::path mnist = opt.data / "mnist-10k";
-  if (opt.data.empty() || !fs::exists(mnist / "train-images-idx3-ubyte")) {
-    std::printf("hypergradient: skipped, no MNIST at '%s' (pass --data with the folder that holds mnist-10k/)\n",
-                mnist.string().c_str());
-    std::printf("{\"example\": \"hypergradient\", \"skipped\": true}\n");
-    return 0;
-  }
+  if (!example::mnist_present("hypergradient", opt.data)) return 0;
   const Dataset<T> train = load_mnist<T>(mnist, MnistSplit::train);
   const Dataset<T> validation = load_mnist<T>(mnist, MnistSplit::test);
   fs::create_directories(opt.out);
@@ -265,6 +262,13 @@ int main(int argc, char** argv) try {
             ", \"beta\": " + number(sweep[i].beta) + ", \"iterations_to_target\": " + (sweep[i].iterations ? std::to_string(*sweep[i].iterations) : "null") + "}";
   json += "]}";
   std::printf("%s\n", json.c_str());
+  const auto final_val_loss = [&](const char* method) {
+    for (const auto& r : results)
+      if (r.model == std::string("logreg") && r.method == method) return r.final_val_loss;
+    throw value_error(std::string("hypergradient: no logreg run of ") + method);
+  };
+  example::check_figure(opt.quick, final_val_loss("sgd-hd") < final_val_loss("sgd"),
+                        "SGD-HD must end below SGD at the same initial step size (logistic regression, validation loss)");
   return 0;
 } catch (const metagrad::error& e) {
   std::fprintf(stderr, "hypergradient: %s\n", e.what());

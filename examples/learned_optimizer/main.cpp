@@ -284,7 +284,7 @@ int run(int argc, char** argv) {
   if (common.out.empty()) common.out = "results";
   fs::create_directories(common.out);
   const fs::path mnist_dir = common.data / "mnist-10k";
-  const bool have_mnist = !common.data.empty() && fs::exists(mnist_dir / "train-images-idx3-ubyte");
+  const bool have_mnist = mnist_found("learned_optimizer", common.data);
   const auto data = have_mnist ? std::optional(load_mnist<T>(mnist_dir, MnistSplit::train)) : std::nullopt;
 
   if (!mt.task.empty()) {
@@ -326,6 +326,14 @@ int run(int argc, char** argv) {
   std::printf("%.0f s; wrote %s/table.csv, final_losses.csv and curves_*.csv\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), common.out.string().c_str());
   std::printf("%s\n", json_results(rows).c_str());
+  const auto mean_of = [&](const std::string& task, const std::string& optimizer) {
+    for (const auto& r : rows)
+      if (r.task == task && r.optimizer == optimizer) return r.mean;
+    throw value_error("learned_optimizer: no " + optimizer + " row for " + task);
+  };
+  if (wanted("quadratic"))
+    check_figure(common.quick, mean_of("quadratic", "lstm") < mean_of("quadratic", "sgd"),
+                 "the shipped LSTM optimizer must end below tuned SGD on the quadratics");
   return 0;
 }
 

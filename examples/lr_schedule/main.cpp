@@ -154,7 +154,7 @@ int main(int argc, char** argv) try {
   // 3. Metagradient descent from the flat schedule.
   MnistMeta meta = run.meta(std::vector<T>(static_cast<std::size_t>(T_steps), flat));
   const Revolve policy{32};
-  const CheckpointPlan plan = policy.plan(T_steps);
+  const CheckpointPlan plan = checkpoint_plan(policy, T_steps);
   std::printf("MGD: %d metagradient steps through %lld training steps each; revolve with %lld checkpoints replays %lld steps per metagradient\n",
               opt.meta_steps, static_cast<long long>(T_steps), static_cast<long long>(plan.stored_states), static_cast<long long>(plan.replayed_steps));
   auto meta_optimizer = chain(Adam<T>{}, ConstantStepSize<T>{0.1});
@@ -210,6 +210,7 @@ int main(int argc, char** argv) try {
       .add_integer("mgd_replayed_steps", replayed).add_integer("mgd_reversed_steps", reversed).add("flat_start_learning_rate", flat)
       .add("metasmoothness", chosen_smoothness).add_integer("steps", T_steps);
   std::printf("%s\n", json.str().c_str());
+  check_figure(opt.quick, mgd_val < mgd_start, "metagradient descent must lower the validation loss of the flat schedule");
   return 0;
 } catch (const metagrad::error& e) {
   std::fprintf(stderr, "lr_schedule: %s\n", e.what());

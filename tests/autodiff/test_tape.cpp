@@ -165,6 +165,21 @@ TEST_CASE("mark and rewind reclaim a step's nodes; stale handles are caught") {
   check_throws_with<tape_error>([&] { (void)(a + b); }, {"stale variable"});
 
   check_throws_with<tape_error>([&] { tape.rewind({100, 0}); }, {"beyond the tape's end"});
+
+  // A TapeScope rewinds when it ends, also when an exception leaves it.
+  {
+    const TapeScope<double> scratch(tape);
+    (void)sum(square(w));
+    CHECK(tape.size() > 2);
+  }
+  CHECK(tape.size() == 2);  // w and b
+  CHECK_THROWS_AS(([&] {
+                    const TapeScope<double> scratch(tape);
+                    (void)matmul(w, w);
+                    (void)matmul(w, tape.constant(TD::ones({3, 3})));  // a shape error, after a node was recorded
+                  }()),
+                  shape_error);
+  CHECK(tape.size() == 2);
 }
 
 TEST_CASE("leaves created before a mark can be updated in place between steps") {

@@ -126,11 +126,9 @@ TEST_CASE("batch order is a pure function of (seed, step), a fresh permutation e
 }
 
 TEST_CASE("the shared MNIST digits") {
-  const fs::path dir = fs::path(METAGRAD_DATA_DIR) / "mnist-10k";
-  if (std::string(METAGRAD_DATA_DIR).empty() || !fs::exists(dir)) {
-    MESSAGE("skipped: no MNIST under METAGRAD_DATA_DIR ('" METAGRAD_DATA_DIR "')");
-    return;
-  }
+  const auto found = mnist_folder();
+  if (!found) return;
+  const fs::path dir = *found;
   const auto train = load_mnist(dir, MnistSplit::train), test = load_mnist(dir, MnistSplit::test);
   CHECK(train.inputs.shape() == Shape{8000, 784});
   CHECK(test.inputs.shape() == Shape{2000, 784});

@@ -117,7 +117,7 @@ TEST_CASE("an optimizer state written by another program (Python's zipfile) load
   const auto opt = chain(Adam<>{}, HypergradientStepSize<>{});
   const ParamList<TD> params = {TD::zeros({3, 2}), TD::zeros({4})};
   auto state = opt.init(params);
-  load_state(corpus / "valid", state);
+  load_state(corpus / "valid" / "adam_hd", state);
   CHECK(state.rule.first_moment[0] == TD::full({3, 2}, 0.5));
   CHECK(state.rule.second_moment[1] == TD::full({4}, 0.25));
   CHECK(state.step_size.previous_direction[1] == TD::full({4}, 0.25));

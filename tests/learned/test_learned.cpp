@@ -226,10 +226,7 @@ TEST_CASE("the meta-gradient of a short unroll, with and without second derivati
       std::vector<TD> up = flat, down = flat;
       up[j].array() += 1e-6 * v.array();
       down[j].array() -= 1e-6 * v.array();
-      const double fd = (objective(up) - objective(down)) / 2e-6;
-      const double exact = (gradient[j].array() * v.array()).sum();
-      INFO(names[j] << ": " << exact << " against " << fd);
-      CHECK(std::abs(exact - fd) <= 1e-6 * std::max(1.0, std::abs(fd)));
+      check_derivative((gradient[j].array() * v.array()).sum(), objective(up), objective(down), 1e-6, 1e-6, names[j]);
     }
   }
   // The second derivatives change the metagradient by far more than the checks' tolerance of 1e-6, so each check
@@ -254,6 +251,18 @@ TEST_CASE("a short meta-training run improves the learned optimizer on held-out 
   CHECK(result.optimizee_steps == 30 * 2 * 20);
   CHECK(result.best_evaluation < 0.5 * result.evaluations.front());
   CHECK(result.best_evaluation == doctest::Approx(evaluate_learned_optimizer(task, result.best, options)).epsilon(1e-12));
+  CHECK(!result.stopped_early);
+  // A callback that asks to stop ends meta-training after that update, as it ends train() after that step.
+  struct StopAfterFive {
+    std::int64_t updates = 0;
+    bool on_step(const StepReport&) { return ++updates < 5; }
+  } stop_after_five;
+  MetaTrainingOptions short_run = options;
+  short_run.meta_iterations = 4;
+  const auto stopped = meta_train(task, LstmOptimizer<TD>::initial(8, 4), short_run, stop_after_five);
+  CHECK(stopped.stopped_early);
+  CHECK(stopped.meta_losses.size() == 5);
+  CHECK(std::vector<double>(result.meta_losses.begin(), result.meta_losses.begin() + 5) == stopped.meta_losses);
   MetaTrainingOptions stored = options;  // StoreAll's metagradients are RecordAll's to the last bit: the same training
   stored.record_unrolls = false;
   const auto same = meta_train(task, LstmOptimizer<TD>::initial(8, 4), stored);
@@ -279,6 +288,33 @@ TEST_CASE("a short meta-training run improves the learned optimizer on held-out 
       [&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.clip_norm = std::nan("")}); }, {"clip_norm = nan"});
   check_throws_with<value_error>([&] { meta_train(task, LstmOptimizer<TD>::initial(8, 4), MetaTrainingOptions{.optimizee_steps = 25, .unroll = 10}); },
                                  {"meta_train", "25 optimizee steps", "unrolls of 10"});
+}
+
+TEST_CASE("a learned optimizer's file written without metagrad: every entry lands in the weight of its name") {
+  // fuzz/make_corpus.py (Python, its own .npy writer) gives weight k of this order the values k + 1 + i / 1000.
+  const std::vector<std::string> order = {"layer1.input",  "layer1.recurrent", "layer1.bias",   "layer2.input", "layer2.recurrent",
+                                          "layer2.bias",   "output.weight",    "output.bias",   "output.skip"};
+  const fs::path valid = fs::path(METAGRAD_SOURCE_DIR) / "fuzz" / "corpus" / "learned" / "valid";
+  for (const char* file : {"h2", "h2_version_2"}) {
+    CAPTURE(file);
+    const auto opt = load_learned_optimizer(valid / file);
+    CHECK(opt.preprocessing.kind == GradientPreprocessing::log_and_sign);
+    CHECK(opt.preprocessing.p == 10);
+    CHECK(opt.output_scale == 0.1);
+    CHECK(opt.hidden() == 2);
+    std::size_t weights = 0;
+    tree_for_each([&](const TreePath& path, const TD& w) {
+      ++weights;
+      const std::string name = path.str();
+      const auto k = static_cast<double>(std::find(order.begin(), order.end(), name) - order.begin());
+      CAPTURE(name);
+      for (index_t i = 0; i < w.size(); ++i) {
+        const double expected = name == "output.skip" && std::string(file) == "h2" ? 0.0 : k + 1 + static_cast<double>(i) / 1000;
+        CHECK(w.data()[i] == expected);  // the writer's decimal → double and ours agree exactly
+      }
+    }, opt.weights);
+    CHECK(weights == order.size());
+  }
 }
 
 TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or mismatched files") {
@@ -422,31 +458,64 @@ TEST_CASE("an unroll continues from the metagradient's final state as from train
         doctest::Approx(expected).epsilon(1e-12));
 }
 
-TEST_CASE("the shipped MNIST optimizer reproduces its evaluation figure") {
-  // The first evaluation optimizee of examples/learned_optimizer (seed 2000): its final loss over the training set
-  // after 100 steps, as results/final_losses.csv records it (8 significant digits).
-  const fs::path source = METAGRAD_SOURCE_DIR, mnist = fs::path(METAGRAD_DATA_DIR) / "mnist-10k";
-  if (std::string(METAGRAD_DATA_DIR).empty() || !fs::exists(mnist)) {
-    MESSAGE("skipped: no MNIST under METAGRAD_DATA_DIR ('" METAGRAD_DATA_DIR "')");
-    return;
+TEST_CASE("both shipped optimizers reproduce their evaluation figures") {
+  // examples/learned_optimizer's evaluation (results/final_losses.csv and table.csv): the final loss after 100 steps of
+  // the shipped optimizer on evaluation optimizee i (seed 2000 + i) — the quadratic's loss itself, the MLP's over the
+  // whole training set.
+  const fs::path source = METAGRAD_SOURCE_DIR, results = source / "examples" / "learned_optimizer" / "results";
+  const auto recorded = [&](const std::string& file, const std::string& row, const std::string& column) {  // row: its first fields
+    std::ifstream csv(results / file);
+    REQUIRE(csv);
+    const auto fields = [](const std::string& line) {
+      std::vector<std::string> out(1);
+      for (char ch : line) {
+        if (ch == ',') out.emplace_back();
+        else out.back().push_back(ch);
+      }
+      return out;
+    };
+    std::string line;
+    std::getline(csv, line);
+    const auto header = fields(line);
+    const auto at = static_cast<std::size_t>(std::find(header.begin(), header.end(), column) - header.begin());
+    REQUIRE(at < header.size());
+    while (std::getline(csv, line))
+      if (line.rfind(row, 0) == 0) return std::stod(fields(line).at(at));
+    FAIL("no row " << row << " in " << file);
+    return 0.0;
+  };
+  const auto after_100_steps = [&](const auto& task, const char* file, std::uint64_t seed) {
+    const auto optimizer = load_learned_optimizer(source / "pretrained" / file);
+    const auto problem = task.sample(seed);
+    ParamList<TD> params = task.initial_params(problem);
+    auto state = optimizer.init(params);
+    for (std::int64_t t = 0; t < 100; ++t) {
+      const auto g = loss_and_gradient(params, [&](const Vars& p) { return task.loss(problem, p, t); }).second;
+      std::tie(params, state) = metagrad::step(optimizer, std::move(params), g, std::move(state), 1.0);
+    }
+    return std::pair{params, problem};
+  };
+  // The quadratics: a learned optimizer's run on them is sensitive to the last bit (optimizee 2000 ends at 0.0049
+  // built as the tests are and at 0.0066 with -march=native on the same machine), so no single run's figure carries
+  // over between builds. The table's claim does: over the 20 evaluation optimizees the shipped optimizer ends far
+  // below the best tuned baseline's recorded mean (Adam's).
+  const QuadraticTask<double> quadratic;
+  double quadratic_mean = 0;
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    const auto [theta, problem] = after_100_steps(quadratic, "quadratic_lstm.npz", 2000 + i);
+    quadratic_mean += quadratic.loss(problem, theta, 0).item() / 20;
   }
-  const auto optimizer = load_learned_optimizer(source / "pretrained" / "mnist_lstm.npz");
-  std::ifstream csv(source / "examples" / "learned_optimizer" / "results" / "final_losses.csv");
-  REQUIRE(csv);
-  double recorded = -1;
-  for (std::string line; std::getline(csv, line);)
-    if (line.rfind("mnist,100,lstm,2000,", 0) == 0) recorded = std::stod(line.substr(line.rfind(',') + 1));
-  REQUIRE(recorded > 0);
-  const Dataset<double> data = load_mnist<double>(mnist, MnistSplit::train);
+  const double best_baseline = recorded("table.csv", "quadratic,100,adam,", "final_loss_mean");
+  MESSAGE("the shipped quadratic optimizer: mean loss " << quadratic_mean << " after 100 steps (recorded: "
+                                                        << recorded("table.csv", "quadratic,100,lstm,", "final_loss_mean") << "; tuned Adam " << best_baseline << ")");
+  CHECK(quadratic_mean < 0.6 * best_baseline);
+  const auto mnist = mnist_folder();
+  if (!mnist) return;
+  const Dataset<double> data = load_mnist<double>(*mnist, MnistSplit::train);
   const MnistMlpTask<double> task{&data};
-  const auto problem = task.sample(2000);
-  ParamList<TD> params = task.initial_params(problem);
-  auto state = optimizer.init(params);
-  for (std::int64_t t = 0; t < 100; ++t) {
-    const auto g = loss_and_gradient(params, [&](const Vars& p) { return task.loss(problem, p, t); }).second;
-    std::tie(params, state) = metagrad::step(optimizer, std::move(params), g, std::move(state), 1.0);
-  }
-  const double loss = task.full_loss(params);
-  MESSAGE("the shipped optimizer: training-set loss " << loss << " after 100 steps (recorded: " << recorded << ")");
-  CHECK(loss == doctest::Approx(recorded).epsilon(1e-7));
+  // The MNIST runs are not that sensitive: one run's figure is checked to its 8 recorded digits.
+  const double loss = task.full_loss(after_100_steps(task, "mnist_lstm.npz", 2000).first);
+  const double figure = recorded("final_losses.csv", "mnist,100,lstm,2000,", "final_loss");
+  MESSAGE("the shipped MNIST optimizer: training-set loss " << loss << " after 100 steps (recorded: " << figure << ")");
+  CHECK(loss == doctest::Approx(figure).epsilon(1e-7).scale(0));
 }

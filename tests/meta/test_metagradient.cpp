@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 #include <variant>
 
 #include "support.hpp"
@@ -66,7 +67,8 @@ TEST_CASE("the metagradient of gradient descent on a quadratic matches its close
   for (const std::variant<StoreAll, Replay, Revolve>& chosen : {std::variant<StoreAll, Replay, Revolve>(Replay{3}), {Revolve{2}}}) {
     const auto by_variant = metagradient(run, {lr}, T, chosen);
     const auto direct = std::visit([&](const auto& policy) { return metagradient(run, {lr}, T, policy); }, chosen);
-    CHECK(by_variant.cost.replayed_steps == direct.cost.replayed_steps);
+    CHECK(by_variant.cost == direct.cost);
+    CHECK(by_variant.cost == checkpoint_plan(chosen, T));
     CHECK(tree_hash(by_variant.gradient) == tree_hash(direct.gradient));
     CHECK(tree_hash(by_variant.gradient) == tree_hash(result.gradient));
   }
@@ -102,8 +104,8 @@ TEST_CASE("a schedule interpolated between knots: its entries, and its knots' me
     TD up = knots, down = knots;
     up.data()[k] += 1e-6;
     down.data()[k] -= 1e-6;
-    const double fd = (run_objective(run, {up}, 20) - run_objective(run, {down}, 20)) / 2e-6;
-    CHECK(result.gradient.lr_schedule.data()[k] == doctest::Approx(fd).epsilon(1e-6));
+    check_derivative(result.gradient.lr_schedule.data()[k], run_objective(run, {up}, 20), run_objective(run, {down}, 20), 1e-6,
+                     1e-6, "knot " + std::to_string(k));
   }
 }
 
@@ -182,11 +184,8 @@ void check_against_finite_differences(const Run& run, const std::vector<TD>& met
   std::vector<TD> up = meta, down = meta;
   up[j].array() += h * v.array();
   down[j].array() -= h * v.array();
-  const double fd = (run_objective(run, up, steps) - run_objective(run, down, steps)) / (2 * h);
-  const double exact = (result.gradient[j].array() * v.array()).sum();
-  INFO("metaparameter " << run.metaparameters(steps)[j].name << ": metagradient " << exact << ", finite differences " << fd);
-  CHECK(std::abs(exact - fd) <= 1e-6 * std::max(1.0, std::abs(fd)));
-  CHECK(std::abs(exact) > 1e-6);  // the check would be empty if the metagradient vanished
+  check_derivative((result.gradient[j].array() * v.array()).sum(), run_objective(run, up, steps), run_objective(run, down, steps), h,
+                   1e-6, "metaparameter " + run.metaparameters(steps)[j].name);
 }
 
 }  // namespace
@@ -216,8 +215,8 @@ TEST_CASE("metagradients of an MLP's training run match finite differences of wh
       std::vector<TD> up = meta, down = meta;
       up[0].data()[t] += 1e-6;
       down[0].data()[t] -= 1e-6;
-      const double fd = (run_objective(run, up, short_run) - run_objective(run, down, short_run)) / 2e-6;
-      CHECK(result.gradient[0].data()[t] == doctest::Approx(fd).epsilon(1e-6));
+      check_derivative(result.gradient[0].data()[t], run_objective(run, up, short_run), run_objective(run, down, short_run), 1e-6, 1e-6,
+                       "learning rate " + std::to_string(t));
     }
   }
 }
@@ -234,8 +233,8 @@ TEST_CASE("step-loss weights add the weighted losses along the run to the object
   std::vector<TD> up = meta, down = meta;
   up[0].array() += 1e-5 * v.array();
   down[0].array() -= 1e-5 * v.array();
-  const double fd = (run_objective(run, up, T, options) - run_objective(run, down, T, options)) / 2e-5;
-  CHECK((result.gradient[0].array() * v.array()).sum() == doctest::Approx(fd).epsilon(1e-6));
+  check_derivative((result.gradient[0].array() * v.array()).sum(), run_objective(run, up, T, options), run_objective(run, down, T, options),
+                   1e-5, 1e-6, "the learning rates, with step-loss weights");
 }
 
 namespace {
@@ -286,7 +285,7 @@ TEST_CASE("every checkpoint policy gives the same metagradient to the last bit, 
       const auto result = metagradient(run, meta, T, policy, unchecked);
       CHECK(result.objective == reference.objective);
       for (std::size_t j = 0; j < meta.size(); ++j) CHECK(result.gradient[j] == reference.gradient[j]);
-      CHECK(result.cost == policy.plan(T));
+      CHECK(result.cost == checkpoint_plan(policy, T));
       CHECK(run.plain_steps == result.cost.replayed_steps);
       return result.cost;
     };
@@ -309,25 +308,25 @@ TEST_CASE("checkpoint plans: REPLAY's and revolve's costs on long runs") {
   for (std::int64_t T = 1; T <= 60; ++T)
     for (std::int64_t s = 1; s <= 6; ++s) {
       INFO("T = " << T << ", slots = " << s);
-      const CheckpointPlan plan = Revolve{s}.plan(T);
+      const CheckpointPlan plan = checkpoint_plan(Revolve{s}, T);
       CHECK(plan.replayed_steps == brute_force_optimum(T, s, memo));
       CHECK(plan.replayed_steps == Revolve::optimal_replays(T, s));
       CHECK(plan.stored_states == std::min(s, T));
     }
   // PAPERS.md's example: T = 10,000 with 14 stored states, revolve ≈ 4.6 T replays.
-  CHECK(Revolve{14}.plan(10000).replayed_steps == 46124);
+  CHECK(checkpoint_plan(Revolve{14}, 10000).replayed_steps == 46124);
   for (std::int64_t k : {2, 3, 4, 8, 10}) {
-    const CheckpointPlan plan = Replay{k}.plan(10000);
+    const CheckpointPlan plan = checkpoint_plan(Replay{k}, 10000);
     INFO("k = " << k);
     CHECK(plan.stored_states <= (k - 1) * ceil_log(10000, k) + k);
     // At most T·(1 − 1/k)·⌈log_k T⌉ + T replays (PAPERS.md), and revolve with as many slots needs fewer.
     CHECK(static_cast<double>(plan.replayed_steps) <= 10000.0 * (1 - 1.0 / static_cast<double>(k)) * static_cast<double>(ceil_log(10000, k)) + 10000);
-    CHECK(Revolve{plan.stored_states}.plan(10000).replayed_steps < plan.replayed_steps);
+    CHECK(checkpoint_plan(Revolve{plan.stored_states}, 10000).replayed_steps < plan.replayed_steps);
   }
-  check_throws_with<value_error>([] { Replay{1}.plan(10); }, {"Replay", "branching factor 1"});
-  check_throws_with<value_error>([] { Revolve{0}.plan(10); }, {"Revolve", "0 checkpoint slots"});
-  check_throws_with<value_error>([] { StoreAll{}.plan(0); }, {"StoreAll", "0 steps"});
-  check_throws_with<value_error>([] { RecordAll{}.plan(0); }, {"RecordAll", "0 steps"});
+  check_throws_with<value_error>([] { checkpoint_plan(Replay{1}, 10); }, {"Replay", "branching factor 1"});
+  check_throws_with<value_error>([] { checkpoint_plan(Revolve{0}, 10); }, {"Revolve", "0 checkpoint slots"});
+  check_throws_with<value_error>([] { checkpoint_plan(StoreAll{}, 0); }, {"StoreAll", "0 steps"});
+  check_throws_with<value_error>([] { checkpoint_plan(RecordAll{}, 0); }, {"RecordAll", "0 steps"});
 }
 
 namespace {
@@ -394,7 +393,7 @@ TEST_CASE("metagradient errors name what was wrong") {
 TEST_CASE("metagradient reports progress through train()'s callbacks") {
   const MlpRunOf<RuleKind::momentum> run;
   Progress progress;
-  const auto plan = Replay{2}.plan(20);
+  const auto plan = checkpoint_plan(Replay{2}, 20);
   metagradient(run, run.meta(20), 20, Replay{2}, {}, progress);
   CHECK(progress.total == plan.replayed_steps + 20);
   CHECK(progress.reports == progress.total);
@@ -403,6 +402,21 @@ TEST_CASE("metagradient reports progress through train()'s callbacks") {
   metagradient(run, run.meta(20), 20, RecordAll{}, {}, recorded);
   CHECK(recorded.total == 40);  // each step recorded, then reversed
   CHECK(recorded.reports == recorded.total);
+  // A callback that asks to stop ends it with an error (a metagradient needs the whole run); on_end sees the stop.
+  struct StopAfterThree {
+    int reports = 0;
+    std::optional<TrainingSummary> summary;
+    bool on_step(const StepReport&) { return ++reports < 3; }
+    void on_end(const TrainingSummary& s) { summary = s; }
+  } stop;
+  Progress alongside;
+  check_throws_with<training_error>([&] { metagradient(run, run.meta(20), 20, Replay{2}, {}, stop, alongside); },
+                                    {"metagradient: a callback stopped it after 3 of", "there is none"});
+  CHECK(stop.reports == 3);
+  CHECK(alongside.reports == 3);  // every callback saw the step that stopped it
+  REQUIRE(stop.summary);
+  CHECK(stop.summary->stopped_early);
+  CHECK(stop.summary->steps == 3);
 }
 
 namespace {

@@ -76,6 +76,32 @@ TEST_CASE("deeper stacks and Adam levels reduce the loss and move their hyperpar
   CHECK(meta_adam.step_size(meta_adam_state, 0) != 0.02);
 }
 
+TEST_CASE("an Adam level's hypergradients of α, β1 and β2 match finite differences") {
+  // After a step from θ_t, level 0's hypergradients are ∂f(θ_t)/∂(α, β1, β2) at the values that produced θ_t from
+  // θ_{t−1} (the level above moves them by a constant, so perturbing them before or after that move is the same).
+  // By hand: θ_t = θ_{t−1} − α · Adam's direction(g_{t−1}; β1, β2) from the moments before that step.
+  const StackedOptimizer<double> opt({{.rule = StackRule::adam, .step_size = 0.05}, {.step_size = 1e-4}});
+  ParamList<TD> params = {TD({2}, {2.0, 1.0})};
+  auto state = opt.init(params);
+  for (int t = 0; t < 6; ++t) std::tie(params, state) = opt.step(std::move(params), {quadratic_gradient(params[0])}, std::move(state));
+  const auto before = state;  // produced θ_6 from θ_5
+  const auto [next, after] = opt.step(params, {quadratic_gradient(params[0])}, state);
+  const auto loss_after_step = [&](std::size_t j, double delta) {
+    std::vector<double> h;
+    for (const auto& x : before.levels[0].hyperparameters) h.push_back(x.item());
+    h[j] += delta;
+    const Adam<double> adam{.beta1 = h[1], .beta2 = h[2]};
+    const auto d = adam.direction(before.previous_params, before.previous_grads, before.previous[0].adam).first;
+    return quadratic(apply_step(before.previous_params, d, h[0])[0]);
+  };
+  CHECK(loss_after_step(0, 0) == doctest::Approx(quadratic(params[0])).epsilon(1e-14));  // the hand step is the step taken
+  const char* names[] = {"α", "β1", "β2"};
+  for (std::size_t j = 0; j < 3; ++j) {
+    const double h = 1e-6;
+    check_derivative(after.levels[0].hypergradients[j].item(), loss_after_step(j, h), loss_after_step(j, -h), h, 1e-6, names[j]);
+  }
+}
+
 TEST_CASE("a stacked optimizer's state saves, loads and resumes bit for bit") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("metagrad-stacked-" + std::to_string(std::random_device{}())) / "state.npz";

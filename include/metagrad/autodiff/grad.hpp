@@ -62,21 +62,14 @@ std::vector<Tensor<T>> hvp(const Var<T>& y, const std::vector<Var<T>>& xs, const
       throw shape_error("hvp: direction " + std::to_string(i) + " has shape " + vs[i].shape().str() + ", its variable " +
                         xs[i].shape().str());
   Tape<T>& tape = y.tape();
-  const auto start = tape.mark();
-  try {  // the recorded gradient is dropped again, also when something below throws
-    const std::vector<Var<T>> g = grad(y, xs, create_graph);
-    Var<T> g_dot_v;
-    for (std::size_t i = 0; i < xs.size(); ++i) {
-      const Var<T> term = dot(g[i], tape.constant(vs[i]));
-      g_dot_v = i == 0 ? term : g_dot_v + term;
-    }
-    std::vector<Tensor<T>> out = grad(g_dot_v, xs);
-    tape.rewind(start);
-    return out;
-  } catch (...) {
-    tape.rewind(start);
-    throw;
+  const TapeScope<T> scratch(tape);  // the recorded gradient is dropped again, also when something below throws
+  const std::vector<Var<T>> g = grad(y, xs, create_graph);
+  Var<T> g_dot_v;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const Var<T> term = dot(g[i], tape.constant(vs[i]));
+    g_dot_v = i == 0 ? term : g_dot_v + term;
   }
+  return grad(g_dot_v, xs);
 }
 
 /// Stores ∂y/∂v in v.grad() for every variable v recorded before y (zeros for those y does not depend on).

@@ -218,4 +218,22 @@ class Tape {
   std::uint64_t serial_ = 0;
 };
 
+/// Scratch recording: when the scope ends — normally or by an exception — the tape is rewound to where it stood
+/// when the scope began (or to `mark`), dropping what was recorded in between.
+template <class T>
+class TapeScope {
+ public:
+  explicit TapeScope(Tape<T>& tape) : TapeScope(tape, tape.mark()) {}
+  TapeScope(Tape<T>& tape, typename Tape<T>::Mark mark) : tape_(tape), mark_(mark) {}
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+  ~TapeScope() {
+    if (mark_.nodes <= tape_.size()) tape_.rewind(mark_);  // never throws: the mark lies within the tape
+  }
+
+ private:
+  Tape<T>& tape_;
+  typename Tape<T>::Mark mark_;
+};
+
 }  // namespace metagrad

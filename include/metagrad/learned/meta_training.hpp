@@ -1,14 +1,7 @@
 #pragma once
-// Meta-training a learned optimizer is a metagradient (PAPERS.md §2): the LSTM's weights are the metaparameters, an
-// unroll of optimizee steps is the training run, and the meta-loss is the sum of the optimizee's losses along it.
-// `UnrollRun` is that training run, for any optimizee task:
-//   struct Task {
-//     using value_type = double;
-//     struct Problem { … };                                 // one optimizee: its data, its initial parameters
-//     Problem sample(std::uint64_t seed) const;             // a fresh optimizee
-//     ParamList<Tensor<value_type>> initial_params(const Problem&) const;
-//     template <class P> auto loss(const Problem&, const std::vector<P>& params, std::int64_t step) const;
-//   };                                                      // (the loss on step `step`'s batch; P: Tensor or Var)
+// Meta-training a learned optimizer (PAPERS.md §2): meta-batches of fresh optimizees, each unroll of each one a
+// metagradient (UnrollRun, unroll_run.hpp), one step of clipped Adam on their mean, and a held-out evaluation that
+// keeps the best weights; with loss_curve, the evaluation used for the learned optimizer and its baselines alike.
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -19,101 +12,13 @@
 #include <tuple>
 #include <vector>
 
-#include "metagrad/learned/lstm_optimizer.hpp"
-#include "metagrad/meta/metagradient.hpp"
+#include "metagrad/learned/unroll_run.hpp"
 #include "metagrad/optim/adam.hpp"
 #include "metagrad/optim/chain.hpp"
 #include "metagrad/optim/clip.hpp"
 #include "metagrad/optim/step_size/constant.hpp"
 
 namespace metagrad {
-
-/// `unroll` optimizee steps from `start`, with the LSTM's weights as the metaparameters. The objective is the
-/// optimizee's loss after the last step; with `step_loss_weights()` the metagradient's objective is the paper's
-/// meta-loss Σ_{t=1}^{unroll} f(θ_t), or with `weighting_horizon` = T the weighted Σ_t (s_t / T) f(θ_t), s_t the
-/// optimizee's own step count: the losses late in the optimizee's run count most.
-template <class Task>
-struct UnrollRun {
-  using value_type = typename Task::value_type;
-  using T = value_type;
-  template <class C>
-  using State = TrainingState<C, LstmOptimizerState<C>>;
-  template <class C>
-  using Meta = LstmOptimizerWeights<C>;
-
-  const Task* task = nullptr;
-  typename Task::Problem problem;
-  index_t hidden = 0;                     // the optimizer's architecture (its weights are the metaparameters)
-  T output_scale = 0;
-  GradientPreprocessing preprocessing;
-  State<Tensor<T>> start;                 // the optimizee and the LSTM where this unroll begins
-  std::int64_t first_step = 0;            // the optimizee's step count at `start` (batches continue across unrolls)
-  std::int64_t unroll = 20;
-  bool second_derivatives = false;        // keep the loss's second derivatives in the metagradient
-  std::int64_t weighting_horizon = 0;     // 0: every step's loss weighs 1; T: the loss at optimizee step s weighs s / T
-
-  /// The first unroll of a fresh optimizee, for optimizers of `architecture`'s kind (its weights are not kept).
-  UnrollRun(const Task& t, typename Task::Problem p, const LstmOptimizer<Tensor<T>>& architecture, std::int64_t unroll_steps)
-      : task(&t), problem(std::move(p)), hidden(architecture.hidden()), output_scale(architecture.output_scale),
-        preprocessing(architecture.preprocessing), unroll(unroll_steps) {
-    start.params = task->initial_params(problem);
-    start.optimizer = architecture.init(start.params);
-  }
-
-  Meta<Shape> metaparameter_shapes(std::int64_t) const { return lstm_optimizer_shapes(hidden, preprocessing.features()); }
-
-  /// Weights 0 for step 0 (its loss does not depend on the optimizer) and loss_weight(t) after: with the objective,
-  /// the metagradient's objective is Σ_{t=1}^{unroll} loss_weight(t) f(θ_t).
-  std::vector<double> step_loss_weights() const {
-    std::vector<double> w(static_cast<std::size_t>(unroll));
-    for (std::int64_t t = 1; t < unroll; ++t) w[static_cast<std::size_t>(t)] = loss_weight(t);
-    return w;
-  }
-  double loss_weight(std::int64_t t) const {
-    return weighting_horizon > 0 ? static_cast<double>(first_step + t) / static_cast<double>(weighting_horizon) : 1.0;
-  }
-
-  template <class C>
-  State<C> init(const Meta<C>& meta) const {
-    if constexpr (std::is_same_v<C, Tensor<T>>) {
-      return start;
-    } else {
-      const auto& o = start.optimizer;
-      const auto lstm = as_constants(ParamList<Tensor<T>>{o.hidden1, o.cell1, o.hidden2, o.cell2, o.features}, meta);
-      return {as_constants(start.params, meta), {lstm[0], lstm[1], lstm[2], lstm[3], lstm[4]}};
-    }
-  }
-
-  template <class C>
-  StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
-    const auto loss_fn = [&](const std::vector<Var<T>>& p) { return task->loss(problem, p, first_step + t); };
-    auto [loss, g] = second_derivatives ? loss_and_gradient(s.params, loss_fn) : loss_and_gradient(s.params, loss_fn, without_second_derivatives);
-    const LstmOptimizer<C> optimizer{meta, output_scale, preprocessing};  // the engine checked meta's shapes
-    auto [params, lstm] = metagrad::step(optimizer, std::move(s.params), g, std::move(s.optimizer), T(1));
-    return {{std::move(params), std::move(lstm)}, loss};
-  }
-
-  template <class C>
-  C objective(const State<C>& s, const Meta<C>&) const {
-    const C loss = task->loss(problem, s.params, first_step + unroll);
-    return weighting_horizon > 0 ? loss * static_cast<T>(loss_weight(unroll)) : loss;
-  }
-
-  /// The next unroll: the same optimizee continued from this one's final state under `weights`, or from the final
-  /// state a metagradient of this unroll computed (no training again).
-  UnrollRun next(const Meta<Tensor<T>>& weights) const { return continued(run_final_state(*this, weights, unroll)); }
-  UnrollRun next(const MetagradientResult<T, Meta<Tensor<T>>>& metagradient) const {
-    return continued(tree_unflatten(start, metagradient.final_state));
-  }
-
- private:
-  UnrollRun continued(State<Tensor<T>> end) const {
-    UnrollRun out = *this;
-    out.start = std::move(end);
-    out.first_step = first_step + unroll;
-    return out;
-  }
-};
 
 /// The optimizee's loss along a run of `steps` steps of a fixed update rule at step size `step_size` (the learned
 /// optimizer at 1, a baseline at its tuned rate): entry t is f(θ_t) on step t's batch, t = 0 … steps (the last after
@@ -162,6 +67,7 @@ struct MetaTrainingResult {
   std::vector<T> evaluations;         // one per evaluation, the first before any meta-update
   std::vector<T> meta_losses;         // each meta-update's mean meta-loss per unroll and optimizee
   std::int64_t optimizee_steps = 0;   // optimizee steps differentiated through
+  bool stopped_early = false;         // a callback's on_step returned false (meta-training stopped after that update)
 };
 
 namespace meta_detail {
@@ -224,10 +130,8 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   LstmOptimizerWeights<Tensor<T>> weights = initial.weights;
   auto meta_state = meta_optimizer.init(tree_flatten(weights));
   const std::int64_t unrolls = options.optimizee_steps / options.unroll;
-  auto begin = [&](auto& cb) {
-    if constexpr (train_detail::calls_on_begin<decltype(cb)>) cb.on_begin(static_cast<std::int64_t>(options.meta_iterations) * unrolls);
-  };
-  (begin(callbacks), ...);
+  CallbackList<std::remove_reference_t<Callbacks>...> notify(callbacks...);
+  notify.begin(static_cast<std::int64_t>(options.meta_iterations) * unrolls);
   std::int64_t update = 0;
   bool stop = false;
   for (int k = 0; k < options.meta_iterations && !stop; ++k) {
@@ -268,17 +172,14 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
         if (evaluation < result.best_evaluation) result.best_evaluation = evaluation, result.best = candidate;
         report.validation_loss = static_cast<double>(evaluation);
       }
-      auto notify = [&](auto& cb) {
-        if constexpr (train_detail::calls_on_step<decltype(cb)>) cb.on_step(report);
-      };
-      (notify(callbacks), ...);
+      if (!notify.step(report)) {  // a callback asked to stop: this update counts, the rest are not taken
+        result.stopped_early = stop = true;
+        ++update;
+        break;
+      }
     }
   }
-  const TrainingSummary summary{update, result.meta_losses.empty() ? 0.0 : static_cast<double>(result.meta_losses.back()), false};
-  auto end = [&](auto& cb) {
-    if constexpr (train_detail::calls_on_end<decltype(cb)>) cb.on_end(summary);
-  };
-  (end(callbacks), ...);
+  notify.end({update, result.meta_losses.empty() ? 0.0 : static_cast<double>(result.meta_losses.back()), result.stopped_early});
   return result;
 }
 

@@ -67,7 +67,8 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(std::istream& in, const std::str
   }
   const Tensor<T>& pre = entry("preprocessing", &pair);
   const T kind = pre.data()[0];
-  if (kind != 0 && kind != 1 && kind != 2 && kind != 3 && kind != 4) fail("unknown preprocessing kind " + std::to_string(kind) + " (0 to 4 expected)");
+  if (!(kind >= 0 && kind < GradientPreprocessing::kinds && kind == std::floor(kind)))
+    fail("unknown preprocessing kind " + std::to_string(kind) + " (0 to " + std::to_string(GradientPreprocessing::kinds - 1) + " expected)");
   LstmOptimizer<Tensor<T>> out;
   out.preprocessing = {static_cast<GradientPreprocessing::Kind>(static_cast<int>(kind)), static_cast<double>(pre.data()[1])};
   if (!(out.preprocessing.p > 0)) fail("preprocessing p = " + std::to_string(out.preprocessing.p) + " (positive expected)");

@@ -21,6 +21,7 @@ namespace metagrad {
 
 struct GradientPreprocessing {
   enum Kind { none, log_and_sign, log_and_sign_clipped, log_and_sign_moments, moments_and_raw };
+  static constexpr int kinds = moments_and_raw + 1;  // files store a kind as its number, 0 … kinds − 1
   Kind kind = log_and_sign;
   double p = 10;
 

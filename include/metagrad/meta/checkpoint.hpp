@@ -10,11 +10,12 @@
 //   release(t)  drop checkpoint t
 // Every policy starts with checkpoint 0 (the initial state) stored and ends with the store empty. The policies give
 // the same metagradient to the last bit: they differ only in memory (checkpoints and recorded steps held at once)
-// and time (replayed steps), and `plan(steps)` reports both before anything runs.
+// and time (replayed steps), and `checkpoint_plan(policy, steps)` reports both before anything runs.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <variant>
 
 #include "metagrad/error.hpp"
 
@@ -82,14 +83,6 @@ struct StoreAll {
       ex.reverse();
     }
   }
-  CheckpointPlan plan(std::int64_t steps) const { return count_plan(*this, steps); }
-
-  template <class P>
-  static CheckpointPlan count_plan(const P& policy, std::int64_t steps) {
-    meta_detail::PlanCounter counter(steps);
-    policy.schedule(steps, counter);
-    return counter.plan();
-  }
 };
 
 /// Record every step on the tape in the first pass and keep it: no step is computed twice (StoreAll computes each
@@ -103,7 +96,6 @@ struct RecordAll {
     for (std::int64_t t = 0; t < steps; ++t) ex.record();
     for (std::int64_t t = 0; t < steps; ++t) ex.reverse();
   }
-  CheckpointPlan plan(std::int64_t steps) const { return StoreAll::count_plan(*this, steps); }
 };
 
 /// REPLAY (Engstrom et al. 2025): a lazy k-ary tree. Split the steps into k segments, keep each segment's start state,
@@ -118,7 +110,6 @@ struct Replay {
     if (branching < 2) throw value_error("Replay: branching factor " + std::to_string(branching) + " (at least 2 expected)");
     segment(0, steps, true, ex);
   }
-  CheckpointPlan plan(std::int64_t steps) const { return StoreAll::count_plan(*this, steps); }
 
  private:
   /// Reverses steps [lo, hi) from checkpoint lo; `owned`: the checkpoint is not needed afterwards and is consumed.
@@ -161,7 +152,6 @@ struct Revolve {
     if (slots < 1) throw value_error("Revolve: " + std::to_string(slots) + " checkpoint slots (at least 1 expected)");
     segment(0, steps, slots, true, ex);
   }
-  CheckpointPlan plan(std::int64_t steps) const { return StoreAll::count_plan(*this, steps); }
 
   /// The fewest replayed steps that reverse `length` steps from a stored start with `s` slots (the start's included).
   static std::int64_t optimal_replays(std::int64_t length, std::int64_t s) {
@@ -208,5 +198,25 @@ struct Revolve {
     ex.reverse();
   }
 };
+
+/// A checkpoint policy: `schedule(steps, executor)` drives the executor's primitives (restore, take, advance, store,
+/// record, reverse, release), the same for the engine that runs it and for the counter that plans it.
+template <class P>
+concept CheckpointPolicy = requires(const P& policy, std::int64_t steps, meta_detail::PlanCounter& counter) {
+  policy.schedule(steps, counter);
+};
+
+/// What `policy` costs for a run of `steps` steps, before anything runs: its schedule carried out without training.
+template <CheckpointPolicy P>
+CheckpointPlan checkpoint_plan(const P& policy, std::int64_t steps) {
+  meta_detail::PlanCounter counter(steps);
+  policy.schedule(steps, counter);
+  return counter.plan();
+}
+/// The plan of a policy chosen at run time.
+template <CheckpointPolicy... P>
+CheckpointPlan checkpoint_plan(const std::variant<P...>& policy, std::int64_t steps) {
+  return std::visit([&](const auto& chosen) { return checkpoint_plan(chosen, steps); }, policy);
+}
 
 }  // namespace metagrad

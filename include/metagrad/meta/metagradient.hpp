@@ -69,7 +69,7 @@ class MetagradientEngine {
     meta_leaves_ = tree_flatten(meta_vars_);
     for (const auto& m : meta_leaves_) gradient_.push_back(Tensor<T>::zeros(m.shape()));
     start_ = tape_.mark();
-    std::apply([&](auto&... cb) { (begin(cb), ...); }, callbacks_);
+    callbacks_.begin(work_);
     PlainState initial = run_.init(meta_);
     if (options_.check_determinism) check_step_zero(initial);
     record_hash(0, initial);
@@ -123,8 +123,9 @@ class MetagradientEngine {
     if (found != t)
       throw std::logic_error("metagradient: the checkpoint policy reversed step " + std::to_string(found) + " where step " +
                              std::to_string(t) + " was due");
-    const auto mark = recorded ? recorded_.back().mark : tape_.mark();
-    try {
+    T loss = 0;
+    {
+      const TapeScope<T> scratch(tape_, recorded ? recorded_.back().mark : tape_.mark());  // the step's recording
       Recorded r = recorded ? std::move(recorded_.back()) : record_step(t);
       if (recorded) recorded_.pop_back();
       Var<T> total;  // Σ_i ⟨s_{t+1,i}, ā_{t+1,i}⟩ + w_t loss_t, plus φ(s_T) at the last step
@@ -147,13 +148,9 @@ class MetagradientEngine {
       check_finite(g, "step " + std::to_string(t));
       adjoint_.assign(std::make_move_iterator(g.begin()), std::make_move_iterator(g.begin() + static_cast<std::ptrdiff_t>(r.inputs.size())));
       for (std::size_t j = 0; j < gradient_.size(); ++j) gradient_[j] += g[r.inputs.size() + j];
-      const T loss = r.loss.value().item();
-      tape_.rewind(mark);
-      progress(loss);
-    } catch (...) {
-      tape_.rewind(mark);
-      throw;
+      loss = r.loss.value().item();
     }
+    progress(loss);
     --next_reverse_;
   }
 
@@ -172,7 +169,7 @@ class MetagradientEngine {
     tape_.rewind(start_);
     result_.gradient = tree_unflatten(meta_, std::move(gradient_));
     TrainingSummary summary{work_, result_.objective, false};
-    std::apply([&](auto&... cb) { (end(cb, summary), ...); }, callbacks_);
+    callbacks_.end(summary);
     return std::move(result_);
   }
 
@@ -250,22 +247,14 @@ class MetagradientEngine {
                              " (the run diverged, or its objective is not differentiable there)");
   }
 
-  template <class Cb>
-  void begin(Cb& cb) {
-    if constexpr (train_detail::calls_on_begin<Cb&>) cb.on_begin(work_);
-  }
-  template <class Cb>
-  static void end(Cb& cb, const TrainingSummary& summary) {
-    if constexpr (train_detail::calls_on_end<Cb&>) cb.on_end(summary);
-  }
+  /// Reports one replayed or reversed step. A callback that asks to stop ends the metagradient with an error: there
+  /// is no partial metagradient (the callbacks' on_end sees stopped_early).
   void progress(T loss) {
     const StepReport report{.step = done_++, .loss = static_cast<double>(loss)};
-    std::apply([&](auto&... cb) {
-      [[maybe_unused]] auto notify = [&](auto& c) {
-        if constexpr (train_detail::calls_on_step<decltype(c)>) c.on_step(report);
-      };
-      (notify(cb), ...);
-    }, callbacks_);
+    if (callbacks_.step(report)) return;
+    callbacks_.end({done_, static_cast<double>(loss), true});
+    throw training_error("metagradient: a callback stopped it after " + std::to_string(done_) + " of " + std::to_string(work_) +
+                         " steps; a metagradient needs the whole run, so there is none (nothing passed in was changed)");
   }
 
   const Run& run_;
@@ -287,7 +276,7 @@ class MetagradientEngine {
   std::vector<Tensor<T>> adjoint_;
   MetagradientResult<T, Meta> result_;
   std::int64_t work_, done_ = 0;
-  std::tuple<Callbacks&...> callbacks_;
+  CallbackList<Callbacks...> callbacks_;
 };
 
 /// The metaparameters must have the run's structure and shapes, and finite values; errors name them by path (or by
@@ -326,6 +315,7 @@ void check_metaparameters(const char* who, const Run& run, const meta_t<Run, Ten
 /// error is an exception naming what went wrong: steps < 1, a metaparameter of the wrong count, shape or value, a
 /// non-finite adjoint (naming the step), a run that is not deterministic (naming the step).
 template <TrainingRun Run, class Policy, TrainingCallback... Callbacks>
+  requires CheckpointPolicy<Policy> || meta_detail::is_variant<Policy>
 MetagradientResult<typename Run::value_type, meta_t<Run, Tensor<typename Run::value_type>>> metagradient(
     const Run& run, const meta_t<Run, Tensor<typename Run::value_type>>& meta, std::int64_t steps, const Policy& policy,
     const MetagradientOptions& options = {}, Callbacks&&... callbacks) {
@@ -337,7 +327,7 @@ MetagradientResult<typename Run::value_type, meta_t<Run, Tensor<typename Run::va
     if (!options.step_loss_weights.empty() && static_cast<std::int64_t>(options.step_loss_weights.size()) != steps)
       throw value_error("metagradient: " + std::to_string(options.step_loss_weights.size()) + " step-loss weights for " +
                         std::to_string(steps) + " steps (one per step, or none)");
-    const CheckpointPlan plan = policy.plan(steps);
+    const CheckpointPlan plan = checkpoint_plan(policy, steps);
     meta_detail::MetagradientEngine<Run, std::remove_reference_t<Callbacks>...> engine(
         run, meta, steps, options, plan.replayed_steps + plan.recorded_steps + steps, callbacks...);
     policy.schedule(steps, engine);

@@ -112,19 +112,12 @@ ParamList<C> as_constants(const ParamList<Tensor<typename C::value_type>>& value
 template <class T, class LossFn>
 std::pair<Tensor<T>, ParamList<Tensor<T>>> loss_and_gradient(const ParamList<Tensor<T>>& params, LossFn&& loss_fn) {
   thread_local Tape<T> tape;
-  const auto start = tape.mark();
-  try {
-    std::vector<Var<T>> vars;
-    vars.reserve(params.size());
-    for (const auto& p : params) vars.push_back(tape.variable(p));
-    const Var<T> loss = loss_fn(vars);
-    std::pair<Tensor<T>, ParamList<Tensor<T>>> out{loss.value(), grad(loss, vars)};
-    tape.rewind(start);
-    return out;
-  } catch (...) {
-    tape.rewind(start);
-    throw;
-  }
+  const TapeScope<T> scratch(tape);
+  std::vector<Var<T>> vars;
+  vars.reserve(params.size());
+  for (const auto& p : params) vars.push_back(tape.variable(p));
+  const Var<T> loss = loss_fn(vars);
+  return {loss.value(), grad(loss, vars)};
 }
 template <class T, class LossFn>
 std::pair<Var<T>, ParamList<Var<T>>> loss_and_gradient(const ParamList<Var<T>>& params, LossFn&& loss_fn) {

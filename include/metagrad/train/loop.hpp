@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -76,6 +77,46 @@ concept TrainingCallback =
     (!train_detail::has_on_step<C> || train_detail::calls_on_step<C>) &&
     (!train_detail::has_on_end<C> || train_detail::calls_on_end<C>);
 
+/// The one dispatcher of the loops (train, metagradient, meta_train): each callback's hooks are called where it has
+/// them, in the order the callbacks were passed, and an on_step that returns false asks the loop to stop — which
+/// train() and meta_train() do after that step, and metagradient() reports as an error (it has no partial result).
+template <class... Callbacks>
+class CallbackList {
+ public:
+  explicit CallbackList(Callbacks&... callbacks) : callbacks_(callbacks...) {}
+
+  void begin(std::int64_t end_step) {
+    std::apply([&](auto&... cb) { (call_begin(cb, end_step), ...); }, callbacks_);
+  }
+  /// Every callback sees the report; returns whether all of them want the loop to go on.
+  bool step(const StepReport& report) {
+    bool keep_going = true;
+    std::apply([&](auto&... cb) { ((keep_going = call_step(cb, report) && keep_going), ...); }, callbacks_);
+    return keep_going;
+  }
+  void end(const TrainingSummary& summary) {
+    std::apply([&](auto&... cb) { (call_end(cb, summary), ...); }, callbacks_);
+  }
+
+ private:
+  template <class C>
+  static void call_begin(C& cb, std::int64_t end_step) {
+    if constexpr (train_detail::calls_on_begin<C&>) cb.on_begin(end_step);
+  }
+  template <class C>
+  static bool call_step(C& cb, const StepReport& report) {
+    if constexpr (requires { { cb.on_step(report) } -> std::convertible_to<bool>; }) return cb.on_step(report);
+    else if constexpr (train_detail::calls_on_step<C&>) cb.on_step(report);
+    return true;
+  }
+  template <class C>
+  static void call_end(C& cb, const TrainingSummary& summary) {
+    if constexpr (train_detail::calls_on_end<C&>) cb.on_end(summary);
+  }
+
+  std::tuple<Callbacks&...> callbacks_;
+};
+
 template <class StepFn, TrainingCallback... Callbacks>
 TrainingSummary train(StepRange range, StepFn&& step_fn, Callbacks&&... callbacks) {
   if (range.first < 0 || range.end < range.first)
@@ -84,10 +125,8 @@ TrainingSummary train(StepRange range, StepFn&& step_fn, Callbacks&&... callback
   using Result = std::remove_cvref_t<std::invoke_result_t<StepFn&, std::int64_t>>;
   static_assert(std::is_same_v<Result, StepReport> || train_detail::is_proposed_step<Result>,
                 "train: the step function must return a StepReport or propose_step(report, apply)");
-  auto begin = [&](auto& cb) {
-    if constexpr (train_detail::calls_on_begin<decltype(cb)>) cb.on_begin(range.end);
-  };
-  (begin(callbacks), ...);
+  CallbackList<std::remove_reference_t<Callbacks>...> notify(callbacks...);
+  notify.begin(range.end);
   TrainingSummary summary{range.first, 0, false};
   for (std::int64_t t = range.first; t < range.end; ++t) {
     Result result = step_fn(t);
@@ -105,21 +144,12 @@ TrainingSummary train(StepRange range, StepFn&& step_fn, Callbacks&&... callback
     if constexpr (!std::is_same_v<Result, StepReport>) result.apply();
     summary.steps = t + 1;
     summary.final_loss = report.loss;
-    bool keep_going = true;
-    auto notify = [&](auto& cb) {
-      if constexpr (requires { { cb.on_step(report) } -> std::convertible_to<bool>; }) keep_going = cb.on_step(report) && keep_going;
-      else if constexpr (train_detail::calls_on_step<decltype(cb)>) cb.on_step(report);
-    };
-    (notify(callbacks), ...);
-    if (!keep_going) {
+    if (!notify.step(report)) {
       summary.stopped_early = t + 1 < range.end;
       break;
     }
   }
-  auto end = [&](auto& cb) {
-    if constexpr (train_detail::calls_on_end<decltype(cb)>) cb.on_end(summary);
-  };
-  (end(callbacks), ...);
+  notify.end(summary);
   return summary;
 }
 
