@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+/// Everything metagrad offers: tensors, the tape, ops, optimizers, training loops, metagradients, learned optimizers.
 namespace metagrad {
 
 /// Base class of every exception metagrad throws.

@@ -20,7 +20,7 @@ inline constexpr char target = 2;
 template <class T>
 class TensorBackward {
  public:
-  using carrier = Tensor<T>;
+  using carrier = Tensor<T>;  ///< What the rule's vjp computes with: plain tensors.
 
   /// The adjoint of the node being processed.
   const Tensor<T>& grad() const { return *adj_[node_ - lo_]; }
@@ -29,9 +29,9 @@ class TensorBackward {
   Tensor<T> release_grad() { return reach_[node_ - lo_] == detail::target ? *adj_[node_ - lo_] : std::move(*adj_[node_ - lo_]); }
   /// The node's k-th input, and the plain value of it (the same thing here).
   const Tensor<T>& input(int k) const { return tape_.nodes_[tape_.input(node_, k)].value; }
-  const Tensor<T>& value(int k) const { return input(k); }
-  const Tensor<T>& output() const { return tape_.nodes_[node_].value; }
-  int inputs() const { return static_cast<int>(tape_.nodes_[node_].input_count); }
+  const Tensor<T>& value(int k) const { return input(k); }                          ///< The plain value of input k.
+  const Tensor<T>& output() const { return tape_.nodes_[node_].value; }             ///< The node's own value.
+  int inputs() const { return static_cast<int>(tape_.nodes_[node_].input_count); }  ///< Number of inputs of the node.
   /// Whether input k leads to a requested gradient; rules skip the work for inputs that do not.
   bool needs(int k) const {
     const std::uint32_t j = tape_.input(node_, k);
@@ -82,18 +82,22 @@ class TensorBackward {
 template <class T>
 class VarBackward {
  public:
-  using carrier = Var<T>;
+  using carrier = Var<T>;  ///< What the rule's vjp computes with: Vars, so each step is recorded.
 
-  Var<T> grad() const { return *adj_[node_ - lo_]; }
-  Var<T> release_grad() const { return grad(); }
+  Var<T> grad() const { return *adj_[node_ - lo_]; }  ///< The adjoint of the node being processed.
+  Var<T> release_grad() const { return grad(); }      ///< The adjoint (Vars are handles: nothing to hand over).
+  /// The node's k-th input, as a Var (differentiable).
   Var<T> input(int k) const { return tape_.handle(tape_.input(node_, k)); }
+  /// The plain value of input k (for shapes and constants).
   const Tensor<T>& value(int k) const { return tape_.nodes_[tape_.input(node_, k)].value; }
-  Var<T> output() const { return tape_.handle(node_); }
-  int inputs() const { return static_cast<int>(tape_.nodes_[node_].input_count); }
+  Var<T> output() const { return tape_.handle(node_); }                             ///< The node's own value, as a Var.
+  int inputs() const { return static_cast<int>(tape_.nodes_[node_].input_count); }  ///< Number of inputs of the node.
+  /// Whether input k leads to a requested gradient.
   bool needs(int k) const {
     const std::uint32_t j = tape_.input(node_, k);
     return j >= lo_ && reach_[j - lo_];
   }
+  /// Adds g to input k's adjoint; throws tape_error if its shape is not the input's.
   void accumulate(int k, Var<T> g) {
     const std::uint32_t j = tape_.input(node_, k);
     if (!(g.shape() == tape_.nodes_[j].value.shape()))
@@ -102,7 +106,7 @@ class VarBackward {
     auto& a = adj_[j - lo_];
     a = a ? *a + g : g;
   }
-  Var<T> constant(Tensor<T> t) const { return tape_.constant(std::move(t)); }
+  Var<T> constant(Tensor<T> t) const { return tape_.constant(std::move(t)); }  ///< A constant (no gradient) on the tape.
 
  private:
   template <class U> friend class Backpropagation;

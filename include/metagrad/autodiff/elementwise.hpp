@@ -147,57 +147,78 @@ Tape<T>& common_tape(const char* op, const Var<T>& a, const Var<T>& b) {
 }
 }  // namespace detail
 
+/// x broadcast to shape (NumPy rules), recorded.
 template <class T> Var<T> broadcast_to(const Var<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   return x.tape().record(broadcast_to(x.value(), shape), {x}, rules::BroadcastTo<T>{});
 }
+/// x summed down to shape (the adjoint of broadcast_to), recorded.
 template <class T> Var<T> sum_to(const Var<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   return x.tape().record(sum_to(x.value(), shape), {x}, rules::SumTo<T>{});
 }
 
+/// a + b with broadcasting, recorded.
 template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) {
   return detail::common_tape("add", a, b).record(a.value() + b.value(), {a, b}, rules::Add<T>{});
 }
+/// a − b with broadcasting, recorded.
 template <class T> Var<T> operator-(const Var<T>& a, const Var<T>& b) {
   return detail::common_tape("sub", a, b).record(a.value() - b.value(), {a, b}, rules::Sub<T>{});
 }
+/// a · b elementwise with broadcasting, recorded.
 template <class T> Var<T> operator*(const Var<T>& a, const Var<T>& b) {
   return detail::common_tape("mul", a, b).record(a.value() * b.value(), {a, b}, rules::Mul<T>{});
 }
+/// a / b elementwise with broadcasting, recorded.
 template <class T> Var<T> operator/(const Var<T>& a, const Var<T>& b) {
   return detail::common_tape("div", a, b).record(a.value() / b.value(), {a, b}, rules::Div<T>{});
 }
 
 // A plain tensor next to a Var enters the tape as a constant.
-#define METAGRAD_VAR_TENSOR_OPERATOR(OP)                                                                               \
-  template <class T> Var<T> operator OP(const Var<T>& a, const Tensor<T>& b) { return a OP a.tape().constant(b); } \
-  template <class T> Var<T> operator OP(const Tensor<T>& a, const Var<T>& b) { return b.tape().constant(a) OP b; }
-METAGRAD_VAR_TENSOR_OPERATOR(+)
-METAGRAD_VAR_TENSOR_OPERATOR(-)
-METAGRAD_VAR_TENSOR_OPERATOR(*)
-METAGRAD_VAR_TENSOR_OPERATOR(/)
-#undef METAGRAD_VAR_TENSOR_OPERATOR
+/// a + b, b constant.
+template <class T> Var<T> operator+(const Var<T>& a, const Tensor<T>& b) { return a + a.tape().constant(b); }
+/// a + b, a constant.
+template <class T> Var<T> operator+(const Tensor<T>& a, const Var<T>& b) { return b.tape().constant(a) + b; }
+/// a − b, b constant.
+template <class T> Var<T> operator-(const Var<T>& a, const Tensor<T>& b) { return a - a.tape().constant(b); }
+/// a − b, a constant.
+template <class T> Var<T> operator-(const Tensor<T>& a, const Var<T>& b) { return b.tape().constant(a) - b; }
+/// a · b, b constant.
+template <class T> Var<T> operator*(const Var<T>& a, const Tensor<T>& b) { return a * a.tape().constant(b); }
+/// a · b, a constant.
+template <class T> Var<T> operator*(const Tensor<T>& a, const Var<T>& b) { return b.tape().constant(a) * b; }
+/// a / b, b constant.
+template <class T> Var<T> operator/(const Var<T>& a, const Tensor<T>& b) { return a / a.tape().constant(b); }
+/// a / b, a constant.
+template <class T> Var<T> operator/(const Tensor<T>& a, const Var<T>& b) { return b.tape().constant(a) / b; }
 
+/// x + s, recorded.
 template <class T> Var<T> operator+(const Var<T>& x, std::type_identity_t<T> s) {
   return x.tape().record(x.value() + s, {x}, rules::AddScalar<T>{});
 }
-template <class T> Var<T> operator+(std::type_identity_t<T> s, const Var<T>& x) { return x + s; }
+template <class T> Var<T> operator+(std::type_identity_t<T> s, const Var<T>& x) { return x + s; }  ///< s + x, recorded
+/// x − s, recorded.
 template <class T> Var<T> operator-(const Var<T>& x, std::type_identity_t<T> s) { return x + (-s); }
+/// −x, recorded.
 template <class T> Var<T> operator-(const Var<T>& x) { return x.tape().record(-x.value(), {x}, rules::Neg<T>{}); }
+/// s − x, recorded.
 template <class T> Var<T> operator-(std::type_identity_t<T> s, const Var<T>& x) {
   return x.tape().record(s - x.value(), {x}, rules::ScalarSub<T>{});
 }
+/// x · s, recorded.
 template <class T> Var<T> operator*(const Var<T>& x, std::type_identity_t<T> s) {
   return x.tape().record(x.value() * s, {x}, rules::MulScalar<T>(s));
 }
-template <class T> Var<T> operator*(std::type_identity_t<T> s, const Var<T>& x) { return x * s; }
+template <class T> Var<T> operator*(std::type_identity_t<T> s, const Var<T>& x) { return x * s; }  ///< s · x, recorded
+/// x / s, recorded; throws value_error for s = 0.
 template <class T> Var<T> operator/(const Var<T>& x, std::type_identity_t<T> s) {
   if (s == T(0)) throw value_error("div: division of a Var of shape " + x.shape().str() + " by the scalar 0");
   // The value divides, as the plain op does (x · (1/s) can differ in the last bit): a run gives the same bits on
   // either carrier. The derivative is 1/s either way.
   return x.tape().record(x.value() / s, {x}, rules::MulScalar<T>(T(1) / s));
 }
+/// s / x elementwise, recorded.
 template <class T> Var<T> operator/(std::type_identity_t<T> s, const Var<T>& x) {
   return x.tape().record(s / x.value(), {x}, rules::ScalarDiv<T>{});
 }
@@ -205,28 +226,41 @@ template <class T> Var<T> operator/(std::type_identity_t<T> s, const Var<T>& x) 
 /// A constant of zeros with x's shape, on x's tape.
 template <class T> Var<T> zeros_like(const Var<T>& x) { return x.tape().constant(Tensor<T>::zeros(x.shape())); }
 
+/// e^x, recorded.
 template <class T> Var<T> exp(const Var<T>& x) { return x.tape().record(exp(x.value()), {x}, rules::Exp<T>{}); }
+/// Natural log, recorded.
 template <class T> Var<T> log(const Var<T>& x) { return x.tape().record(log(x.value()), {x}, rules::Log<T>{}); }
+/// Square root, recorded.
 template <class T> Var<T> sqrt(const Var<T>& x) { return x.tape().record(sqrt(x.value()), {x}, rules::Sqrt<T>{}); }
+/// x², recorded.
 template <class T> Var<T> square(const Var<T>& x) { return x.tape().record(square(x.value()), {x}, rules::Square<T>{}); }
+/// x^p for a scalar p, recorded.
 template <class T> Var<T> pow(const Var<T>& x, std::type_identity_t<T> p) {
   return x.tape().record(pow(x.value(), p), {x}, rules::Pow<T>(p));
 }
+/// |x|, recorded (derivative 0 at 0).
 template <class T> Var<T> abs(const Var<T>& x) { return x.tape().record(abs(x.value()), {x}, rules::Abs<T>{}); }
+/// tanh, recorded.
 template <class T> Var<T> tanh(const Var<T>& x) { return x.tape().record(tanh(x.value()), {x}, rules::Tanh<T>{}); }
+/// Logistic sigmoid, recorded.
 template <class T> Var<T> sigmoid(const Var<T>& x) { return x.tape().record(sigmoid(x.value()), {x}, rules::Sigmoid<T>{}); }
+/// g · (1 − y²): tanh's backward from its output y, recorded (so tanh differentiates to any order).
 template <class T> Var<T> tanh_backward(const Var<T>& g, const Var<T>& y) {
   return detail::common_tape("tanh_backward", g, y).record(tanh_backward(g.value(), y.value()), {g, y},
                                                            rules::TanhBackward<T>{});
 }
+/// g · y · (1 − y): sigmoid's backward from its output y, recorded.
 template <class T> Var<T> sigmoid_backward(const Var<T>& g, const Var<T>& y) {
   return detail::common_tape("sigmoid_backward", g, y).record(sigmoid_backward(g.value(), y.value()), {g, y},
                                                               rules::SigmoidBackward<T>{});
 }
+/// max(x, 0), recorded.
 template <class T> Var<T> relu(const Var<T>& x) { return x.tape().record(relu(x.value()), {x}, rules::Relu<T>{}); }
+/// log(1 + e^x), recorded.
 template <class T> Var<T> softplus(const Var<T>& x) {
   return x.tape().record(softplus(x.value()), {x}, rules::Softplus<T>{});
 }
+/// x clamped to [low, high], recorded (derivative 0 outside).
 template <class T> Var<T> clamp(const Var<T>& x, std::type_identity_t<T> low, std::type_identity_t<T> high) {
   return x.tape().record(clamp(x.value(), low, high), {x}, rules::Clamp<T>(low, high));
 }

@@ -12,6 +12,7 @@ namespace metagrad {
 struct create_graph_t {
   explicit create_graph_t() = default;
 };
+/// Pass as the last argument of grad or backward to record the backward pass.
 inline constexpr create_graph_t create_graph{};
 
 namespace detail {

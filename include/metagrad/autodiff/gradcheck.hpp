@@ -12,19 +12,21 @@
 
 namespace metagrad {
 
+/// Settings of the finite-difference checks.
 struct GradientCheckOptions {
-  double step = 1e-6;   // finite-difference step h
-  double rtol = 1e-5;   // relative tolerance, against the larger of the two magnitudes
-  double atol = 1e-6;   // absolute tolerance
-  std::uint64_t seed = 20180401;  // for the output projection and the HVP directions
+  double step = 1e-6;             ///< finite-difference step h
+  double rtol = 1e-5;             ///< relative tolerance, against the larger of the two magnitudes
+  double atol = 1e-6;             ///< absolute tolerance
+  std::uint64_t seed = 20180401;  ///< for the output projection and the HVP directions
 };
 
+/// The outcome of a finite-difference check; converts to true when every entry agreed.
 struct GradientCheckResult {
-  bool ok = true;
-  double max_abs_error = 0;
-  std::size_t checked = 0;  // number of derivative entries compared
-  std::string report;       // the worst mismatches, with their positions
-  explicit operator bool() const { return ok; }
+  bool ok = true;                                ///< Whether every entry agreed within the tolerances.
+  double max_abs_error = 0;                      ///< The largest absolute difference seen.
+  std::size_t checked = 0;                       ///< number of derivative entries compared
+  std::string report;                            ///< the worst mismatches, with their positions
+  explicit operator bool() const { return ok; }  ///< True when every entry agreed.
 };
 
 namespace detail {

@@ -67,24 +67,30 @@ template <class T> struct Concat : Rule<T, Concat<T>> {
 
 }  // namespace rules
 
+/// x under another shape of equal size, recorded.
 template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   return x.tape().record(x.value().reshape(shape), {x}, rules::Reshape<T>{});
 }
+/// Rows x[indices[i]] along axis 0, recorded (its backward is scatter_add_rows).
 template <class T> Var<T> gather_rows(const Var<T>& x, const IndexVector& indices) {
   return x.tape().record(gather_rows(x.value(), indices), {x}, rules::GatherRows<T>(indices));
 }
+/// The adjoint of gather_rows, recorded: rows rows where row indices[i] accumulates x[i].
 template <class T> Var<T> scatter_add_rows(const Var<T>& x, const IndexVector& indices, index_t rows) {
   return x.tape().record(scatter_add_rows(x.value(), indices, rows), {x}, rules::ScatterAddRows<T>(indices));
 }
+/// Elements start … start+length−1 along axis, recorded.
 template <class T> Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {
   const int a = normalize_axis("slice", axis, x.shape());
   return x.tape().record(slice(x.value(), a, start, length), {x}, rules::Slice<T>(a, start));
 }
+/// Zero padding along axis, recorded.
 template <class T> Var<T> pad(const Var<T>& x, int axis, index_t before, index_t after) {
   const int a = normalize_axis("pad", axis, x.shape());
   return x.tape().record(pad(x.value(), a, before, after), {x}, rules::Pad<T>(a, before));
 }
+/// Joins Vars of one tape along axis, recorded.
 template <class T> Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
   if (xs.empty()) throw value_error("concat: at least one tensor expected");
   std::vector<Tensor<T>> values;
@@ -95,6 +101,7 @@ template <class T> Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
   const int a = normalize_axis("concat", axis, xs[0].shape());
   return xs[0].tape().record(concat(values, a), xs, rules::Concat<T>(a));
 }
+/// Joins Vars of one tape along axis, recorded.
 template <class T> Var<T> concat(std::initializer_list<Var<T>> xs, int axis) {
   return concat(std::vector<Var<T>>(xs), axis);
 }

@@ -37,26 +37,33 @@ template <class T> struct Dot : Rule<T, Dot<T>> {
 
 }  // namespace rules
 
+/// The matrix product op(a)·op(b), op transposing when asked, recorded.
 template <class T>
 Var<T> matmul(const Var<T>& a, const Var<T>& b, bool transpose_a = false, bool transpose_b = false) {
   return detail::common_tape("matmul", a, b)
       .record(matmul(a.value(), b.value(), transpose_a, transpose_b), {a, b}, rules::Matmul<T>(transpose_a, transpose_b));
 }
+/// matmul with b as a constant on a's tape.
 template <class T>
 Var<T> matmul(const Var<T>& a, const Tensor<T>& b, bool transpose_a = false, bool transpose_b = false) {
   return matmul(a, a.tape().constant(b), transpose_a, transpose_b);
 }
+/// matmul with a as a constant on b's tape.
 template <class T>
 Var<T> matmul(const Tensor<T>& a, const Var<T>& b, bool transpose_a = false, bool transpose_b = false) {
   return matmul(b.tape().constant(a), b, transpose_a, transpose_b);
 }
+/// The transpose of a matrix, recorded.
 template <class T> Var<T> transpose(const Var<T>& a) {
   return a.tape().record(transpose(a.value()), {a}, rules::Transpose<T>{});
 }
+/// The inner product of equal-shaped a and b, as a rank-0 Var, recorded.
 template <class T> Var<T> dot(const Var<T>& a, const Var<T>& b) {
   return detail::common_tape("dot", a, b).record(dot(a.value(), b.value()), {a, b}, rules::Dot<T>{});
 }
+/// dot with b as a constant.
 template <class T> Var<T> dot(const Var<T>& a, const Tensor<T>& b) { return dot(a, a.tape().constant(b)); }
+/// dot with a as a constant.
 template <class T> Var<T> dot(const Tensor<T>& a, const Var<T>& b) { return dot(b.tape().constant(a), b); }
 
 }  // namespace metagrad

@@ -43,27 +43,33 @@ template <class T> struct LogSumExp : Rule<T, LogSumExp<T>> {
 
 }  // namespace rules
 
+/// softmax along axis, recorded.
 template <class T> Var<T> softmax(const Var<T>& x, int axis = -1) {
   const int a = normalize_axis("softmax", axis, x.shape());
   return x.tape().record(softmax(x.value(), a), {x}, rules::Softmax<T>(a));
 }
+/// log softmax along axis, recorded.
 template <class T> Var<T> log_softmax(const Var<T>& x, int axis = -1) {
   const int a = normalize_axis("log_softmax", axis, x.shape());
   return x.tape().record(log_softmax(x.value(), a), {x}, rules::LogSoftmax<T>(a));
 }
+/// log Σ exp along axis, recorded.
 template <class T> Var<T> logsumexp(const Var<T>& x, int axis, bool keepdims = false) {
   const int a = normalize_axis("logsumexp", axis, x.shape());
   return x.tape().record(logsumexp(x.value(), a, keepdims), {x}, rules::LogSumExp<T>(a, keepdims));
 }
 
+/// Mean cross-entropy of logits [batch, classes] against integer labels, recorded.
 template <class T> Var<T> cross_entropy(const Var<T>& logits, const IndexVector& labels) {
   return logits.tape().record(cross_entropy(logits.value(), labels), {logits}, rules::CrossEntropy<T>(labels));
 }
+/// Mean squared difference of equal-shaped a and b, recorded.
 template <class T> Var<T> mse(const Var<T>& a, const Var<T>& b) {
   if (!(a.shape() == b.shape()))
     throw shape_error("mse: shapes " + a.shape().str() + " and " + b.shape().str() + " must be equal");
   return mean(square(a - b));
 }
+/// mse against a constant target.
 template <class T> Var<T> mse(const Var<T>& a, const Tensor<T>& b) { return mse(a, a.tape().constant(b)); }
 
 }  // namespace metagrad

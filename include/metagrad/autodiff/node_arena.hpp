@@ -13,9 +13,11 @@
 
 namespace metagrad {
 
+/// The tape's node storage: fixed-size blocks, so a node never moves while more are appended.
 template <class N>
 class NodeArena {
  public:
+  /// Blocks of per_block nodes (a power of two); throws value_error otherwise.
   explicit NodeArena(std::size_t per_block) {
     if (per_block == 0 || !std::has_single_bit(per_block))
       throw value_error("Tape: nodes_per_block must be a power of two, got " + std::to_string(per_block));
@@ -28,9 +30,10 @@ class NodeArena {
     for (N* b : blocks_) std::allocator<N>().deallocate(b, per_block());
   }
 
-  std::size_t size() const { return size_; }
+  std::size_t size() const { return size_; }  ///< Number of nodes.
+  /// Node i; its address is stable until the arena shrinks below it.
   N& operator[](std::size_t i) { return blocks_[i >> shift_][i & (per_block() - 1)]; }
-  const N& operator[](std::size_t i) const { return blocks_[i >> shift_][i & (per_block() - 1)]; }
+  const N& operator[](std::size_t i) const { return blocks_[i >> shift_][i & (per_block() - 1)]; }  ///< Node i.
 
   /// A default-constructed element at the end. Blocks emptied by `shrink` are reused; a new block is allocated
   /// only when every block is full (and nothing changes if that allocation or the construction throws).

@@ -34,16 +34,21 @@ template <class T> struct MaxAxis : Rule<T, MaxAxis<T>> {  // the gradient goes 
 };
 }  // namespace rules
 
+/// The sum of all elements, recorded.
 template <class T> Var<T> sum(const Var<T>& x) { return x.tape().record(sum(x.value()), {x}, rules::Sum<T>{}); }
+/// The sum along one axis, recorded.
 template <class T> Var<T> sum(const Var<T>& x, int axis, bool keepdims = false) {
   const int a = normalize_axis("sum", axis, x.shape());
   return x.tape().record(sum(x.value(), a, keepdims), {x}, rules::SumAxis<T>(a, keepdims));
 }
+/// The mean of all elements, recorded.
 template <class T> Var<T> mean(const Var<T>& x) { return sum(x) * (T(1) / static_cast<T>(detail::mean_count("mean", x.shape()))); }
+/// The mean along one axis, recorded.
 template <class T> Var<T> mean(const Var<T>& x, int axis, bool keepdims = false) {
   const int a = normalize_axis("mean", axis, x.shape());
   return sum(x, a, keepdims) * (T(1) / static_cast<T>(detail::mean_count("mean", x.shape(), a)));
 }
+/// The largest element along one axis, recorded (the gradient goes to the first maximum).
 template <class T> Var<T> max(const Var<T>& x, int axis, bool keepdims = false) {
   const int a = normalize_axis("max", axis, x.shape());
   return x.tape().record(max(x.value(), a, keepdims), {x}, rules::MaxAxis<T>(a, keepdims));

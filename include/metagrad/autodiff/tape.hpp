@@ -29,14 +29,19 @@ template <class T> void backward(const Var<T>& y);
 template <class T>
 struct Op {
   virtual ~Op() = default;
-  virtual const char* name() const = 0;
+  virtual const char* name() const = 0;  ///< The op's name, for error messages.
+  /// First-order backward: accumulates the inputs' adjoints as plain tensors.
   virtual void backward(TensorBackward<T>& ctx) const = 0;
+  /// Recorded backward (create_graph): accumulates adjoints as Vars on the tape.
   virtual void backward(VarBackward<T>& ctx) const = 0;
 };
 
+/// The base of a backward rule: dispatches both contexts to Derived's one template vjp(ctx).
 template <class T, class Derived>
 struct Rule : Op<T> {
+  /// Calls Derived::vjp on plain tensors.
   void backward(TensorBackward<T>& ctx) const override { static_cast<const Derived&>(*this).vjp(ctx); }
+  /// Calls Derived::vjp on Vars.
   void backward(VarBackward<T>& ctx) const override { static_cast<const Derived&>(*this).vjp(ctx); }
 };
 
@@ -45,22 +50,23 @@ struct Rule : Op<T> {
 template <class T>
 class Var {
  public:
-  using value_type = T;
+  using value_type = T;  ///< The element type.
 
   /// An empty handle; every use of it throws.
   Var() = default;
 
-  const Tensor<T>& value() const { return tape().node(*this).value; }
-  const Shape& shape() const { return value().shape(); }
-  bool requires_grad() const { return tape().node(*this).requires_grad; }
+  const Tensor<T>& value() const { return tape().node(*this).value; }      ///< The node's value.
+  const Shape& shape() const { return value().shape(); }                   ///< The value's shape.
+  bool requires_grad() const { return tape().node(*this).requires_grad; }  ///< Whether gradients flow to this node.
   /// The gradient stored by the last `backward(y)` that covered this variable.
   const Tensor<T>& grad() const { return tape().stored_grad(*this); }
 
+  /// The tape the node is on; throws tape_error for a default-constructed Var.
   Tape<T>& tape() const {
     if (!tape_) throw tape_error("Var: empty handle (default-constructed Var used in an operation)");
     return *tape_;
   }
-  std::uint32_t index() const { return index_; }
+  std::uint32_t index() const { return index_; }  ///< The node's position on its tape.
 
  private:
   friend class Tape<T>;
@@ -71,19 +77,20 @@ class Var {
   std::uint64_t serial_ = 0;
 };
 
+/// A recording of operations on Vars, and their reverse sweep; not thread-safe (one tape per thread).
 template <class T>
 class Tape {
  public:
   /// A position on the tape; `rewind` to it drops every node recorded after it.
   struct Mark {
-    std::size_t nodes = 0;
-    std::size_t inputs = 0;
+    std::size_t nodes = 0;   ///< Nodes on the tape at the mark.
+    std::size_t inputs = 0;  ///< Input indices on the tape at the mark.
   };
 
   /// `nodes_per_block` (a power of two) sets how many nodes each block of the tape's storage holds; the default
   /// suits every use, and tests set it small to cross block boundaries often.
   static constexpr std::size_t default_nodes_per_block = 256;
-  explicit Tape(std::size_t nodes_per_block = default_nodes_per_block) : nodes_(nodes_per_block) {}
+  explicit Tape(std::size_t nodes_per_block = default_nodes_per_block) : nodes_(nodes_per_block) {}  ///< An empty tape.
   Tape(const Tape&) = delete;  // Vars point at their tape
   Tape& operator=(const Tape&) = delete;
 
@@ -107,7 +114,7 @@ class Tape {
     return n.value;
   }
 
-  Mark mark() const { return {nodes_.size(), inputs_.size()}; }
+  Mark mark() const { return {nodes_.size(), inputs_.size()}; }  ///< The current position, for rewind.
 
   /// Drops every node recorded after `m`. Vars that named them become stale, and using one throws.
   void rewind(Mark m) {
@@ -130,6 +137,7 @@ class Tape {
   Var<T> record(Tensor<T> value, std::initializer_list<Var<T>> inputs, R rule) {
     return record_range(std::move(value), inputs.begin(), inputs.size(), std::move(rule));
   }
+  /// Records an op: its output value, its inputs and its backward rule; returns the output's Var.
   template <class R>
   Var<T> record(Tensor<T> value, const std::vector<Var<T>>& inputs, R rule) {
     return record_range(std::move(value), inputs.data(), inputs.size(), std::move(rule));
@@ -223,8 +231,9 @@ class Tape {
 template <class T>
 class TapeScope {
  public:
+  /// Rewinds to the tape's current position at scope end.
   explicit TapeScope(Tape<T>& tape) : TapeScope(tape, tape.mark()) {}
-  TapeScope(Tape<T>& tape, typename Tape<T>::Mark mark) : tape_(tape), mark_(mark) {}
+  TapeScope(Tape<T>& tape, typename Tape<T>::Mark mark) : tape_(tape), mark_(mark) {}  ///< Rewinds to mark at scope end.
   TapeScope(const TapeScope&) = delete;
   TapeScope& operator=(const TapeScope&) = delete;
   ~TapeScope() {

@@ -12,8 +12,10 @@
 
 namespace metagrad {
 
+/// The minibatches of a run: example indices per step, reshuffled each epoch, a pure function of (seed, step).
 class BatchOrder {
  public:
+  /// Batches of batch_size from examples examples; throws value_error unless 1 ≤ batch_size ≤ examples.
   BatchOrder(index_t examples, index_t batch_size, std::uint64_t seed)
       : examples_(examples), batch_size_(batch_size), seed_(seed) {
     if (batch_size < 1 || batch_size > examples)
@@ -21,8 +23,9 @@ class BatchOrder {
                         " examples (1 to the number of examples expected)");
   }
 
+  /// Full batches per epoch (the remainder is dropped).
   index_t batches_per_epoch() const { return examples_ / batch_size_; }
-  index_t batch_size() const { return batch_size_; }
+  index_t batch_size() const { return batch_size_; }  ///< Examples per batch.
 
   /// The example indices of step t (t = 0, 1, …).
   IndexVector batch(std::int64_t step) const {

@@ -6,13 +6,14 @@
 
 namespace metagrad {
 
+/// Examples and their integer class labels.
 template <class T = double>
 struct Dataset {
-  Tensor<T> inputs;  // [examples, …]
-  IndexVector labels;
-  index_t classes = 0;
+  Tensor<T> inputs;     ///< [examples, …]
+  IndexVector labels;   ///< Class of each example, in [0, classes).
+  index_t classes = 0;  ///< Number of classes.
 
-  index_t size() const { return static_cast<index_t>(labels.size()); }
+  index_t size() const { return static_cast<index_t>(labels.size()); }  ///< Number of examples.
 
   /// The examples at `indices` (a minibatch), inputs and labels together.
   Dataset batch(const IndexVector& indices) const {

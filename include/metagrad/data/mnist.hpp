@@ -16,8 +16,8 @@ namespace metagrad {
 
 /// The contents of one IDX file of unsigned bytes: its extents and its data.
 struct IdxFile {
-  std::vector<index_t> dims;
-  std::vector<std::uint8_t> bytes;
+  std::vector<index_t> dims;        ///< Extents, outermost first.
+  std::vector<std::uint8_t> bytes;  ///< The data, row-major.
 };
 
 /// Reads an IDX file of unsigned bytes (type code 0x08) from `in`, checking its magic number and that the bytes present
@@ -61,13 +61,18 @@ inline IdxFile read_idx(std::istream& in, const std::string& name) {
   return out;
 }
 
+/// Reads an IDX file of unsigned bytes; throws data_error for a missing or corrupt file.
 inline IdxFile read_idx(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in || std::filesystem::is_directory(path)) throw data_error("read_idx: cannot open " + path.string());
   return read_idx(in, path.string());
 }
 
-enum class MnistSplit { train, test };
+/// Which MNIST files to read.
+enum class MnistSplit {
+  train,  ///< train-images-idx3-ubyte and train-labels-idx1-ubyte
+  test,   ///< t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte
+};
 
 /// Loads one split of MNIST from `folder` (the four standard file names).
 template <class T = double>

@@ -155,6 +155,7 @@ std::vector<std::pair<std::string, Tensor<T>>> load_npz(std::istream& in, const 
   return out;
 }
 
+/// Every entry of a .npz file as a tensor of T, in file order; corrupt files throw io_error.
 template <class T>
 std::vector<std::pair<std::string, Tensor<T>>> load_npz(const std::filesystem::path& path) {
   std::ifstream in = npz_detail::open_archive(path, "load_npz");

@@ -91,6 +91,7 @@ void load_tree(std::istream& in, const std::string& name, Tree& tree) {
   tree = std::move(loaded);
 }
 
+/// Loads a tree saved by save_tree into tree, with the strong guarantee.
 template <class Tree>
 void load_tree(const std::filesystem::path& path, Tree& tree) {
   std::ifstream in = npz_detail::open_archive(path, "load_tree");
@@ -102,6 +103,7 @@ template <class State>
 void save_state(const std::filesystem::path& path, const State& state) {
   save_tree(path, state);
 }
+/// Loads a state saved by save_state into state, with the strong guarantee.
 template <class State>
 void load_state(const std::filesystem::path& path, State& state) {
   load_tree(path, state);

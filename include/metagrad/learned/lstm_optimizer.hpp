@@ -28,16 +28,20 @@ namespace metagrad {
 /// per-coordinate state ([coordinates, preprocessing.state_columns()]: the moments features' momenta, else empty).
 template <class C>
 struct LstmOptimizerState {
-  C hidden1, cell1, hidden2, cell2, features;
+  C hidden1;   ///< Layer 1's hidden state.
+  C cell1;     ///< Layer 1's cell state.
+  C hidden2;   ///< Layer 2's hidden state.
+  C cell2;     ///< Layer 2's cell state.
+  C features;  ///< The features' per-coordinate state.
   METAGRAD_FIELDS(hidden1, cell1, hidden2, cell2, features)
 };
 
 /// The output layer beside the LSTM: out = h2 · weight + bias + features · skip.
 template <class W>
 struct LstmOutput {
-  W weight;  // [H, 1]
-  W bias;    // [1]
-  W skip;    // [features, 1]: zero in the paper's architecture
+  W weight;  ///< [H, 1]
+  W bias;    ///< [1]
+  W skip;    ///< [features, 1]: zero in the paper's architecture
   METAGRAD_FIELDS(weight, bias, skip)
 };
 
@@ -45,9 +49,9 @@ struct LstmOutput {
 /// messages, and meta-training takes it whole as the metaparameters.
 template <class W>
 struct LstmOptimizerWeights {
-  LstmWeights<W> layer1;  // [features, 4H], [H, 4H], [4H]
-  LstmWeights<W> layer2;  // [H, 4H], [H, 4H], [4H]
-  LstmOutput<W> output;
+  LstmWeights<W> layer1;  ///< [features, 4H], [H, 4H], [4H]
+  LstmWeights<W> layer2;  ///< [H, 4H], [H, 4H], [4H]
+  LstmOutput<W> output;   ///< The output layer.
   METAGRAD_FIELDS(layer1, layer2, output)
 };
 
@@ -60,13 +64,13 @@ inline LstmOptimizerWeights<Shape> lstm_optimizer_shapes(index_t hidden, index_t
 /// W is the weights' carrier: Tensor<T> to apply a trained optimizer, Var<T> to meta-train it.
 template <class W = Tensor<double>>
 struct LstmOptimizer {
-  using T = typename W::value_type;
-  LstmOptimizerWeights<W> weights;
-  T output_scale = T(0.1);
-  GradientPreprocessing preprocessing = GradientPreprocessing::paper();
+  using T = typename W::value_type;                                      ///< The number type.
+  LstmOptimizerWeights<W> weights;                                       ///< The weights, a tree.
+  T output_scale = T(0.1);  ///< The update is output_scale times the network's output.
+  GradientPreprocessing preprocessing = GradientPreprocessing::paper();  ///< The input features.
 
   template <class C>
-  using State = LstmOptimizerState<C>;
+  using State = LstmOptimizerState<C>;  ///< The LSTM's per-coordinate state on carrier C.
 
   /// A fresh optimizer of `hidden` units per layer: every weight and bias from U(−1/√hidden, 1/√hidden) (PyTorch's
   /// LSTM and Linear default), each tensor from its own stream of `seed`; no skip path (zero).
@@ -85,7 +89,7 @@ struct LstmOptimizer {
     return out;
   }
 
-  index_t hidden() const { return weights.layer1.recurrent.shape()[0]; }
+  index_t hidden() const { return weights.layer1.recurrent.shape()[0]; }  ///< Units per LSTM layer.
 
   /// The same optimizer with other weights (checked).
   template <class V>
@@ -125,6 +129,7 @@ struct LstmOptimizer {
     output.bias.array() = 0;
   }
 
+  /// Zero LSTM and feature state, one row per coordinate of params; throws value_error for no parameters.
   template <class C>
   State<C> init(const ParamList<C>& params) const {
     if (params.empty()) throw value_error("LstmOptimizer: no parameters to optimize");

@@ -39,35 +39,37 @@ std::vector<typename Task::value_type> loss_curve(const Task& task, const typena
   return losses;
 }
 
+/// Settings of meta_train().
 struct MetaTrainingOptions {
-  std::int64_t optimizee_steps = 100;  // each optimizee's run, cut into unrolls
-  std::int64_t unroll = 20;            // steps per metagradient (truncated backpropagation through the optimization)
-  int meta_iterations = 100;           // meta-batches of fresh optimizees
-  int meta_batch = 4;                  // optimizees per meta-batch; each unroll of them is one meta-update
-  double meta_learning_rate = 1e-3;    // Adam on the LSTM's weights
-  double clip_norm = 1.0;              // the metagradient's global norm is clipped to this (0: no clipping)
-  bool second_derivatives = false;     // keep the optimizee's second derivatives (the paper drops them)
-  bool record_unrolls = true;          // RecordAll: each unroll step computed once, every step's tape kept until its
-                                       // reversal (MNIST MLP, unroll 20: about 600 MB in float); false: StoreAll, which
-                                       // keeps only the states and computes each step twice
-  bool weight_late_losses = false;     // meta-loss Σ_s (s / optimizee_steps) f(θ_s) instead of the paper's Σ_s f(θ_s)
-  int evaluate_every = 10;             // meta-iterations between evaluations on held-out optimizees
-  int evaluation_optimizees = 8;
-  std::int64_t evaluation_last_steps = 0;  // the held-out figure averages each run's last N losses (the end's included;
-                                           // 0: the whole run, which rewards early descent as much as the end)
-  double time_budget_seconds = 0;      // stop (after an evaluation) at the first meta-iteration that ends past it; 0: none
-  std::uint64_t seed = 1;              // optimizee i of meta-iteration k is task.sample(seed, k, i); held-out ones differ
+  std::int64_t optimizee_steps = 100;  ///< each optimizee's run, cut into unrolls
+  std::int64_t unroll = 20;            ///< steps per metagradient (truncated backpropagation through the optimization)
+  int meta_iterations = 100;           ///< meta-batches of fresh optimizees
+  int meta_batch = 4;                  ///< optimizees per meta-batch; each unroll of them is one meta-update
+  double meta_learning_rate = 1e-3;    ///< Adam on the LSTM's weights
+  double clip_norm = 1.0;              ///< the metagradient's global norm is clipped to this (0: no clipping)
+  bool second_derivatives = false;     ///< keep the optimizee's second derivatives (the paper drops them)
+  /// RecordAll: each unroll step computed once, every step's tape kept until its reversal (MNIST MLP, unroll 20:
+  /// about 600 MB in float); false: StoreAll, which keeps only the states and computes each step twice.
+  bool record_unrolls = true;
+  bool weight_late_losses = false;  ///< meta-loss Σ_s (s / optimizee_steps) f(θ_s) instead of the paper's Σ_s f(θ_s)
+  int evaluate_every = 10;          ///< meta-iterations between evaluations on held-out optimizees
+  int evaluation_optimizees = 8;    ///< held-out optimizees per evaluation
+  /// The held-out figure averages each run's last N losses (the end's included; 0: the whole run, which rewards
+  /// early descent as much as the end).
+  std::int64_t evaluation_last_steps = 0;
+  double time_budget_seconds = 0;  ///< stop (after an evaluation) at the first meta-iteration that ends past it; 0: none
+  std::uint64_t seed = 1;          ///< optimizee i of meta-iteration k is task.sample(seed, k, i); held-out ones differ
 };
 
 /// What meta-training did: the best weights on the held-out optimizees, and the history.
 template <class T>
 struct MetaTrainingResult {
-  LstmOptimizer<Tensor<T>> best;
-  T best_evaluation = 0;              // mean loss along the held-out runs of `best` (see evaluation_last_steps)
-  std::vector<T> evaluations;         // one per evaluation, the first before any meta-update
-  std::vector<T> meta_losses;         // each meta-update's mean meta-loss per unroll and optimizee
-  std::int64_t optimizee_steps = 0;   // optimizee steps differentiated through
-  bool stopped_early = false;         // a callback's on_step returned false (meta-training stopped after that update)
+  LstmOptimizer<Tensor<T>> best;     ///< the weights with the best held-out evaluation
+  T best_evaluation = 0;             ///< mean loss along the held-out runs of `best` (see evaluation_last_steps)
+  std::vector<T> evaluations;        ///< one per evaluation, the first before any meta-update
+  std::vector<T> meta_losses;        ///< each meta-update's mean meta-loss per unroll and optimizee
+  std::int64_t optimizee_steps = 0;  ///< optimizee steps differentiated through
+  bool stopped_early = false;        ///< a callback's on_step returned false (meta-training stopped after that update)
 };
 
 namespace meta_detail {

@@ -23,7 +23,7 @@
 
 namespace metagrad {
 
-inline constexpr double learned_optimizer_file_version = 2;
+inline constexpr double learned_optimizer_file_version = 2;  ///< The format save_learned_optimizer writes.
 
 namespace learned_detail {
 [[noreturn]] inline void file_error(const std::string& name, const std::string& what) {
@@ -31,6 +31,7 @@ namespace learned_detail {
 }
 }  // namespace learned_detail
 
+/// Writes a trained LSTM optimizer as one .npz (its weights by path, its architecture and the format version).
 template <class T>
 void save_learned_optimizer(const std::filesystem::path& path, const LstmOptimizer<Tensor<T>>& optimizer) {
   optimizer.check();
@@ -85,6 +86,7 @@ LstmOptimizer<Tensor<T>> load_learned_optimizer(std::istream& in, const std::str
   }
 }
 
+/// Reads a file of any version save_learned_optimizer wrote; throws io_error naming what is wrong.
 template <class T = double>
 LstmOptimizer<Tensor<T>> load_learned_optimizer(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

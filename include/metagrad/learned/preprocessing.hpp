@@ -19,21 +19,34 @@
 
 namespace metagrad {
 
+/// How the LSTM optimizer turns each gradient coordinate into its input features.
 struct GradientPreprocessing {
-  enum Kind { none, log_and_sign, log_and_sign_clipped, log_and_sign_moments, moments_and_raw };
-  static constexpr int kinds = moments_and_raw + 1;  // files store a kind as its number, 0 … kinds − 1
-  Kind kind = log_and_sign;
-  double p = 10;
+  /// The feature sets; files store a kind as its number.
+  enum Kind {
+    none,                  ///< The raw gradient, one feature.
+    log_and_sign,          ///< The paper's (log|g| / p, sign g), or (−1, e^p g) where |g| < e^−p.
+    log_and_sign_clipped,  ///< The published code's form: both features clipped, no branch.
+    log_and_sign_moments,  ///< log-and-sign of g plus features of its momenta: five features.
+    moments_and_raw,       ///< log_and_sign_moments plus four raw, scaled inputs: nine features.
+  };
+  static constexpr int kinds = moments_and_raw + 1;  ///< files store a kind as its number, 0 … kinds − 1
+  Kind kind = log_and_sign;                          ///< The feature set.
+  double p = 10;                                     ///< The log scale p (positive).
 
-  static GradientPreprocessing paper() { return {log_and_sign, 10}; }
+  static GradientPreprocessing paper() { return {log_and_sign, 10}; }  ///< The paper's features (p = 10).
+  /// The published code's features (p = 5).
   static GradientPreprocessing published_code() { return {log_and_sign_clipped, 5}; }
+  /// log-and-sign plus momenta (p = 10).
   static GradientPreprocessing moments() { return {log_and_sign_moments, 10}; }
+  /// moments plus raw inputs (p = 10).
   static GradientPreprocessing moments_and_raw_momenta() { return {moments_and_raw, 10}; }
   /// moments_and_raw: after the five moments features, features raw_column … raw_column + 3 are
   /// raw_scale · (g, m_0.5, m_0.9, m_0.99).
   static constexpr int raw_column = 5;
-  static constexpr double raw_scale = 10;
+  static constexpr double raw_scale = 10;  ///< The scale of the raw inputs.
+  /// Whether the features keep per-coordinate state.
   bool has_moments() const { return kind == log_and_sign_moments || kind == moments_and_raw; }
+  /// Features per coordinate.
   int features() const { return kind == none ? 1 : kind == log_and_sign_moments ? 5 : kind == moments_and_raw ? 9 : 2; }
   /// Columns of per-coordinate state the features keep (m_0.5, m_0.9, m_0.99, u for the moments; none otherwise).
   index_t state_columns() const { return has_moments() ? 4 : 0; }

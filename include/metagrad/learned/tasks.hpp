@@ -19,20 +19,25 @@ namespace metagrad {
 /// learned-optimizer paper's quadratics and its published code's initialization).
 template <class T = double>
 struct QuadraticTask {
-  using value_type = T;
-  index_t dimension = 10;
+  using value_type = T;    ///< the number type
+  index_t dimension = 10;  ///< d
 
+  /// One optimizee: its W, y and θ₀.
   struct Problem {
-    Tensor<T> w, y, theta0;
+    Tensor<T> w;       ///< W, [d, d].
+    Tensor<T> y;       ///< y, [d, 1]
+    Tensor<T> theta0;  ///< θ₀, [d]
   };
 
+  /// A fresh W, y and θ₀ from seed.
   Problem sample(std::uint64_t seed) const {
     SplitMix64 seeds(seed);
     return {Tensor<T>::random_normal({dimension, dimension}, seeds.next()), Tensor<T>::random_normal({dimension, 1}, seeds.next()),
             Tensor<T>::random_normal({dimension}, seeds.next(), 0, T(0.01))};
   }
-  ParamList<Tensor<T>> initial_params(const Problem& problem) const { return {problem.theta0}; }
+  ParamList<Tensor<T>> initial_params(const Problem& problem) const { return {problem.theta0}; }  ///< θ₀
 
+  /// f(θ) = ‖Wθ − y‖², on either carrier (the step does not matter).
   template <class P>
   P loss(const Problem& problem, const std::vector<P>& params, std::int64_t) const {
     return sum(square(matmul(problem.w, reshape(params.at(0), Shape{dimension, 1})) - problem.y));
@@ -44,16 +49,18 @@ struct QuadraticTask {
 /// order, both drawn from its seed; `model` can be changed for the paper's transfer cases (40 units, two layers, ReLU).
 template <class T = double>
 struct MnistMlpTask {
-  using value_type = T;
-  const Dataset<T>* data = nullptr;
-  Mlp<T> model{{784, 20, 10}, Activation::sigmoid};
-  index_t batch_size = 128;
+  using value_type = T;                              ///< The number type.
+  const Dataset<T>* data = nullptr;                  ///< The training digits; must outlive the task.
+  Mlp<T> model{{784, 20, 10}, Activation::sigmoid};  ///< The optimizee's network.
+  index_t batch_size = 128;                          ///< Examples per minibatch.
 
+  /// One optimizee: the seed of its initialization and minibatch order.
   struct Problem {
-    std::uint64_t seed;
+    std::uint64_t seed;  ///< Seeds the initialization and the minibatch order.
   };
 
-  Problem sample(std::uint64_t seed) const { return {seed}; }
+  Problem sample(std::uint64_t seed) const { return {seed}; }  ///< The optimizee of this seed.
+  /// The MLP's initialization from the optimizee's seed.
   ParamList<Tensor<T>> initial_params(const Problem& problem) const { return model.init(problem.seed); }
 
   /// The loss on step `step`'s minibatch.

@@ -24,23 +24,25 @@ namespace metagrad {
 /// optimizee's own step count: the losses late in the optimizee's run count most.
 template <class Task>
 struct UnrollRun {
-  using value_type = typename Task::value_type;
-  using T = value_type;
+  using value_type = typename Task::value_type;  ///< The number type.
+  using T = value_type;                          ///< The number type.
+  /// The optimizee's parameters and the LSTM's state, on carrier C.
   template <class C>
   using State = TrainingState<C, LstmOptimizerState<C>>;
+  /// The metaparameters: the LSTM's weights, on carrier C.
   template <class C>
   using Meta = LstmOptimizerWeights<C>;
 
-  const Task* task = nullptr;
-  typename Task::Problem problem;
-  index_t hidden = 0;                     // the optimizer's architecture (its weights are the metaparameters)
-  T output_scale = 0;
-  GradientPreprocessing preprocessing;
-  State<Tensor<T>> start;                 // the optimizee and the LSTM where this unroll begins
-  std::int64_t first_step = 0;            // the optimizee's step count at `start` (batches continue across unrolls)
-  std::int64_t unroll = 20;
-  bool second_derivatives = false;        // keep the loss's second derivatives in the metagradient
-  std::int64_t weighting_horizon = 0;     // 0: every step's loss weighs 1; T: the loss at optimizee step s weighs s / T
+  const Task* task = nullptr;           ///< The task; must outlive the run.
+  typename Task::Problem problem;       ///< The optimizee.
+  index_t hidden = 0;                   ///< the optimizer's architecture (its weights are the metaparameters)
+  T output_scale = 0;                   ///< The optimizer's output scale.
+  GradientPreprocessing preprocessing;  ///< The optimizer's features.
+  State<Tensor<T>> start;               ///< the optimizee and the LSTM where this unroll begins
+  std::int64_t first_step = 0;          ///< the optimizee's step count at `start` (batches continue across unrolls)
+  std::int64_t unroll = 20;             ///< Optimizee steps in this unroll.
+  bool second_derivatives = false;      ///< keep the loss's second derivatives in the metagradient
+  std::int64_t weighting_horizon = 0;   ///< 0: every step's loss weighs 1; T: the loss at optimizee step s weighs s / T
 
   /// The first unroll of a fresh optimizee, for optimizers of `architecture`'s kind (its weights are not kept).
   UnrollRun(const Task& t, typename Task::Problem p, const LstmOptimizer<Tensor<T>>& architecture, std::int64_t unroll_steps)
@@ -50,6 +52,7 @@ struct UnrollRun {
     start.optimizer = architecture.init(start.params);
   }
 
+  /// The weights' shapes.
   Meta<Shape> metaparameter_shapes(std::int64_t) const { return lstm_optimizer_shapes(hidden, preprocessing.features()); }
 
   /// Weights 0 for step 0 (its loss does not depend on the optimizer) and loss_weight(t) after: with the objective,
@@ -59,10 +62,12 @@ struct UnrollRun {
     for (std::int64_t t = 1; t < unroll; ++t) w[static_cast<std::size_t>(t)] = loss_weight(t);
     return w;
   }
+  /// The weight of step t's loss in the meta-loss.
   double loss_weight(std::int64_t t) const {
     return weighting_horizon > 0 ? static_cast<double>(first_step + t) / static_cast<double>(weighting_horizon) : 1.0;
   }
 
+  /// The start state, on the metaparameters' carrier (constants on a tape).
   template <class C>
   State<C> init(const Meta<C>& meta) const {
     if constexpr (std::is_same_v<C, Tensor<T>>) {
@@ -74,6 +79,7 @@ struct UnrollRun {
     }
   }
 
+  /// One optimizee step under the LSTM with weights meta.
   template <class C>
   StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     const auto loss_fn = [&](const std::vector<Var<T>>& p) { return task->loss(problem, p, first_step + t); };
@@ -83,6 +89,7 @@ struct UnrollRun {
     return {{std::move(params), std::move(lstm)}, loss};
   }
 
+  /// The optimizee's loss after the last step (weighted, with a horizon).
   template <class C>
   C objective(const State<C>& s, const Meta<C>&) const {
     const C loss = task->loss(problem, s.params, first_step + unroll);
@@ -92,6 +99,7 @@ struct UnrollRun {
   /// The next unroll: the same optimizee continued from this one's final state under `weights`, or from the final
   /// state a metagradient of this unroll computed (no training again).
   UnrollRun next(const Meta<Tensor<T>>& weights) const { return continued(run_final_state(*this, weights, unroll)); }
+  /// The next unroll from the final state a metagradient of this one computed.
   UnrollRun next(const MetagradientResult<T, Meta<Tensor<T>>>& metagradient) const {
     return continued(tree_unflatten(start, metagradient.final_state));
   }

@@ -24,13 +24,13 @@ namespace metagrad {
 /// What a policy costs for a run of `steps` steps: the most checkpoints stored at once (the initial state included;
 /// the one working state is not) and the plain training steps replayed (the steps reversed are always `steps`).
 struct CheckpointPlan {
-  std::int64_t steps = 0;
-  std::int64_t stored_states = 0;
-  std::int64_t replayed_steps = 0;
+  std::int64_t steps = 0;           ///< The steps of the run.
+  std::int64_t stored_states = 0;   ///< The most checkpoints stored at once.
+  std::int64_t replayed_steps = 0;  ///< Plain steps computed again.
   /// The most steps recorded and kept on the tape at once (RecordAll: all of them), each with every intermediate value
   /// its step-VJP needs: far more memory than a stored state.
   std::int64_t recorded_steps = 0;
-  friend bool operator==(const CheckpointPlan&, const CheckpointPlan&) = default;
+  friend bool operator==(const CheckpointPlan&, const CheckpointPlan&) = default;  ///< Every count equal.
 };
 
 namespace meta_detail {
@@ -70,6 +70,7 @@ inline std::int64_t binomial_reach(std::int64_t s, std::int64_t r, std::int64_t 
 
 /// Keep every state: T checkpoints, no replay beyond the first pass. Fastest; memory grows with T.
 struct StoreAll {
+  /// Runs the policy's schedule of checkpoint operations for a run of steps steps on ex.
   template <class Exec>
   void schedule(std::int64_t steps, Exec& ex) const {
     meta_detail::check_steps("StoreAll", steps);
@@ -89,6 +90,7 @@ struct StoreAll {
 /// step plainly, then again on the tape to reverse it), at the price of holding every step's intermediate values at
 /// once. For short runs whose steps are costly: a learned optimizer's unroll.
 struct RecordAll {
+  /// Runs the policy's schedule of checkpoint operations for a run of steps steps on ex.
   template <class Exec>
   void schedule(std::int64_t steps, Exec& ex) const {
     meta_detail::check_steps("RecordAll", steps);
@@ -102,8 +104,9 @@ struct RecordAll {
 /// and recurse into the segments last first; a segment of at most k steps has its states stored and reversed.
 /// At most 1 + (k−1)·⌈log_k T⌉ checkpoints, and about T·(1 − 1/k)·⌈log_k T⌉ replayed steps.
 struct Replay {
-  std::int64_t branching = 2;
+  std::int64_t branching = 2;  ///< k, the segments each level splits into (at least 2)
 
+  /// Runs the policy's schedule of checkpoint operations for a run of steps steps on ex.
   template <class Exec>
   void schedule(std::int64_t steps, Exec& ex) const {
     meta_detail::check_steps("Replay", steps);
@@ -144,8 +147,9 @@ struct Replay {
 /// initial state's included), the fewest replayed steps of any schedule — r·T − C(s + r, r − 1) for s slots, with r
 /// the smallest integer such that C(s + r, s) ≥ T.
 struct Revolve {
-  std::int64_t slots = 8;
+  std::int64_t slots = 8;  ///< Checkpoints held at once, the initial state's included (at least 1).
 
+  /// Runs the policy's schedule of checkpoint operations for a run of steps steps on ex.
   template <class Exec>
   void schedule(std::int64_t steps, Exec& ex) const {
     meta_detail::check_steps("Revolve", steps);

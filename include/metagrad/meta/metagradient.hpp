@@ -24,6 +24,7 @@
 
 namespace metagrad {
 
+/// Settings of metagradient().
 struct MetagradientOptions {
   /// Replay step 0 from the initial state and compare the bits, and compare every later replayed state with the
   /// first computation of the same step: a run whose step is not a pure function of (t, state, meta) is an error.
@@ -33,9 +34,10 @@ struct MetagradientOptions {
   std::vector<double> step_loss_weights{};
 };
 
+/// What metagradient() returns: the objective, its gradient as a Meta tree, the cost and the trained state.
 template <class T, class Meta = std::vector<Tensor<T>>>
 struct MetagradientResult {
-  T objective = 0;
+  T objective = 0;  ///< The objective φ(s_T) (plus the weighted step losses, when asked).
   /// ∂objective/∂meta: a tree of the metaparameters' type and shapes.
   Meta gradient;
   /// What the run measured: checkpoints held at once and plain steps replayed (equal to the policy's plan).

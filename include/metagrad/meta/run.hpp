@@ -28,15 +28,15 @@ namespace metagrad {
 
 /// A metaparameter's name (for messages) and the shape it must have.
 struct Metaparameter {
-  std::string name;
-  Shape shape;
+  std::string name;  ///< Its name in messages.
+  Shape shape;       ///< The shape it must have.
 };
 
 /// What a training step returns: the next state and this step's training loss (rank 0).
 template <class State, class C>
 struct StepResult {
-  State state;
-  C loss;
+  State state;  ///< The state after the step.
+  C loss;       ///< The step's training loss, rank 0.
 };
 
 namespace meta_detail {
@@ -119,6 +119,7 @@ std::pair<Tensor<T>, ParamList<Tensor<T>>> loss_and_gradient(const ParamList<Ten
   const Var<T> loss = loss_fn(vars);
   return {loss.value(), grad(loss, vars)};
 }
+/// The same on a tape: the gradient is recorded (create_graph), so the step can be differentiated.
 template <class T, class LossFn>
 std::pair<Var<T>, ParamList<Var<T>>> loss_and_gradient(const ParamList<Var<T>>& params, LossFn&& loss_fn) {
   const Var<T> loss = loss_fn(params);
@@ -131,13 +132,16 @@ std::pair<Var<T>, ParamList<Var<T>>> loss_and_gradient(const ParamList<Var<T>>& 
 struct without_second_derivatives_t {
   explicit without_second_derivatives_t() = default;
 };
+/// Pass to loss_and_gradient to drop second derivatives.
 inline constexpr without_second_derivatives_t without_second_derivatives{};
 
+/// On plain tensors the tag changes nothing.
 template <class T, class LossFn>
 std::pair<Tensor<T>, ParamList<Tensor<T>>> loss_and_gradient(const ParamList<Tensor<T>>& params, LossFn&& loss_fn,
                                                              without_second_derivatives_t) {
   return loss_and_gradient(params, std::forward<LossFn>(loss_fn));
 }
+/// On a tape: the gradient enters as constants, so a metagradient drops the loss's second derivatives.
 template <class T, class LossFn>
 std::pair<Var<T>, ParamList<Var<T>>> loss_and_gradient(const ParamList<Var<T>>& params, LossFn&& loss_fn,
                                                        without_second_derivatives_t) {

@@ -9,8 +9,8 @@ namespace metagrad {
 /// The state of a training run written with one update rule: parameters and the rule's state.
 template <class C, class OptimizerState>
 struct TrainingState {
-  ParamList<C> params;
-  OptimizerState optimizer;
+  ParamList<C> params;       ///< The model's parameters.
+  OptimizerState optimizer;  ///< The update rule's state.
   METAGRAD_FIELDS(params, optimizer)
 };
 

@@ -6,9 +6,14 @@
 
 namespace metagrad {
 
-enum class Activation { tanh, relu, sigmoid };
+/// A hidden layer's nonlinearity.
+enum class Activation {
+  tanh,     ///< tanh(x)
+  relu,     ///< max(x, 0)
+  sigmoid,  ///< 1 / (1 + e^−x)
+};
 
-inline const char* activation_name(Activation a) {
+inline const char* activation_name(Activation a) {  ///< Its name: "tanh", "relu" or "sigmoid".
   switch (a) {
     case Activation::tanh: return "tanh";
     case Activation::relu: return "relu";

@@ -17,9 +17,9 @@ namespace metagrad {
 /// The weights of one LSTM layer with `inputs` inputs and `hidden` units: gates in PyTorch's order [i, f, g, o].
 template <class C>
 struct LstmWeights {
-  C input;      // [inputs, 4·hidden]
-  C recurrent;  // [hidden, 4·hidden]
-  C bias;       // [4·hidden]
+  C input;      ///< [inputs, 4·hidden]
+  C recurrent;  ///< [hidden, 4·hidden]
+  C bias;       ///< [4·hidden]
   METAGRAD_FIELDS(input, recurrent, bias)
 };
 

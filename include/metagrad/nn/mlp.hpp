@@ -12,15 +12,17 @@
 
 namespace metagrad {
 
+/// A multilayer perceptron as a pure function of its parameter list, on either carrier.
 template <class T = double>
 struct Mlp {
   /// Layer widths from input to output: {784, 100, 10} is one hidden layer of 100; {784, 10} is logistic regression.
   std::vector<index_t> widths;
-  Activation activation = Activation::tanh;
+  Activation activation = Activation::tanh;  ///< The hidden layers' nonlinearity.
   /// The logits are multiplied by this: the REPLAY paper scales a network's final layer down (≈ 0.1) to make its
   /// metagradients smoother.
   T output_scale = 1;
 
+  /// Number of layers (widths minus one).
   std::size_t layers() const { return widths.size() < 2 ? 0 : widths.size() - 1; }
 
   /// The parameters [W₀, b₀, W₁, b₁, …], W_l of shape [widths[l], widths[l+1]] and b_l of shape [widths[l+1]].

@@ -10,6 +10,7 @@
 
 namespace metagrad {
 
+/// x under another shape of equal size, without a copy.
 template <class T> Tensor<T> reshape(Tensor<T> x, const Shape& shape) { return std::move(x).reshape(shape); }
 
 /// Rows x[indices[0]], x[indices[1]], … (along axis 0): minibatch selection. Indices may repeat.
@@ -116,6 +117,7 @@ template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) 
   return out;
 }
 
+/// Joins tensors along axis.
 template <class T> Tensor<T> concat(std::initializer_list<Tensor<T>> xs, int axis) {
   return concat(std::vector<Tensor<T>>(xs), axis);
 }

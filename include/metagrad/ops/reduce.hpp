@@ -88,6 +88,7 @@ template <class T> Tensor<T> mean(const Tensor<T>& x) {
   const index_t n = detail::mean_count("mean", x.shape());
   return Tensor<T>::scalar(x.array().sum() / static_cast<T>(n));
 }
+/// The mean along one axis; an empty axis is a value_error.
 template <class T> Tensor<T> mean(const Tensor<T>& x, int axis, bool keepdims = false) {
   const int a = normalize_axis("mean", axis, x.shape());
   const index_t n = detail::mean_count("mean", x.shape(), a);

@@ -13,21 +13,24 @@ namespace metagrad {
 /// Adam's state: both moments and the step count (whatever the hyperparameter type).
 template <class C>
 struct AdamState {
-  ParamList<C> first_moment, second_moment;
-  std::int64_t steps = 0;
+  ParamList<C> first_moment;   ///< m, one tensor per parameter
+  ParamList<C> second_moment;  ///< v, one tensor per parameter
+  std::int64_t steps = 0;      ///< steps taken (t), for the bias correction
   METAGRAD_FIELDS(first_moment, second_moment, steps)
 };
 
+/// Adam (Kingma & Ba) in PyTorch's convention; see the top of this header for the update.
 template <class S = double>
 struct Adam {
-  Hyper<S> beta1 = 0.9;
-  Hyper<S> beta2 = 0.999;
-  Hyper<S> epsilon = 1e-8;
-  bool epsilon_inside_sqrt = false;
+  Hyper<S> beta1 = 0.9;              ///< β1, the first moment's decay
+  Hyper<S> beta2 = 0.999;            ///< β2, the second moment's decay
+  Hyper<S> epsilon = 1e-8;           ///< ε, added to the denominator
+  bool epsilon_inside_sqrt = false;  ///< add ε inside the square root (the REPLAY paper's metasmooth variant)
 
   template <class C>
-  using State = AdamState<C>;
+  using State = AdamState<C>;  ///< Adam's state on carrier C.
 
+  /// Zero moments, step 0.
   template <class C>
   State<C> init(const ParamList<C>& params) const {
     return {optim_detail::zeros_like_all(params), optim_detail::zeros_like_all(params), 0};

@@ -17,6 +17,7 @@
 
 namespace metagrad {
 
+/// Rules applied in order, each one's direction the next one's gradient: a rule itself (see chain()).
 template <class... Rules>
   requires(sizeof...(Rules) >= 1)
 struct Chain {
@@ -27,13 +28,15 @@ struct Chain {
   std::tuple<Rules...> rules;
 
   template <class C>
-  using State = std::tuple<typename Rules::template State<C>...>;
+  using State = std::tuple<typename Rules::template State<C>...>;  ///< The tuple of the rules' states, in order.
 
+  /// The rules' initial states.
   template <class C>
   State<C> init(const ParamList<C>& params) const {
     return std::apply([&](const auto&... rule) { return State<C>{rule.init(params)...}; }, rules);
   }
 
+  /// The direction after every rule, and the rules' new states.
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads, State<C> state) const {
     ParamList<C> d = through<0, sizeof...(Rules)>(params, grads, state);

@@ -14,17 +14,19 @@ namespace metagrad {
 /// kept. Differentiable on a tape (in g and in max_norm) wherever ‖g‖ ≠ max_norm.
 template <class S = double>
 struct ClipByGlobalNorm {
-  Hyper<S> max_norm = 1;
+  Hyper<S> max_norm = 1;  ///< The largest global norm let through; must be positive.
 
   template <class C>
-  using State = NoState<C>;
+  using State = NoState<C>;  ///< No state.
 
+  /// Checks max_norm; no state to make.
   template <class C>
   State<C> init(const ParamList<C>&) const {
     check();
     return {};
   }
 
+  /// The clipped gradients; throws value_error unless max_norm > 0.
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads, State<C> state) const {
     optim_detail::check_lists("ClipByGlobalNorm", params, grads, params.size());
@@ -62,17 +64,19 @@ struct ClipByGlobalNorm {
 /// Every gradient entry clamped to [−limit, limit]. Differentiable in g on a tape (1 inside, 0 where clamped).
 template <class T = double>
 struct ClipByValue {
-  T limit = 1;
+  T limit = 1;  ///< The largest magnitude let through; must be positive.
 
   template <class C>
-  using State = NoState<C>;
+  using State = NoState<C>;  ///< No state.
 
+  /// Checks limit; no state to make.
   template <class C>
   State<C> init(const ParamList<C>&) const {
     check();
     return {};
   }
 
+  /// The clamped gradients; throws value_error unless limit > 0.
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads, State<C> state) const {
     optim_detail::check_lists("ClipByValue", params, grads, params.size());

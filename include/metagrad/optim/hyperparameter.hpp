@@ -13,18 +13,21 @@
 
 namespace metagrad {
 
+/// A hyperparameter that is a plain number or a rank-0 Var (then it receives a gradient).
 template <class T>
 class Hyperparameter {
  public:
-  using value_type = T;
+  using value_type = T;  ///< Its number type.
 
-  Hyperparameter(T number) : number_(number) {}        // implicit: a plain number
-  Hyperparameter(Var<T> var) : var_(std::move(var)) {  // implicit: a differentiable one
+  /// A plain number (implicit, so a rule's field takes a number as before).
+  Hyperparameter(T number) : number_(number) {}
+  /// A differentiable one-element Var (implicit); throws shape_error for any other shape.
+  Hyperparameter(Var<T> var) : var_(std::move(var)) {
     if (var_->value().size() != 1)
       throw shape_error("Hyperparameter: a hyperparameter is one number, got a Var of shape " + var_->shape().str());
   }
 
-  bool is_var() const { return var_.has_value(); }
+  bool is_var() const { return var_.has_value(); }  ///< Whether it is a Var (and so receives a gradient).
   /// The Var, when there is one.
   const Var<T>& var() const { return *var_; }
   /// The current value, plain or taped.
@@ -51,19 +54,39 @@ template <class S> inline constexpr bool is_hyperparameter = false;
 template <class T> inline constexpr bool is_hyperparameter<Hyperparameter<T>> = true;
 }  // namespace optim_detail
 
-// Hyperparameter ∘ Var and Var ∘ Hyperparameter: a Var.
-#define METAGRAD_HYPER_VAR_OP(OP)                                                                   \
-  template <class T> Var<T> operator OP(const Hyperparameter<T>& h, const Var<T>& x) {             \
-    return h.is_var() ? h.var() OP x : h.value() OP x;                                            \
-  }                                                                                                 \
-  template <class T> Var<T> operator OP(const Var<T>& x, const Hyperparameter<T>& h) {             \
-    return h.is_var() ? x OP h.var() : x OP h.value();                                            \
-  }
-METAGRAD_HYPER_VAR_OP(+)
-METAGRAD_HYPER_VAR_OP(-)
-METAGRAD_HYPER_VAR_OP(*)
-METAGRAD_HYPER_VAR_OP(/)
-#undef METAGRAD_HYPER_VAR_OP
+// Hyperparameter ∘ Var and Var ∘ Hyperparameter: a Var, with no constant node for a plain number.
+/// h + x.
+template <class T> Var<T> operator+(const Hyperparameter<T>& h, const Var<T>& x) {
+  return h.is_var() ? h.var() + x : h.value() + x;
+}
+/// x + h.
+template <class T> Var<T> operator+(const Var<T>& x, const Hyperparameter<T>& h) {
+  return h.is_var() ? x + h.var() : x + h.value();
+}
+/// h − x.
+template <class T> Var<T> operator-(const Hyperparameter<T>& h, const Var<T>& x) {
+  return h.is_var() ? h.var() - x : h.value() - x;
+}
+/// x − h.
+template <class T> Var<T> operator-(const Var<T>& x, const Hyperparameter<T>& h) {
+  return h.is_var() ? x - h.var() : x - h.value();
+}
+/// h · x.
+template <class T> Var<T> operator*(const Hyperparameter<T>& h, const Var<T>& x) {
+  return h.is_var() ? h.var() * x : h.value() * x;
+}
+/// x · h.
+template <class T> Var<T> operator*(const Var<T>& x, const Hyperparameter<T>& h) {
+  return h.is_var() ? x * h.var() : x * h.value();
+}
+/// h / x.
+template <class T> Var<T> operator/(const Hyperparameter<T>& h, const Var<T>& x) {
+  return h.is_var() ? h.var() / x : h.value() / x;
+}
+/// x / h.
+template <class T> Var<T> operator/(const Var<T>& x, const Hyperparameter<T>& h) {
+  return h.is_var() ? x / h.var() : x / h.value();
+}
 
 /// s − h, e.g. 1 − β1: still a hyperparameter.
 template <class T> Hyperparameter<T> operator-(std::type_identity_t<T> s, const Hyperparameter<T>& h) {

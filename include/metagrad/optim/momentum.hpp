@@ -5,22 +5,23 @@
 
 namespace metagrad {
 
+/// Momentum's state: the velocity of each parameter.
 template <class C>
 struct MomentumState {
-  ParamList<C> velocity;
+  ParamList<C> velocity;  ///< One tensor per parameter.
   METAGRAD_FIELDS(velocity)
 };
 
 /// Heavy-ball (nesterov = false) and Nesterov (true) momentum: one rule, two directions.
 template <class S, bool nesterov>
 struct MomentumRule {
-  Hyper<S> momentum = 0.9;
+  Hyper<S> momentum = 0.9;  ///< μ
 
   template <class C>
-  using State = MomentumState<C>;
+  using State = MomentumState<C>;  ///< The velocity, one tensor per parameter.
 
   template <class C>
-  State<C> init(const ParamList<C>& params) const {
+  State<C> init(const ParamList<C>& params) const {  ///< Zero velocity.
     return {optim_detail::zeros_like_all(params)};
   }
 
@@ -39,6 +40,6 @@ struct MomentumRule {
 };
 
 template <class S = double>
-using Momentum = MomentumRule<S, false>;
+using Momentum = MomentumRule<S, false>;  ///< Heavy-ball momentum: d = v' = μ v + g.
 
 }  // namespace metagrad

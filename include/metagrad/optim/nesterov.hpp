@@ -6,6 +6,6 @@
 namespace metagrad {
 
 template <class S = double>
-using Nesterov = MomentumRule<S, true>;
+using Nesterov = MomentumRule<S, true>;  ///< Nesterov momentum: d = g + μ v'.
 
 }  // namespace metagrad

@@ -11,20 +11,23 @@
 
 namespace metagrad {
 
+/// An update rule followed by a step-size policy; made by chain(rule…, policy).
 template <class Rule, class Policy>
   requires StepSizePolicy<Policy> && UpdateRule<Rule, Tensor<typename Policy::value_type>>
 struct Optimizer {
-  using T = typename Policy::value_type;
-  using Params = ParamList<Tensor<T>>;
-  Rule rule;
-  Policy step_size;
+  using T = typename Policy::value_type;  ///< The number type of parameters and step sizes.
+  using Params = ParamList<Tensor<T>>;    ///< The parameters, as plain tensors.
+  Rule rule;                              ///< The update rule (or Chain of rules).
+  Policy step_size;                       ///< The step-size policy.
 
+  /// The rule's state and the policy's state: a tree.
   struct State {
-    typename Rule::template State<Tensor<T>> rule;
-    typename Policy::State step_size;
+    typename Rule::template State<Tensor<T>> rule;  ///< The rule's state.
+    typename Policy::State step_size;               ///< The policy's state.
     METAGRAD_FIELDS(rule, step_size)  // a tree: paths "rule.…" and "step_size.…"
   };
 
+  /// Both parts' initial states for these parameters.
   State init(const Params& params) const { return {rule.init(params), step_size.init(params)}; }
 
   /// One step: (θ', state'). Pass parameters and state as rvalues to reuse their memory. Everything that can fail is
@@ -35,6 +38,7 @@ struct Optimizer {
     validate(params, grads, state);
     return take_step(params, grads, state);
   }
+  /// One step from parameters and state that stay the caller's (copies; see the rvalue overload).
   std::pair<Params, State> step(const Params& params, const Params& grads, const State& state) const {
     validate(params, grads, state);
     Params p = params;

@@ -4,22 +4,26 @@
 
 namespace metagrad {
 
+/// RMSprop in PyTorch's convention: d = g / (√s' + ε) with s' = ρ s + (1 − ρ) g².
 template <class S = double>
 struct RmsProp {
+  /// ρ, the mean square's decay.
   Hyper<S> decay = 0.99;  // ρ
-  Hyper<S> epsilon = 1e-8;
+  Hyper<S> epsilon = 1e-8;  ///< ε, added to the denominator
 
+  /// The running mean of each parameter's squared gradient.
   template <class C>
   struct State {
-    ParamList<C> mean_square;
+    ParamList<C> mean_square;  ///< One tensor per parameter.
     METAGRAD_FIELDS(mean_square)
   };
 
   template <class C>
-  State<C> init(const ParamList<C>& params) const {
+  State<C> init(const ParamList<C>& params) const {  ///< Zero mean squares.
     return {optim_detail::zeros_like_all(params)};
   }
 
+  /// The direction g / (√s' + ε) and the new mean squares.
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
                                              State<C> state) const {

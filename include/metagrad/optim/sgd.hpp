@@ -8,16 +8,18 @@ namespace metagrad {
 template <class C>
 using SgdState = NoState<C>;
 
+/// Plain SGD: d = g.
 template <class S = double>
 struct Sgd {
   template <class C>
-  using State = SgdState<C>;
+  using State = SgdState<C>;  ///< No state.
 
   template <class C>
-  State<C> init(const ParamList<C>&) const {
+  State<C> init(const ParamList<C>&) const {  ///< No state to make.
     return {};
   }
 
+  /// The direction: the gradients themselves.
   template <class C>
   std::pair<ParamList<C>, State<C>> direction(const ParamList<C>& params, const ParamList<C>& grads,
                                              State<C> state) const {

@@ -25,42 +25,52 @@
 
 namespace metagrad {
 
-enum class StackRule { sgd, adam };
-
-template <class T = double>
-struct StackLevel {
-  StackRule rule = StackRule::sgd;
-  T step_size = T(1e-3);
-  T beta1 = T(0.9);  // Adam only, like the two below
-  T beta2 = T(0.999);
-  T epsilon = T(1e-8);  // fixed, not optimized
+/// The rule of one stack level.
+enum class StackRule {
+  sgd,   ///< d = g
+  adam,  ///< Adam's direction
 };
 
+/// One level of a stacked hyperoptimizer: its rule and its initial hyperparameters.
+template <class T = double>
+struct StackLevel {
+  StackRule rule = StackRule::sgd;  ///< SGD or Adam.
+  T step_size = T(1e-3);            ///< Initial α.
+  T beta1 = T(0.9);                 ///< Initial β1 (Adam only).
+  T beta2 = T(0.999);               ///< Initial β2 (Adam only).
+  T epsilon = T(1e-8);              ///< ε (Adam only; fixed, not optimized).
+};
+
+/// Stacked hyperoptimizers (Chandra et al. 2022): level k learns the hyperparameters of level k − 1.
 template <class T = double>
 class StackedOptimizer {
  public:
-  using Params = ParamList<Tensor<T>>;
+  using Params = ParamList<Tensor<T>>;  ///< The parameters, as plain tensors.
 
   /// One level's part of the state.
   struct LevelState {
-    Params hyperparameters;  // α (then β1, β2 for Adam), rank 0 each: the values that produced the current parameters
-    Params hypergradients;   // their hypergradients at the last step (none for the top level, which is fixed)
-    AdamState<Tensor<T>> adam;  // an Adam level's moments over the level below (empty for SGD levels)
+    Params hyperparameters;  ///< α (then β1, β2 for Adam), rank 0 each: the values that produced the current parameters
+    Params hypergradients;      ///< their hypergradients at the last step (none for the top level, which is fixed)
+    AdamState<Tensor<T>> adam;  ///< an Adam level's moments over the level below (empty for SGD levels)
     METAGRAD_FIELDS(hyperparameters, hypergradients, adam)
   };
 
+  /// Every level's state after the last step and before it, and the last step's parameters and gradients.
   struct State {
-    std::int64_t steps = 0;
-    std::vector<LevelState> levels;    // after the last step
-    std::vector<LevelState> previous;  // before it: with previous_params and previous_grads, what the next step records
-    Params previous_params, previous_grads;
+    std::int64_t steps = 0;            ///< Steps taken.
+    std::vector<LevelState> levels;    ///< after the last step
+    std::vector<LevelState> previous;  ///< before it: with previous_params and previous_grads, what the next step records
+    Params previous_params;            ///< The parameters the last step started from.
+    Params previous_grads;             ///< The gradients the last step took.
     METAGRAD_FIELDS(steps, levels, previous, previous_params, previous_grads)
   };
 
+  /// Levels bottom up (level 0 moves the parameters); throws value_error when empty.
   explicit StackedOptimizer(std::vector<StackLevel<T>> levels) : levels_(std::move(levels)) {
     if (levels_.empty()) throw value_error("StackedOptimizer: at least one level expected");
   }
 
+  /// Every level's initial hyperparameters and states for these parameters.
   State init(const Params& params) const {
     State s;
     for (std::size_t k = 0; k < levels_.size(); ++k) {
@@ -90,6 +100,7 @@ class StackedOptimizer {
     validate(params, grads, state);
     return take_step(params, grads, state);
   }
+  /// One step from parameters and state that stay the caller's (copies; see the rvalue overload).
   std::pair<Params, State> step(const Params& params, const Params& grads, const State& state) const {
     validate(params, grads, state);
     Params p = params;
@@ -103,6 +114,7 @@ class StackedOptimizer {
     for (const auto& h : state.levels.at(level).hyperparameters) out.push_back(h.item());
     return out;
   }
+  /// Level k's current step size α.
   T step_size(const State& state, std::size_t level = 0) const { return hyperparameters(state, level)[0]; }
 
  private:

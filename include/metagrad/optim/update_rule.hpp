@@ -20,6 +20,7 @@
 
 namespace metagrad {
 
+/// The parameters (or gradients, or a state's per-parameter tensors) of a model, in a fixed order.
 template <class C>
 using ParamList = std::vector<C>;
 
@@ -70,7 +71,7 @@ auto value_of(const S& h) {
 /// The state of a rule that keeps none (SGD, clipping, weight decay): an empty tree.
 template <class C>
 struct NoState {
-  auto fields() const { return named_fields(""); }
+  auto fields() const { return named_fields(""); }  ///< No fields.
 };
 
 /// An update rule: a typed State per carrier C, `init(params)`, and the pure `direction(params, grads, state)`

@@ -8,15 +8,16 @@
 
 namespace metagrad {
 
+/// Weight decay as a rule: d = g + λθ (coupled before a rule in a chain, decoupled after it).
 template <class S = double>
 struct AddDecayedWeights {
-  Hyper<S> weight_decay = 0;
+  Hyper<S> weight_decay = 0;  ///< λ; a plain 0 records nothing
 
   template <class C>
-  using State = NoState<C>;
+  using State = NoState<C>;  ///< No state.
 
   template <class C>
-  State<C> init(const ParamList<C>&) const {
+  State<C> init(const ParamList<C>&) const {  ///< No state to make.
     return {};
   }
 

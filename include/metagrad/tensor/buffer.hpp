@@ -114,13 +114,15 @@ template <class T>
 class Buffer {
  public:
   Buffer() = default;
-  explicit Buffer(std::ptrdiff_t n) : size_(n) {
+  explicit Buffer(std::ptrdiff_t n) : size_(n) {  ///< Storage for n elements, uninitialized.
     if (n > 0) data_ = static_cast<T*>(memory::allocate(bytes()));
   }
-  Buffer(const Buffer& other) : Buffer(other.size_) {
+  Buffer(const Buffer& other) : Buffer(other.size_) {  ///< Deep copy.
     if (size_ > 0) std::memcpy(data_, other.data_, bytes());
   }
+  /// Takes the storage; other is left empty.
   Buffer(Buffer&& other) noexcept : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  /// Copy-and-swap assignment.
   Buffer& operator=(Buffer other) noexcept {
     std::swap(data_, other.data_);
     std::swap(size_, other.size_);
@@ -128,9 +130,9 @@ class Buffer {
   }
   ~Buffer() { memory::deallocate(data_, bytes()); }
 
-  T* data() { return data_; }
-  const T* data() const { return data_; }
-  std::ptrdiff_t size() const { return size_; }
+  T* data() { return data_; }                    ///< First element.
+  const T* data() const { return data_; }        ///< First element.
+  std::ptrdiff_t size() const { return size_; }  ///< Number of elements.
 
  private:
   std::size_t bytes() const { return static_cast<std::size_t>(size_) * sizeof(T); }

@@ -10,8 +10,9 @@ namespace metagrad {
 /// SplitMix64: a tiny, well-mixed 64-bit generator. Its whole state is one counter.
 class SplitMix64 {
  public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}  ///< A generator whose sequence is fixed by seed.
 
+  /// The next 64 random bits.
   std::uint64_t next() {
     std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

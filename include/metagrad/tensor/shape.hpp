@@ -11,18 +11,20 @@
 
 namespace metagrad {
 
-using index_t = std::ptrdiff_t;
+using index_t = std::ptrdiff_t;  ///< Extents and indices: signed, as Eigen's.
 
 /// Integer class labels or row indices.
 using IndexVector = std::vector<index_t>;
 
+/// The extents of a tensor: rank 0 (a scalar) to max_rank, each extent ≥ 0, row-major.
 class Shape {
  public:
-  static constexpr int max_rank = 4;
+  static constexpr int max_rank = 4;  ///< Highest rank a tensor may have.
 
   /// Rank 0: a scalar with one element.
   Shape() = default;
 
+  /// A shape from its extents, e.g. Shape{batch, features}; throws shape_error on a negative extent or rank > max_rank.
   Shape(std::initializer_list<index_t> extents) {
     if (extents.size() > max_rank)
       throw shape_error("Shape: rank " + std::to_string(extents.size()) + " requested, at most 4 is supported");
@@ -43,7 +45,8 @@ class Shape {
   /// The largest element count a shape may hold: any tensor's size in bytes then fits in an index_t.
   static constexpr index_t max_elements = std::numeric_limits<index_t>::max() / 16;
 
-  int rank() const { return rank_; }
+  int rank() const { return rank_; }  ///< Number of axes (0 for a scalar).
+  /// Extent of an axis in [0, rank()).
   index_t operator[](int axis) const { return dims_[static_cast<std::size_t>(axis)]; }
 
   /// The same shape with the extent of `axis` replaced (checked like push_back).
@@ -87,6 +90,7 @@ class Shape {
     return out;
   }
 
+  /// Same rank and same extents.
   friend bool operator==(const Shape& a, const Shape& b) {
     if (a.rank_ != b.rank_) return false;
     for (int i = 0; i < a.rank_; ++i)

@@ -19,25 +19,31 @@
 
 namespace metagrad {
 
+/// A dense row-major tensor of float or double that owns its storage; a leaf of every tensor tree.
 template <class T>
 class Tensor {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "Tensor<T> supports float and double");
 
  public:
-  using value_type = T;
+  using value_type = T;  ///< The element type, float or double.
+  /// A rank-2 view as an Eigen matrix (row-major, aligned).
   using MatrixMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Aligned>;
+  /// A read-only rank-2 view as an Eigen matrix.
   using ConstMatrixMap =
       Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Aligned>;
+  /// The elements as an Eigen array, in storage order.
   using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned>;
+  /// Read-only view of the elements as an Eigen array.
   using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned>;
 
   /// A rank-0 tensor holding 0.
   Tensor() : Tensor(Shape{}, T(0)) {}
 
-  Tensor(const Tensor&) = default;
-  Tensor& operator=(const Tensor&) = default;
+  Tensor(const Tensor&) = default;             ///< Deep copy.
+  Tensor& operator=(const Tensor&) = default;  ///< Deep copy.
   /// A moved-from tensor is empty, of shape [0].
   Tensor(Tensor&& other) noexcept : shape_(std::exchange(other.shape_, Shape{0})), data_(std::move(other.data_)) {}
+  /// Takes other's storage; other becomes an empty rank-0 tensor of size 0.
   Tensor& operator=(Tensor&& other) noexcept {
     shape_ = std::exchange(other.shape_, Shape{0});
     data_ = std::move(other.data_);
@@ -50,6 +56,7 @@ class Tensor {
   /// A tensor of `shape` with the given row-major values (their count must match).
   Tensor(const Shape& shape, std::initializer_list<T> values) : Tensor(shape, std::vector<T>(values)) {}
 
+  /// A tensor of this shape holding values in row-major order; throws shape_error if their count differs.
   Tensor(const Shape& shape, const std::vector<T>& values) : shape_(shape), data_(shape.size()) {
     if (static_cast<index_t>(values.size()) != shape.size())
       throw shape_error("Tensor: " + std::to_string(values.size()) + " values given for shape " + shape.str() +
@@ -61,9 +68,10 @@ class Tensor {
   /// A tensor of `shape` whose elements are indeterminate: for kernels that write every element.
   static Tensor uninitialized(const Shape& shape) { return Tensor(shape, Buffer<T>(shape.size())); }
 
-  static Tensor scalar(T value) { return Tensor(Shape{}, value); }
-  static Tensor zeros(const Shape& shape) { return Tensor(shape, T(0)); }
-  static Tensor ones(const Shape& shape) { return Tensor(shape, T(1)); }
+  static Tensor scalar(T value) { return Tensor(Shape{}, value); }         ///< A rank-0 tensor holding value.
+  static Tensor zeros(const Shape& shape) { return Tensor(shape, T(0)); }  ///< A tensor of this shape filled with 0.
+  static Tensor ones(const Shape& shape) { return Tensor(shape, T(1)); }   ///< A tensor of this shape filled with 1.
+  /// A tensor of this shape filled with value.
   static Tensor full(const Shape& shape, T value) { return Tensor(shape, value); }
 
   /// Normal(mean, stddev) draws; the same seed gives the same tensor everywhere.
@@ -90,23 +98,25 @@ class Tensor {
     return t;
   }
 
-  const Shape& shape() const { return shape_; }
-  int rank() const { return shape_.rank(); }
-  index_t size() const { return shape_.size(); }
+  const Shape& shape() const { return shape_; }   ///< Its shape.
+  int rank() const { return shape_.rank(); }      ///< Number of axes.
+  index_t size() const { return shape_.size(); }  ///< Number of elements.
+  /// Extent of an axis; negative axes count from the end.
   index_t dim(int axis) const { return shape_[normalize_axis("Tensor::dim", axis, shape_)]; }
 
-  T* data() { return data_.data(); }
-  const T* data() const { return data_.data(); }
-  T* begin() { return data(); }
-  T* end() { return data() + size(); }
-  const T* begin() const { return data(); }
-  const T* end() const { return data() + size(); }
+  T* data() { return data_.data(); }                ///< Elements in row-major order.
+  const T* data() const { return data_.data(); }    ///< Elements in row-major order.
+  T* begin() { return data(); }                     ///< First element, for range-for and the standard algorithms.
+  T* end() { return data() + size(); }              ///< One past the last element.
+  const T* begin() const { return data(); }         ///< First element.
+  const T* end() const { return data() + size(); }  ///< One past the last element.
 
   /// Checked element access: one index per axis, each in range.
   template <class... I>
   T& operator()(I... idx) {
     return data()[offset({static_cast<index_t>(idx)...})];
   }
+  /// Checked read-only element access.
   template <class... I>
   const T& operator()(I... idx) const {
     return data()[offset({static_cast<index_t>(idx)...})];
@@ -120,6 +130,7 @@ class Tensor {
 
   /// A copy with a new shape of the same size.
   Tensor reshape(const Shape& shape) const& { return Tensor(*this).reshape(shape); }
+  /// Moves the elements into a new shape of the same size, without a copy.
   Tensor reshape(const Shape& shape) && {
     if (shape.size() != size())
       throw shape_error("reshape: cannot reshape " + shape_.str() + " (" + std::to_string(size()) + " elements) to " +
@@ -131,9 +142,10 @@ class Tensor {
   /// Zero-copy Eigen views. `matrix()` needs rank 2 (rank 1 maps as one row, rank 0 as 1x1);
   /// `array()` is the flat storage.
   MatrixMap matrix() { return MatrixMap(data(), rows(), cols()); }
+  /// Read-only matrix view (rank 1 is one row, rank 0 is 1x1).
   ConstMatrixMap matrix() const { return ConstMatrixMap(data(), rows(), cols()); }
-  ArrayMap array() { return ArrayMap(data(), size()); }
-  ConstArrayMap array() const { return ConstArrayMap(data(), size()); }
+  ArrayMap array() { return ArrayMap(data(), size()); }                  ///< The elements as a writable Eigen array.
+  ConstArrayMap array() const { return ConstArrayMap(data(), size()); }  ///< The elements as a read-only Eigen array.
 
   /// True when no element is NaN or infinite, in one vectorized pass: x·0 is 0 for finite x and NaN otherwise.
   bool all_finite() const { return std::isfinite((array() * T(0)).sum()); }
@@ -143,6 +155,7 @@ class Tensor {
     return a.shape_ == b.shape_ && (a.array() == b.array()).all();
   }
 
+  /// Prints the shape and the elements.
   friend std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     os << "Tensor" << t.shape_.str() << " {";
     for (index_t i = 0; i < t.size(); ++i) os << (i ? ", " : "") << t.data()[i];

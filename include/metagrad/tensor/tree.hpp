@@ -28,8 +28,8 @@ template <class T> class Var;
 /// A struct's members as a tree node: their names (as one comma-separated list) and references to them.
 template <class... Members>
 struct NamedFields {
-  std::string_view names;
-  std::tuple<Members&...> members;
+  std::string_view names;           ///< The field names, comma-separated, as METAGRAD_FIELDS wrote them.
+  std::tuple<Members&...> members;  ///< References to the fields, in the order of names.
 };
 
 /// named_fields("a, b", a, b): what a struct's fields() returns (METAGRAD_FIELDS writes it for you).
@@ -47,7 +47,8 @@ NamedFields<Members...> named_fields(std::string_view names, Members&... members
 class TreePath {
  public:
   TreePath() = default;
-  TreePath(const TreePath& parent, std::string_view name) : parent_(&parent), name_(name) {}
+  TreePath(const TreePath& parent, std::string_view name) : parent_(&parent), name_(name) {}  ///< The path parent.name.
+  /// The path parent[index].
   TreePath(const TreePath& parent, std::size_t index) : parent_(&parent), index_(index), is_index_(true) {}
   TreePath(const TreePath&) = delete;
   TreePath& operator=(const TreePath&) = delete;

@@ -15,8 +15,10 @@ namespace metagrad {
 /// error is not a terminal (CI logs stay clean).
 class ProgressBar {
  public:
+  /// A bar labelled label; force draws it even when standard error is not a terminal.
   explicit ProgressBar(std::string label = "", bool force = false) : label_(std::move(label)), active_(force || isatty(2)) {}
-  void on_begin(std::int64_t total) { total_ = total; }
+  void on_begin(std::int64_t total) { total_ = total; }  ///< Learns the number of steps.
+  /// Redraws the bar about 200 times per run.
   void on_step(const StepReport& r) {
     if (!active_ || total_ <= 0) return;
     const std::int64_t every = std::max<std::int64_t>(1, total_ / 200);
@@ -28,6 +30,7 @@ class ProgressBar {
     if (r.step_size) std::fprintf(stderr, " step size %.3g", *r.step_size);
     std::fflush(stderr);
   }
+  /// Ends the bar's line.
   void on_end(const TrainingSummary&) {
     if (active_ && total_ > 0) std::fprintf(stderr, "\n");
   }
@@ -42,7 +45,12 @@ class ProgressBar {
 /// `CsvLogger::append` continues an existing log (a resumed run): the header is written only to an empty file.
 class CsvLogger {
  public:
-  enum Mode { truncate, append };
+  /// Whether an existing file is replaced or continued.
+  enum Mode {
+    truncate,  ///< Start a new log.
+    append,    ///< Continue an existing log (a resumed run).
+  };
+  /// Opens path for writing; throws error if it cannot.
   explicit CsvLogger(const std::filesystem::path& path, Mode mode = truncate)
       : out_(path, mode == append ? std::ios::app : std::ios::trunc), path_(path.string()) {
     if (!out_) throw error("CsvLogger: cannot open " + path_ + " for writing");
@@ -50,6 +58,7 @@ class CsvLogger {
     if (mode == truncate || std::filesystem::file_size(path, ec) == 0)
       out_ << "step,loss,step_size,validation_loss,validation_accuracy\n";
   }
+  /// Writes the step's row.
   void on_step(const StepReport& r) {
     out_ << r.step << ',' << r.loss << ',';
     if (r.step_size) out_ << *r.step_size;
@@ -59,6 +68,7 @@ class CsvLogger {
     if (r.validation_accuracy) out_ << *r.validation_accuracy;
     out_ << '\n';
   }
+  /// Flushes; throws error if writing failed.
   void on_end(const TrainingSummary&) {
     out_.flush();
     if (!out_) throw error("CsvLogger: writing " + path_ + " failed");
@@ -73,6 +83,7 @@ class CsvLogger {
 /// not improved by more than `min_delta` for `patience` consecutive reports.
 class EarlyStopping {
  public:
+  /// Stops after patience reports without an improvement above min_delta; throws value_error for patience < 1.
   explicit EarlyStopping(int patience, double min_delta = 0) : patience_(patience), min_delta_(min_delta) {
     if (patience < 1) throw value_error("EarlyStopping: patience must be at least 1, got " + std::to_string(patience));
   }
@@ -81,6 +92,7 @@ class EarlyStopping {
     validation_only_ = true;
     return *this;
   }
+  /// Records the report; false (stop) when patience has run out.
   bool on_step(const StepReport& r) {
     if (validation_only_ && !r.validation_loss) return true;
     const double value = r.validation_loss ? *r.validation_loss : r.loss;
@@ -91,7 +103,7 @@ class EarlyStopping {
     }
     return ++since_best_ < patience_;
   }
-  double best() const { return best_; }
+  double best() const { return best_; }  ///< The best value seen.
 
  private:
   int patience_;

@@ -26,32 +26,35 @@
 
 namespace metagrad {
 
+/// What one training step reports to the loop and its callbacks.
 struct StepReport {
-  std::int64_t step = 0;
-  double loss = 0;                            // training (minibatch) loss of this step
-  std::optional<double> step_size{};          // the step size this step used, when there is one
-  std::optional<double> validation_loss{};    // when this step evaluated on held-out data
-  std::optional<double> validation_accuracy{};
+  std::int64_t step = 0;                        ///< the step, counted from 0 (set by the loop)
+  double loss = 0;                              ///< training (minibatch) loss of this step
+  std::optional<double> step_size{};            ///< the step size this step used, when there is one
+  std::optional<double> validation_loss{};      ///< when this step evaluated on held-out data
+  std::optional<double> validation_accuracy{};  ///< the accuracy on held-out data, when evaluated
 };
 
+/// What train() returns.
 struct TrainingSummary {
-  std::int64_t steps = 0;  // one past the last step run (so a resumed run counts the steps before it too)
-  double final_loss = 0;
-  bool stopped_early = false;
+  std::int64_t steps = 0;      ///< one past the last step run (so a resumed run counts the steps before it too)
+  double final_loss = 0;       ///< The last step's loss.
+  bool stopped_early = false;  ///< Whether a callback stopped the run before its end.
 };
 
 /// Steps first, first + 1, …, end − 1.
 struct StepRange {
-  std::int64_t first = 0;
-  std::int64_t end = 0;
+  std::int64_t first = 0;  ///< The first step.
+  std::int64_t end = 0;    ///< One past the last step.
 };
 
 /// A step evaluated but not yet applied: train() calls apply() once the report has passed its checks.
 template <class Apply>
 struct ProposedStep {
-  StepReport report;
-  Apply apply;
+  StepReport report;  ///< The step's report.
+  Apply apply;        ///< Applies the update; called once, after the checks.
 };
+/// A step whose update train() applies only after its report passed the checks (non-finite loss: not applied).
 template <class Apply>
 ProposedStep<Apply> propose_step(StepReport report, Apply apply) {
   return {std::move(report), std::move(apply)};
@@ -83,8 +86,10 @@ concept TrainingCallback =
 template <class... Callbacks>
 class CallbackList {
  public:
+  /// Dispatches to these callbacks, which must outlive the list.
   explicit CallbackList(Callbacks&... callbacks) : callbacks_(callbacks...) {}
 
+  /// Calls on_begin(end_step) where a callback has it.
   void begin(std::int64_t end_step) {
     std::apply([&](auto&... cb) { (call_begin(cb, end_step), ...); }, callbacks_);
   }
@@ -94,6 +99,7 @@ class CallbackList {
     std::apply([&](auto&... cb) { ((keep_going = call_step(cb, report) && keep_going), ...); }, callbacks_);
     return keep_going;
   }
+  /// Calls on_end(summary) where a callback has it.
   void end(const TrainingSummary& summary) {
     std::apply([&](auto&... cb) { (call_end(cb, summary), ...); }, callbacks_);
   }
@@ -117,6 +123,7 @@ class CallbackList {
   std::tuple<Callbacks&...> callbacks_;
 };
 
+/// Runs steps range.first … range.end − 1, calling step_fn(t) and the callbacks; a non-finite loss is a training_error.
 template <class StepFn, TrainingCallback... Callbacks>
 TrainingSummary train(StepRange range, StepFn&& step_fn, Callbacks&&... callbacks) {
   if (range.first < 0 || range.end < range.first)

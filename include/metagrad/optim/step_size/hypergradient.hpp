@@ -20,25 +20,28 @@
 
 namespace metagrad {
 
+/// Hypergradient descent's step size (Baydin et al. 2018): α learns online from g_t · d_{t−1}.
 template <class T = double>
 struct HypergradientStepSize {
-  using value_type = T;
-  T initial = T(1e-3);  // α₀
-  T beta = T(1e-3);     // hypergradient step β
-  bool multiplicative = false;
-  T min_step_size = -std::numeric_limits<T>::infinity();
-  T max_step_size = std::numeric_limits<T>::infinity();
-  std::optional<T> limit_step_size{};  // α_∞ of HD with decay
-  T decay_power = T(2);
+  using value_type = T;                                   ///< The number type of α.
+  T initial = T(1e-3);                                    ///< α₀
+  T beta = T(1e-3);                                       ///< hypergradient step β
+  bool multiplicative = false;                            ///< Multiplicative (cosine) form instead of additive.
+  T min_step_size = -std::numeric_limits<T>::infinity();  ///< Lower clamp of α_t.
+  T max_step_size = std::numeric_limits<T>::infinity();   ///< Upper clamp of α_t.
+  std::optional<T> limit_step_size{};                     ///< α_∞ of HD with decay
+  T decay_power = T(2);                                   ///< The power of δ(t) = t^(−decay_power) in HD with decay.
 
+  /// α_{t−1}, the last direction and the step count.
   struct State {
-    T step_size = T(0);                     // α_{t−1}
-    ParamList<Tensor<T>> previous_direction;  // d_{t−1}; zeros before the first step
-    std::int64_t steps = 0;
+    T step_size = T(0);                       ///< α_{t−1}
+    ParamList<Tensor<T>> previous_direction;  ///< d_{t−1}; zeros before the first step
+    std::int64_t steps = 0;                   ///< steps taken
     METAGRAD_FIELDS(step_size, previous_direction, steps)
   };
-  static constexpr bool needs_direction = true;
+  static constexpr bool needs_direction = true;  ///< The policy needs the rule's direction d_t.
 
+  /// α₀ and zero directions; throws value_error if min_step_size > max_step_size.
   State init(const ParamList<Tensor<T>>& params) const {
     if (!(min_step_size <= max_step_size))
       throw value_error("HypergradientStepSize: min_step_size exceeds max_step_size");

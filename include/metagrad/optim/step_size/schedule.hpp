@@ -12,21 +12,25 @@
 
 namespace metagrad {
 
+/// A step size per step: α_t = schedule[t], t counted from 0.
 template <class T = double>
 struct ScheduledStepSize {
-  using value_type = T;
-  Tensor<T> schedule;
+  using value_type = T;  ///< the number type of α
+  Tensor<T> schedule;    ///< α_t for t = 0, 1, …: rank 1
 
+  /// Counts the steps taken (the next entry to read).
   struct State {
-    std::int64_t steps = 0;
+    std::int64_t steps = 0;  ///< Steps taken.
     METAGRAD_FIELDS(steps)
   };
-  static constexpr bool needs_direction = false;
+  static constexpr bool needs_direction = false;  ///< The policy does not need the rule's direction.
 
+  /// Step 0; throws shape_error unless the schedule has rank 1.
   State init(const ParamList<Tensor<T>>&) const {
     if (schedule.rank() != 1) throw shape_error("ScheduledStepSize: rank-1 schedule expected, got " + schedule.shape().str());
     return {};
   }
+  /// Returns schedule[steps] and counts the step; throws value_error past the end.
   T begin_step(State& state, const ParamList<Tensor<T>>&) const {
     if (state.steps >= schedule.size())
       throw value_error("ScheduledStepSize: step " + std::to_string(state.steps) + " is past the end of a schedule of " +
