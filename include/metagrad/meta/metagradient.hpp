@@ -281,30 +281,20 @@ class MetagradientEngine {
   CallbackList<Callbacks...> callbacks_;
 };
 
-/// The metaparameters must have the run's structure and shapes, and finite values; errors name them by path (or by
-/// the run's names for a std::vector of metaparameters).
+/// The metaparameters must have the run's structure and shapes, and finite values; errors name them by path.
 template <class Run>
 void check_metaparameters(const char* who, const Run& run, const meta_t<Run, Tensor<typename Run::value_type>>& meta, std::int64_t steps) {
   const std::string context = " for " + std::to_string(steps) + " steps";
   std::size_t count = 0;
-  const auto check = [&](const std::string& name, const auto& m, const Shape& expected) {
+  const auto shapes = run.metaparameter_shapes(steps);
+  const std::string where = std::string(who) + ": the metaparameters";  // names a list of the wrong length
+  tree_detail::walk<false>(where.c_str(), TreePath(), [&](const TreePath& path, const Shape& expected, const auto& m) {
     ++count;
     if (!(m.shape() == expected))
-      throw shape_error(std::string(who) + ": metaparameter " + name + " has shape " + m.shape().str() + ", expected " + expected.str() + context);
-    if (!m.all_finite()) throw value_error(std::string(who) + ": metaparameter " + name + " holds a NaN or infinite value");
-  };
-  if constexpr (requires { run.metaparameter_shapes(steps); }) {
-    const auto shapes = run.metaparameter_shapes(steps);
-    const std::string where = std::string(who) + ": the metaparameters";  // names a list of the wrong length
-    tree_detail::walk<false>(where.c_str(), TreePath(), [&](const TreePath& path, const Shape& expected, const auto& m) {
-      check(path.str(), m, expected);
-    }, shapes, meta);
-  } else {
-    const std::vector<Metaparameter> specs = run.metaparameters(steps);
-    if (!specs.empty() && meta.size() != specs.size())
-      throw value_error(std::string(who) + ": " + std::to_string(meta.size()) + " metaparameters given, the run has " + std::to_string(specs.size()));
-    for (std::size_t j = 0; j < specs.size(); ++j) check(std::to_string(j) + " (" + specs[j].name + ")", meta[j], specs[j].shape);
-  }
+      throw shape_error(std::string(who) + ": metaparameter " + path.str() + " has shape " + m.shape().str() + ", expected " +
+                        expected.str() + context);
+    if (!m.all_finite()) throw value_error(std::string(who) + ": metaparameter " + path.str() + " holds a NaN or infinite value");
+  }, shapes, meta);
   if (count == 0) throw value_error(std::string(who) + ": the run declares no metaparameters, so there is nothing to differentiate");
 }
 

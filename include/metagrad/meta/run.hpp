@@ -4,9 +4,8 @@
 //   template <class C> using State = …;                          parameters + optimizer state, a tree (see state.hpp)
 //   template <class C> using Meta = …;                           the metaparameters, any tree of tensors (optional:
 //                                                                 std::vector<C> when the run does not say)
-//   Meta<Shape> metaparameter_shapes(std::int64_t steps)          the shapes the metaparameters must have
-//                (or, for a std::vector of metaparameters, std::vector<Metaparameter> metaparameters(steps): names
-//                and shapes)
+//   Meta<Shape> metaparameter_shapes(std::int64_t steps)          the shapes the metaparameters must have (messages
+//                                                                 name a metaparameter by its path in Meta)
 //   State<C> init(const Meta<C>& meta)                             the initial state
 //   StepResult<State<C>, C> step(std::int64_t t, State<C>, const Meta<C>& meta)   training step t
 //   C objective(const State<C>& final_state, const Meta<C>& meta)                  e.g. validation loss
@@ -15,7 +14,6 @@
 // its batch and every random draw come from a seed and t (BatchOrder), never from state kept in the run object.
 #include <concepts>
 #include <cstdint>
-#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -25,12 +23,6 @@
 #include "metagrad/optim/update_rule.hpp"
 
 namespace metagrad {
-
-/// A metaparameter's name (for messages) and the shape it must have.
-struct Metaparameter {
-  std::string name;  ///< Its name in messages.
-  Shape shape;       ///< The shape it must have.
-};
 
 /// What a training step returns: the next state and this step's training loss (rank 0).
 template <class State, class C>
@@ -60,8 +52,7 @@ concept TrainingRun = requires(const R& run, std::int64_t t, const meta_t<R, Ten
                                const meta_t<R, Var<typename R::value_type>>& taped,
                                typename R::template State<Tensor<typename R::value_type>> plain_state,
                                typename R::template State<Var<typename R::value_type>> taped_state) {
-  requires requires { { run.metaparameter_shapes(t) } -> std::same_as<meta_t<R, Shape>>; } ||
-               requires { { run.metaparameters(t) } -> std::same_as<std::vector<Metaparameter>>; };
+  { run.metaparameter_shapes(t) } -> std::same_as<meta_t<R, Shape>>;
   { run.init(plain) } -> std::same_as<decltype(plain_state)>;
   { run.init(taped) } -> std::same_as<decltype(taped_state)>;
   { run.step(t, std::move(plain_state), plain) } -> std::same_as<StepResult<decltype(plain_state), Tensor<typename R::value_type>>>;
