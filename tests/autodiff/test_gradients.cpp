@@ -133,6 +133,25 @@ TEST_CASE("indexing: reshape, gather and scatter rows, slice, pad, concat") {
   check_first_and_second_order([](const Vars& v) { return concat({v[0], v[1]}, 0); }, {x, randn({1, 3}, 63)});
 }
 
+TEST_CASE("gathers along any axis and at flat positions, matrix structure, batched matmul") {
+  const TD x = randn({2, 3, 4}, 66);
+  const IndexVector idx = {2, 0, 2};  // a repeated index accumulates its gradient
+  check_first_and_second_order([&](const Vars& v) { return index_select(v[0], 1, idx) * index_select(v[0], 1, idx); }, {x});
+  check_first_and_second_order([&](const Vars& v) { return index_select(v[0], -1, {3, 3, 1}); }, {x});
+  check_first_and_second_order([&](const Vars& v) { return square(index_add(v[0], 1, idx, 5)); }, {x});
+  check_first_and_second_order([&](const Vars& v) { return take(v[0], {23, 0, 7, 7}) * take(v[0], {1, 2, 3, 4}); }, {x});
+  check_first_and_second_order([&](const Vars& v) { return square(scatter_add(v[0], {3, 6, 7, 3}, Shape{3, 3})); }, {randn({4}, 67)});
+  const TD m = randn({2, 3, 3}, 68);
+  check_first_and_second_order([](const Vars& v) { return tril(v[0]) * v[0]; }, {m});
+  check_first_and_second_order([](const Vars& v) { return triu(v[0], 1) * v[0]; }, {m});
+  check_first_and_second_order([](const Vars& v) { return square(diagonal(v[0])); }, {m});
+  check_first_and_second_order([](const Vars& v) { return square(diag_embed(v[0])); }, {randn({2, 3}, 69)});
+  const std::vector<TD> ab = {randn({2, 3, 4}, 70), randn({2, 4, 2}, 71)};
+  check_first_and_second_order([](const Vars& v) { return matmul(v[0], v[1]); }, ab);
+  check_first_and_second_order([](const Vars& v) { return matmul(v[1], v[0], true, true); }, ab);
+  check_first_and_second_order([](const Vars& v) { return matmul(v[0], v[0], false, true) * matmul(v[0], v[0], false, true); }, {ab[0]});
+}
+
 TEST_CASE("stop_gradient cuts the gradient, and the gradient check notices a wrong derivative") {
   // d/dx [x · stop_gradient(x)] = stop_gradient(x): the cut is visible as half the true derivative.
   Tape<double> tape;

@@ -91,6 +91,42 @@ TEST_CASE("matmul, transpose, dot") {
   check_throws_with<shape_error>([&] { (void)dot(a, b); }, {"dot", "[2, 3]", "[3, 2]"});
 }
 
+TEST_CASE("batched matmul and the matrix-structure ops: tril, triu, diagonal, diag_embed, eye") {
+  const TD a = randn({3, 2, 4}, 80), b = randn({3, 4, 5}, 81), bt = randn({3, 5, 4}, 82);
+  const auto matrix = [](const TD& x, index_t i) { return slice(x, 0, i, 1).reshape({x.shape()[1], x.shape()[2]}); };
+  const auto close = [](const TD& got, const TD& want) {
+    REQUIRE(got.shape() == want.shape());
+    for (index_t i = 0; i < want.size(); ++i) CHECK(got.data()[i] == doctest::Approx(want.data()[i]).epsilon(1e-14));
+  };
+  const TD c = matmul(a, b), ct = matmul(a, bt, false, true), tt = matmul(b, bt, true, true);
+  for (index_t i = 0; i < 3; ++i) {  // each batch is the rank-2 product of its matrices
+    close(matrix(c, i), matmul(matrix(a, i), matrix(b, i)));
+    close(matrix(ct, i), matmul(matrix(a, i), matrix(bt, i), false, true));
+    close(matrix(tt, i), matmul(matrix(b, i), matrix(bt, i), true, true));
+  }
+  check_throws_with<shape_error>([&] { (void)matmul(a, a); }, {"matmul", "[3, 2, 4]", "batched"});
+  check_throws_with<shape_error>([&] { (void)matmul(a, randn({2, 4, 5}, 83)); }, {"matmul", "[2, 4, 5]"});
+  check_throws_with<shape_error>([&] { (void)matmul(a, randn({4, 5}, 84)); }, {"matmul", "rank-3"});
+
+  const TD m({3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  CHECK(tril(m) == TD({3, 3}, {1, 0, 0, 4, 5, 0, 7, 8, 9}));
+  CHECK(tril(m, -1) == TD({3, 3}, {0, 0, 0, 4, 0, 0, 7, 8, 0}));
+  CHECK(triu(m, 1) == TD({3, 3}, {0, 2, 3, 0, 0, 6, 0, 0, 0}));
+  CHECK(triu(TD({2, 3}, {1, 2, 3, 4, 5, 6})) == TD({2, 3}, {1, 2, 3, 0, 5, 6}));  // rectangular
+  CHECK(tril(m) + triu(m, 1) == m);
+  const TD stacked = concat<double>({m.reshape({1, 3, 3}), (m * 2.0).reshape({1, 3, 3})}, 0);
+  CHECK(tril(stacked) == concat<double>({tril(m).reshape({1, 3, 3}), tril(m * 2.0).reshape({1, 3, 3})}, 0));  // per matrix
+  CHECK(diagonal(m) == TD({3}, {1, 5, 9}));
+  CHECK(diagonal(stacked) == TD({2, 3}, {1, 5, 9, 2, 10, 18}));
+  CHECK(diag_embed(TD({2}, {7, 8})) == TD({2, 2}, {7, 0, 0, 8}));
+  CHECK(diag_embed(diagonal(stacked)) == tril(triu(stacked)));
+  CHECK(TD::eye(3) == diag_embed(TD::ones({3})));
+  CHECK(TD::eye(0).shape() == Shape{0, 0});
+  check_throws_with<shape_error>([] { (void)tril(TD::ones({3})); }, {"tril", "rank >= 2", "[3]"});
+  check_throws_with<shape_error>([] { (void)diagonal(TD::ones({2, 3})); }, {"diagonal", "square", "[2, 3]"});
+  check_throws_with<shape_error>([] { (void)diag_embed(TD::scalar(1)); }, {"diag_embed", "rank 1 to 3"});
+}
+
 TEST_CASE("reductions") {
   const TD x({2, 3}, {1, 5, 3, 4, 2, 6});
   CHECK(sum(x).item() == 21.0);
@@ -157,6 +193,49 @@ TEST_CASE("indexing") {
   check_throws_with<value_error>([&] { (void)pad(x, 0, -1, 0); }, {"pad", "negative"});
   check_throws_with<shape_error>([&] { (void)concat<double>({x, TD::ones({2, 2})}, 1); }, {"concat", "[2, 2]"});
   check_throws_with<value_error>([&] { (void)concat(std::vector<TD>{}, 0); }, {"concat"});
+}
+
+TEST_CASE("gathers along any axis and at flat positions, and their adjoints") {
+  const TD x({2, 3}, {1, 2, 3, 4, 5, 6});
+  CHECK(index_select(x, 1, {2, 0, 2}) == TD({2, 3}, {3, 1, 3, 6, 4, 6}));
+  CHECK(index_select(x, 0, {1}) == gather_rows(x, {1}));
+  CHECK(index_select(x, -1, {}) == TD::zeros({2, 0}));
+  CHECK(index_add(TD::ones({2, 3}), 1, {2, 0, 2}, 4) == TD({2, 4}, {1, 0, 2, 0, 1, 0, 2, 0}));
+  CHECK(index_add(x, 0, {1, 1}, 2) == TD({2, 3}, {0, 0, 0, 5, 7, 9}));
+  const TD cube = randn({2, 3, 4}, 85);  // a middle axis against loops
+  const TD picked = index_select(cube, 1, {1, 1, 0});
+  for (index_t i = 0; i < 2; ++i)
+    for (index_t k = 0; k < 4; ++k) {
+      CHECK(picked(i, 0, k) == cube(i, 1, k));
+      CHECK(picked(i, 2, k) == cube(i, 0, k));
+    }
+  // ⟨index_select(u), v⟩ = ⟨u, index_add(v)⟩: the two are adjoint, and so are take and scatter_add.
+  const IndexVector idx = {2, 0, 2, 1};
+  const TD u = randn({2, 3, 4}, 86), v = randn({2, 3, 4}, 87);
+  CHECK(dot(index_select(u, 2, idx), v).item() == doctest::Approx(dot(u, index_add(v, 2, idx, 4)).item()).epsilon(1e-14));
+  CHECK(take(x, {5, 0, 5}) == TD({3}, {6, 1, 6}));
+  CHECK(scatter_add(TD({3}, {1, 2, 3}), {0, 4, 0}, Shape{2, 3}) == TD({2, 3}, {4, 0, 0, 0, 2, 0}));
+  const IndexVector positions = {23, 0, 7, 7};
+  const TD w = randn({4}, 88);
+  CHECK(dot(take(u, positions), w).item() == doctest::Approx(dot(u, scatter_add(w, positions, u.shape())).item()).epsilon(1e-14));
+  // A triangular matrix from a vector, as a Cholesky factor's off-diagonal entries are stored.
+  CHECK(scatter_add(TD({3}, {1, 2, 3}), {3, 6, 7}, Shape{3, 3}) == TD({3, 3}, {0, 0, 0, 1, 0, 0, 2, 3, 0}));
+  check_throws_with<value_error>([&] { (void)index_select(x, 1, {3}); }, {"index_select", "index 3", "3 slabs"});
+  check_throws_with<value_error>([&] { (void)index_add(x, 1, {0, 1, 4}, 4); }, {"index_add", "index 4"});
+  check_throws_with<shape_error>([&] { (void)index_add(x, 1, {0}, 4); }, {"index_add", "1 indices", "3 slabs"});
+  check_throws_with<value_error>([&] { (void)take(x, {-1}); }, {"take", "index -1", "6 elements"});
+  check_throws_with<shape_error>([&] { (void)scatter_add(x, {0}, Shape{2}); }, {"scatter_add", "[2, 3]", "1 positions"});
+  check_throws_with<value_error>([&] { (void)scatter_add(TD({1}, {1}), {2}, Shape{2}); }, {"scatter_add", "index 2"});
+}
+
+TEST_CASE("constant_like: a tensor on either carrier, in code written once") {
+  const auto identity_plus = [](const auto& x) { return x + constant_like(x, TD::eye(2)); };
+  CHECK(identity_plus(TD::ones({2, 2})) == TD({2, 2}, {2, 1, 1, 2}));
+  Tape<double> tape;
+  const VD x = tape.variable(TD::ones({2, 2}));
+  const VD y = identity_plus(x);
+  CHECK(y.value() == TD({2, 2}, {2, 1, 1, 2}));
+  CHECK(grad(sum(y), {x})[0] == TD::ones({2, 2}));  // the constant takes no gradient
 }
 
 TEST_CASE("every op gives the same value on a Var as on a plain tensor, and both match loops over std:: math") {

@@ -225,6 +225,9 @@ template <class T> Var<T> operator/(std::type_identity_t<T> s, const Var<T>& x) 
 
 /// A constant of zeros with x's shape, on x's tape.
 template <class T> Var<T> zeros_like(const Var<T>& x) { return x.tape().constant(Tensor<T>::zeros(x.shape())); }
+/// t as a constant on like's tape (the plain overload returns t): a tensor of any shape in code written once for
+/// both carriers, e.g. constant_like(x, Tensor<T>::eye(n)).
+template <class T> Var<T> constant_like(const Var<T>& like, Tensor<T> t) { return like.tape().constant(std::move(t)); }
 
 /// e^x, recorded.
 template <class T> Var<T> exp(const Var<T>& x) { return x.tape().record(exp(x.value()), {x}, rules::Exp<T>{}); }

@@ -1,5 +1,6 @@
 #pragma once
-// reshape, gather_rows, scatter_add_rows, slice, pad, concat and stop_gradient on Vars, with their backward rules.
+// reshape, gather_rows, scatter_add_rows, index_select, index_add, take, scatter_add, slice, pad, concat and
+// stop_gradient on Vars, with their backward rules.
 #include "metagrad/autodiff/elementwise.hpp"
 #include "metagrad/ops/index.hpp"
 
@@ -9,6 +10,10 @@ template <class T> Var<T> gather_rows(const Var<T>& x, const IndexVector& indice
 template <class T> Var<T> scatter_add_rows(const Var<T>& x, const IndexVector& indices, index_t rows);
 template <class T> Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length);
 template <class T> Var<T> pad(const Var<T>& x, int axis, index_t before, index_t after);
+template <class T> Var<T> index_select(const Var<T>& x, int axis, const IndexVector& indices);
+template <class T> Var<T> index_add(const Var<T>& x, int axis, const IndexVector& indices, index_t extent);
+template <class T> Var<T> take(const Var<T>& x, const IndexVector& positions);
+template <class T> Var<T> scatter_add(const Var<T>& values, const IndexVector& positions, const Shape& shape);
 
 namespace rules {
 
@@ -29,6 +34,32 @@ template <class T> struct ScatterAddRows : Rule<T, ScatterAddRows<T>> {
   explicit ScatterAddRows(IndexVector i) : indices(std::move(i)) {}
   const char* name() const override { return "scatter_add_rows"; }
   template <class C> void vjp(C& c) const { c.accumulate(0, gather_rows(c.grad(), indices)); }
+};
+template <class T> struct IndexSelect : Rule<T, IndexSelect<T>> {
+  int axis;
+  IndexVector indices;
+  IndexSelect(int a, IndexVector i) : axis(a), indices(std::move(i)) {}
+  const char* name() const override { return "index_select"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, index_add(c.grad(), axis, indices, c.value(0).shape()[axis])); }
+};
+template <class T> struct IndexAdd : Rule<T, IndexAdd<T>> {
+  int axis;
+  IndexVector indices;
+  IndexAdd(int a, IndexVector i) : axis(a), indices(std::move(i)) {}
+  const char* name() const override { return "index_add"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, index_select(c.grad(), axis, indices)); }
+};
+template <class T> struct Take : Rule<T, Take<T>> {
+  IndexVector positions;
+  explicit Take(IndexVector p) : positions(std::move(p)) {}
+  const char* name() const override { return "take"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, scatter_add(c.grad(), positions, c.value(0).shape())); }
+};
+template <class T> struct ScatterAdd : Rule<T, ScatterAdd<T>> {
+  IndexVector positions;
+  explicit ScatterAdd(IndexVector p) : positions(std::move(p)) {}
+  const char* name() const override { return "scatter_add"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, take(c.grad(), positions)); }
 };
 template <class T> struct Slice : Rule<T, Slice<T>> {
   int axis;
@@ -79,6 +110,24 @@ template <class T> Var<T> gather_rows(const Var<T>& x, const IndexVector& indice
 /// The adjoint of gather_rows, recorded: rows rows where row indices[i] accumulates x[i].
 template <class T> Var<T> scatter_add_rows(const Var<T>& x, const IndexVector& indices, index_t rows) {
   return x.tape().record(scatter_add_rows(x.value(), indices, rows), {x}, rules::ScatterAddRows<T>(indices));
+}
+/// The slabs x[…, indices[j], …] along axis, recorded (its backward is index_add).
+template <class T> Var<T> index_select(const Var<T>& x, int axis, const IndexVector& indices) {
+  const int a = normalize_axis("index_select", axis, x.shape());
+  return x.tape().record(index_select(x.value(), a, indices), {x}, rules::IndexSelect<T>(a, indices));
+}
+/// The adjoint of index_select, recorded: extent slabs along axis where slab indices[j] accumulates x's slab j.
+template <class T> Var<T> index_add(const Var<T>& x, int axis, const IndexVector& indices, index_t extent) {
+  const int a = normalize_axis("index_add", axis, x.shape());
+  return x.tape().record(index_add(x.value(), a, indices, extent), {x}, rules::IndexAdd<T>(a, indices));
+}
+/// The elements of x at flat positions, as a rank-1 Var, recorded (its backward is scatter_add).
+template <class T> Var<T> take(const Var<T>& x, const IndexVector& positions) {
+  return x.tape().record(take(x.value(), positions), {x}, rules::Take<T>(positions));
+}
+/// A Var of shape, zero except that flat position positions[k] accumulates values[k], recorded (its backward is take).
+template <class T> Var<T> scatter_add(const Var<T>& values, const IndexVector& positions, const Shape& shape) {
+  return values.tape().record(scatter_add(values.value(), positions, shape), {values}, rules::ScatterAdd<T>(positions));
 }
 /// Elements start … start+length−1 along axis, recorded.
 template <class T> Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {

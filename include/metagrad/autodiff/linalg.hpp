@@ -1,9 +1,15 @@
 #pragma once
-// matmul, transpose and dot on Vars, with their backward rules.
+// matmul (batched too), transpose, dot, tril, triu, diagonal and diag_embed on Vars, with their backward rules.
 #include "metagrad/autodiff/elementwise.hpp"
 #include "metagrad/ops/linalg.hpp"
 
 namespace metagrad {
+
+template <class T> Var<T> tril(const Var<T>& x, index_t k = 0);
+template <class T> Var<T> triu(const Var<T>& x, index_t k = 0);
+template <class T> Var<T> diagonal(const Var<T>& x);
+template <class T> Var<T> diag_embed(const Var<T>& x);
+
 namespace rules {
 
 template <class T> struct Matmul : Rule<T, Matmul<T>> {
@@ -26,6 +32,26 @@ template <class T> struct Matmul : Rule<T, Matmul<T>> {
 template <class T> struct Transpose : Rule<T, Transpose<T>> {
   const char* name() const override { return "transpose"; }
   template <class C> void vjp(C& c) const { c.accumulate(0, transpose(c.grad())); }
+};
+template <class T> struct Tril : Rule<T, Tril<T>> {
+  index_t k;
+  explicit Tril(index_t k_) : k(k_) {}
+  const char* name() const override { return "tril"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, tril(c.release_grad(), k)); }
+};
+template <class T> struct Triu : Rule<T, Triu<T>> {
+  index_t k;
+  explicit Triu(index_t k_) : k(k_) {}
+  const char* name() const override { return "triu"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, triu(c.release_grad(), k)); }
+};
+template <class T> struct Diagonal : Rule<T, Diagonal<T>> {
+  const char* name() const override { return "diagonal"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, diag_embed(c.grad())); }
+};
+template <class T> struct DiagEmbed : Rule<T, DiagEmbed<T>> {
+  const char* name() const override { return "diag_embed"; }
+  template <class C> void vjp(C& c) const { c.accumulate(0, diagonal(c.grad())); }
 };
 template <class T> struct Dot : Rule<T, Dot<T>> {
   const char* name() const override { return "dot"; }
@@ -65,5 +91,14 @@ template <class T> Var<T> dot(const Var<T>& a, const Var<T>& b) {
 template <class T> Var<T> dot(const Var<T>& a, const Tensor<T>& b) { return dot(a, a.tape().constant(b)); }
 /// dot with a as a constant.
 template <class T> Var<T> dot(const Tensor<T>& a, const Var<T>& b) { return dot(b.tape().constant(a), b); }
+
+/// The lower triangle of each matrix (entries with j − i <= k), recorded.
+template <class T> Var<T> tril(const Var<T>& x, index_t k) { return x.tape().record(tril(x.value(), k), {x}, rules::Tril<T>(k)); }
+/// The upper triangle of each matrix (entries with j − i >= k), recorded.
+template <class T> Var<T> triu(const Var<T>& x, index_t k) { return x.tape().record(triu(x.value(), k), {x}, rules::Triu<T>(k)); }
+/// The diagonal of each square matrix, [..., n, n] → [..., n], recorded.
+template <class T> Var<T> diagonal(const Var<T>& x) { return x.tape().record(diagonal(x.value()), {x}, rules::Diagonal<T>{}); }
+/// Square matrices with x's last axis on their diagonals, [..., n] → [..., n, n], recorded.
+template <class T> Var<T> diag_embed(const Var<T>& x) { return x.tape().record(diag_embed(x.value()), {x}, rules::DiagEmbed<T>{}); }
 
 }  // namespace metagrad

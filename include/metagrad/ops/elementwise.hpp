@@ -164,6 +164,8 @@ template <class T> Tensor<T> sigmoid_backward(Tensor<T> g, const Tensor<T>& y) {
 
 /// A tensor of zeros with x's shape.
 template <class T> Tensor<T> zeros_like(const Tensor<T>& x) { return Tensor<T>::zeros(x.shape()); }
+/// t itself: the plain overload of constant_like (a Var `like` puts t on its tape as a constant).
+template <class T> Tensor<T> constant_like(const Tensor<T>&, Tensor<T> t) { return t; }
 
 // ---- non-differentiable helpers that backward rules use as constants ----
 /// -1, 0 or +1 per element.

@@ -1,9 +1,10 @@
 #pragma once
-// Indexing and layout ops on plain tensors: reshape, row gather and its adjoint, slice and its adjoint (pad),
-// concatenation, stop_gradient.
+// Indexing and layout ops on plain tensors: reshape, row gather and its adjoint, gather along any axis and its
+// adjoint, gather at flat positions and its adjoint, slice and its adjoint (pad), concatenation, stop_gradient.
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "metagrad/tensor/tensor.hpp"
@@ -43,6 +44,75 @@ template <class T> Tensor<T> scatter_add_rows(const Tensor<T>& x, const IndexVec
       throw value_error("scatter_add_rows: index " + std::to_string(r) + " out of range for " + std::to_string(rows) + " rows");
     out.array().segment(r * row, row) += x.array().segment(static_cast<index_t>(i) * row, row);
   }
+  return out;
+}
+
+namespace detail {
+/// Checks that every index lies in [0, extent).
+inline void check_indices(const char* op, const IndexVector& indices, index_t extent, const char* what) {
+  for (const index_t i : indices)
+    if (i < 0 || i >= extent)
+      throw value_error(std::string(op) + ": index " + std::to_string(i) + " out of range for " + std::to_string(extent) + " " + what);
+}
+/// x viewed as [outer, extent of axis, inner] around `axis`: its outer and inner sizes.
+inline std::pair<index_t, index_t> around_axis(const Shape& shape, int axis) {
+  index_t outer = 1;
+  for (int d = 0; d < axis; ++d) outer *= shape[d];
+  return {outer, shape.stride(axis)};
+}
+}  // namespace detail
+
+/// The slabs x[…, indices[j], …] along `axis`, in order (NumPy's take along an axis, PyTorch's index_select).
+/// Indices may repeat. Its adjoint is index_add.
+template <class T> Tensor<T> index_select(const Tensor<T>& x, int axis, const IndexVector& indices) {
+  const int a = normalize_axis("index_select", axis, x.shape());
+  detail::check_indices("index_select", indices, x.shape()[a], "slabs");
+  const auto [outer, inner] = detail::around_axis(x.shape(), a);
+  const index_t n = x.shape()[a], m = static_cast<index_t>(indices.size());
+  Tensor<T> out = Tensor<T>::uninitialized(x.shape().with_extent(a, m));
+  for (index_t o = 0; o < outer; ++o)
+    for (index_t j = 0; j < m; ++j)
+      std::memcpy(out.data() + (o * m + j) * inner, x.data() + (o * n + indices[static_cast<std::size_t>(j)]) * inner,
+                  static_cast<std::size_t>(inner) * sizeof(T));
+  return out;
+}
+
+/// The adjoint of index_select: a tensor with `extent` slabs along `axis` where slab indices[j] accumulates x's
+/// slab j.
+template <class T> Tensor<T> index_add(const Tensor<T>& x, int axis, const IndexVector& indices, index_t extent) {
+  const int a = normalize_axis("index_add", axis, x.shape());
+  if (x.shape()[a] != static_cast<index_t>(indices.size()))
+    throw shape_error("index_add: " + std::to_string(indices.size()) + " indices for " + std::to_string(x.shape()[a]) +
+                      " slabs along axis " + std::to_string(a) + " of " + x.shape().str());
+  if (extent < 0) throw value_error("index_add: negative extent " + std::to_string(extent));
+  detail::check_indices("index_add", indices, extent, "slabs");
+  const auto [outer, inner] = detail::around_axis(x.shape(), a);
+  const index_t m = x.shape()[a];
+  Tensor<T> out = Tensor<T>::zeros(x.shape().with_extent(a, extent));
+  for (index_t o = 0; o < outer; ++o)
+    for (index_t j = 0; j < m; ++j)
+      out.array().segment((o * extent + indices[static_cast<std::size_t>(j)]) * inner, inner) +=
+          x.array().segment((o * m + j) * inner, inner);
+  return out;
+}
+
+/// The elements of x at flat (row-major) positions, as a rank-1 tensor [positions]. Its adjoint is scatter_add.
+template <class T> Tensor<T> take(const Tensor<T>& x, const IndexVector& positions) {
+  detail::check_indices("take", positions, x.size(), "elements");
+  Tensor<T> out = Tensor<T>::uninitialized(Shape{static_cast<index_t>(positions.size())});
+  for (std::size_t k = 0; k < positions.size(); ++k) out.data()[k] = x.data()[positions[k]];
+  return out;
+}
+
+/// A tensor of `shape`, zero except that flat position positions[k] accumulates values[k] (values rank 1): scatter to
+/// arbitrary positions, e.g. a vector into a triangular matrix. The adjoint of take.
+template <class T> Tensor<T> scatter_add(const Tensor<T>& values, const IndexVector& positions, const Shape& shape) {
+  if (!(values.shape() == Shape{static_cast<index_t>(positions.size())}))
+    throw shape_error("scatter_add: values of shape " + values.shape().str() + " for " + std::to_string(positions.size()) +
+                      " positions (a rank-1 tensor of one value per position expected)");
+  detail::check_indices("scatter_add", positions, shape.size(), "elements");
+  Tensor<T> out = Tensor<T>::zeros(shape);
+  for (std::size_t k = 0; k < positions.size(); ++k) out.data()[positions[k]] += values.data()[k];
   return out;
 }
 

@@ -71,6 +71,12 @@ class Tensor {
   static Tensor scalar(T value) { return Tensor(Shape{}, value); }         ///< A rank-0 tensor holding value.
   static Tensor zeros(const Shape& shape) { return Tensor(shape, T(0)); }  ///< A tensor of this shape filled with 0.
   static Tensor ones(const Shape& shape) { return Tensor(shape, T(1)); }   ///< A tensor of this shape filled with 1.
+  /// The n × n identity matrix.
+  static Tensor eye(index_t n) {
+    Tensor t = zeros(Shape{n, n});
+    for (index_t i = 0; i < n; ++i) t.data()[i * n + i] = T(1);
+    return t;
+  }
   /// A tensor of this shape filled with value.
   static Tensor full(const Shape& shape, T value) { return Tensor(shape, value); }
 
