@@ -2,6 +2,8 @@
 // domain errors of every op.
 #include "support.hpp"
 
+#include <array>
+
 using namespace metagrad;
 using namespace metagrad::test;
 
@@ -37,6 +39,76 @@ TEST_CASE("broadcasting arithmetic") {
   check_throws_with<shape_error>([&] { (void)sum_to(m, {2}); }, {"sum_to", "[2, 3]", "[2]"});
   TD acc = m;
   CHECK_THROWS_AS(acc += row, shape_error);
+}
+
+TEST_CASE("every broadcast pattern of rank <= 4, against element-by-element loops") {
+  // Each operand takes every subset of [2, 3, 4, 5]'s axes as broadcast (extent 1), with and without its leading
+  // broadcast axes. The values are small integers, so every sum is exact in any order: broadcast_to, the binary ops
+  // and sum_to must all match the loops exactly.
+  const Shape out{2, 3, 4, 5};
+  const auto shape_of = [](const std::vector<index_t>& d) {
+    switch (d.size()) {
+      case 0: return Shape{};
+      case 1: return Shape{d[0]};
+      case 2: return Shape{d[0], d[1]};
+      case 3: return Shape{d[0], d[1], d[2]};
+      default: return Shape{d[0], d[1], d[2], d[3]};
+    }
+  };
+  std::vector<Shape> shapes;
+  for (int mask = 0; mask < 16; ++mask)
+    for (int drop = 0; drop <= 4 && (drop == 0 || (mask & (1 << (drop - 1)))); ++drop) {  // drop only broadcast axes
+      std::vector<index_t> dims;
+      for (int i = drop; i < 4; ++i) dims.push_back(mask & (1 << i) ? 1 : out[i]);
+      shapes.push_back(shape_of(dims));
+    }
+  const auto integers = [](const Shape& s, int seed) {
+    TD t(s);
+    for (index_t i = 0; i < t.size(); ++i) t.data()[i] = static_cast<double>((i * 37 + seed) % 17 - 8);
+    return t;
+  };
+  // Where out's element i = (i0, i1, i2, i3) reads a tensor of shape s that broadcasts to out.
+  const auto at = [](const Shape& s, const std::array<index_t, 4>& i) {
+    index_t o = 0;
+    for (int d = 0; d < s.rank(); ++d) o += (s[d] == 1 ? 0 : i[static_cast<std::size_t>(4 - s.rank() + d)]) * s.stride(d);
+    return o;
+  };
+  const auto for_each_index = [&](auto&& fn) {
+    std::array<index_t, 4> i{};
+    for (i[0] = 0; i[0] < out[0]; ++i[0])
+      for (i[1] = 0; i[1] < out[1]; ++i[1])
+        for (i[2] = 0; i[2] < out[2]; ++i[2])
+          for (i[3] = 0; i[3] < out[3]; ++i[3]) fn(i);
+  };
+  const TD big = integers(out, 3);
+  std::size_t pairs = 0;
+  for (const Shape& sa : shapes) {
+    CAPTURE(sa.str());
+    const TD a = integers(sa, 1);
+    TD repeated(out), summed(sa);
+    for_each_index([&](const auto& i) {
+      repeated.data()[at(out, i)] = a.data()[at(sa, i)];
+      summed.data()[at(sa, i)] += big.data()[at(out, i)];
+    });
+    CHECK(broadcast_to(a, out) == repeated);
+    CHECK(sum_to(big, sa) == summed);
+    for (const Shape& sb : shapes) {
+      CAPTURE(sb.str());
+      const TD b = integers(sb, 2) + 0.5;  // never 0, for the division
+      const TD sum = a + b, quotient = a / b;
+      const Shape s = broadcast_shapes("test", sa, sb);
+      REQUIRE(sum.shape() == s);
+      bool agree = true;
+      for_each_index([&](const auto& i) {
+        const double x = a.data()[at(sa, i)], y = b.data()[at(sb, i)];
+        agree = agree && sum.data()[at(s, i)] == x + y && quotient.data()[at(s, i)] == x / y;
+      });
+      CHECK(agree);
+      ++pairs;
+    }
+  }
+  CHECK(pairs == shapes.size() * shapes.size());
+  CHECK(shapes.size() == 31);
 }
 
 TEST_CASE("unary functions and their domains") {

@@ -1,33 +1,62 @@
 #pragma once
 // Numpy-style broadcasting for Tensor<T>: binary kernels, broadcast_to and its adjoint sum_to.
-// Common layouts (equal shapes, a scalar, a trailing vector over rows, one value per row) take vectorized
-// Eigen paths; anything else takes a general strided loop.
+// Every pattern runs as contiguous runs: the output's axes are merged wherever neither operand changes how it steps,
+// so the innermost loop is one Eigen array expression over a run (each operand contiguous along it, or one value
+// repeated), and only the outer loops (at most three) step by index.
 #include <array>
 #include <string>
+#include <utility>
 
 #include "metagrad/tensor/tensor.hpp"
 
 namespace metagrad {
 namespace detail {
 
-/// Calls fn(out_offset, a_offset, b_offset) for every element of `out`, where a and b broadcast to out.
-template <class Fn>
-void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, Fn&& fn) {
-  constexpr int R = Shape::max_rank;
-  std::array<index_t, R> dims{}, sa{}, sb{};
-  for (int i = 0; i < R; ++i) {
-    const int io = i - (R - out.rank()), ia = i - (R - a.rank()), ib = i - (R - b.rank());
-    dims[i] = io >= 0 ? out[io] : 1;
-    sa[i] = (ia >= 0 && a[ia] != 1) ? a.stride(ia) : 0;
-    sb[i] = (ib >= 0 && b[ib] != 1) ? b.stride(ib) : 0;
+/// `out`'s elements as runs of contiguous elements, with the offsets at which operands a and b (which broadcast to
+/// out) are read: axes of extent 1 dropped and neighbouring axes merged where both operands continue across them.
+/// The innermost axis steps each operand by 1 (it varies along the run) or 0 (one value for the whole run).
+struct BroadcastRuns {
+  int outer = 0;                             ///< loops around the runs (0 to 3)
+  std::array<index_t, 3> extent{};           ///< their extents, outermost first
+  std::array<index_t, 3> step_a{}, step_b{};  ///< how far a and b move per step of each loop
+  index_t length = 1;                        ///< elements per run
+  bool a_varies = false, b_varies = false;   ///< whether a (b) steps along a run, or repeats one value
+
+  BroadcastRuns(const Shape& out, const Shape& a, const Shape& b) {
+    std::array<index_t, Shape::max_rank> dims{}, sa{}, sb{};
+    int n = 0;  // the kept axes, outermost first
+    for (int i = 0; i < out.rank(); ++i) {
+      if (out[i] == 1) continue;
+      const int ia = i - (out.rank() - a.rank()), ib = i - (out.rank() - b.rank());
+      const index_t step_a_i = (ia >= 0 && a[ia] != 1) ? a.stride(ia) : 0, step_b_i = (ib >= 0 && b[ib] != 1) ? b.stride(ib) : 0;
+      if (n > 0 && sa[n - 1] == step_a_i * out[i] && sb[n - 1] == step_b_i * out[i]) {  // continues the axis before
+        dims[n - 1] *= out[i];
+        sa[n - 1] = step_a_i;
+        sb[n - 1] = step_b_i;
+        continue;
+      }
+      dims[n] = out[i], sa[n] = step_a_i, sb[n] = step_b_i;
+      ++n;
+    }
+    if (n == 0) return;  // a single element
+    length = dims[n - 1];
+    a_varies = sa[n - 1] != 0;
+    b_varies = sb[n - 1] != 0;
+    outer = n - 1;
+    for (int k = 0; k < outer; ++k) extent[k] = dims[k], step_a[k] = sa[k], step_b[k] = sb[k];
   }
-  index_t o = 0;
-  for (index_t i0 = 0; i0 < dims[0]; ++i0)
-    for (index_t i1 = 0; i1 < dims[1]; ++i1)
-      for (index_t i2 = 0; i2 < dims[2]; ++i2)
-        for (index_t i3 = 0; i3 < dims[3]; ++i3)
-          fn(o++, i0 * sa[0] + i1 * sa[1] + i2 * sa[2] + i3 * sa[3], i0 * sb[0] + i1 * sb[1] + i2 * sb[2] + i3 * sb[3]);
-}
+
+  /// fn(out_offset, a_offset, b_offset) for the first element of every run, in row-major order of out.
+  template <class Fn>
+  void for_each(Fn&& fn) const {
+    std::array<index_t, 3> e{1, 1, 1}, ta{}, tb{};
+    for (int k = 0; k < outer; ++k) e[3 - outer + k] = extent[k], ta[3 - outer + k] = step_a[k], tb[3 - outer + k] = step_b[k];
+    index_t o = 0;
+    for (index_t i0 = 0; i0 < e[0]; ++i0)
+      for (index_t i1 = 0; i1 < e[1]; ++i1)
+        for (index_t i2 = 0; i2 < e[2]; ++i2, o += length) fn(o, i0 * ta[0] + i1 * ta[1] + i2 * ta[2], i0 * tb[0] + i1 * tb[1] + i2 * tb[2]);
+  }
+};
 
 /// True when `small` equals the trailing axes of `big` (a bias-like vector broadcast over rows).
 inline bool is_suffix(const Shape& small, const Shape& big) {
@@ -45,35 +74,23 @@ inline bool is_row_constant(const Shape& small, const Shape& big) {
   return true;
 }
 
+template <class T> using ConstRun = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T> using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+
 /// out = f(a, b) with broadcasting; f is a generic callable valid on Eigen arrays, on scalars and on mixes.
 template <class T, class F>
 Tensor<T> broadcast_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
-  if (a.shape() == b.shape()) {
-    Tensor<T> out = Tensor<T>::uninitialized(a.shape());
-    out.array() = f(a.array(), b.array());
-    return out;
-  }
-  const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
   Tensor<T> out = Tensor<T>::uninitialized(shape);
-  const index_t n = out.size();
-  if (b.size() == 1 && a.shape() == shape) {
-    out.array() = f(a.array(), b.data()[0]);
-  } else if (a.size() == 1 && b.shape() == shape) {
-    out.array() = f(a.data()[0], b.array());
-  } else if (a.shape() == shape && is_suffix(b.shape(), shape)) {
-    const index_t d = b.size();
-    for (index_t r = 0; r < n; r += d) out.array().segment(r, d) = f(a.array().segment(r, d), b.array());
-  } else if (b.shape() == shape && is_suffix(a.shape(), shape)) {
-    const index_t d = a.size();
-    for (index_t r = 0; r < n; r += d) out.array().segment(r, d) = f(a.array(), b.array().segment(r, d));
-  } else if (a.shape() == shape && is_row_constant(b.shape(), shape)) {
-    const index_t d = shape[shape.rank() - 1];
-    for (index_t r = 0; r < n / d; ++r) out.array().segment(r * d, d) = f(a.array().segment(r * d, d), b.data()[r]);
-  } else {
-    T* o = out.data();
-    const T *pa = a.data(), *pb = b.data();
-    for_each_broadcast(shape, a.shape(), b.shape(), [&](index_t io, index_t ia, index_t ib) { o[io] = f(pa[ia], pb[ib]); });
-  }
+  const BroadcastRuns runs(shape, a.shape(), b.shape());
+  const index_t n = runs.length;
+  runs.for_each([&](index_t o, index_t ia, index_t ib) {
+    Run<T> r(out.data() + o, n);
+    if (runs.a_varies && runs.b_varies) r = f(ConstRun<T>(a.data() + ia, n), ConstRun<T>(b.data() + ib, n));
+    else if (runs.a_varies) r = f(ConstRun<T>(a.data() + ia, n), b.data()[ib]);
+    else if (runs.b_varies) r = f(a.data()[ia], ConstRun<T>(b.data() + ib, n));
+    else r.setConstant(f(a.data()[ia], b.data()[ib]));
+  });
   return out;
 }
 
@@ -81,20 +98,24 @@ Tensor<T> broadcast_binary(const char* op, const Tensor<T>& a, const Tensor<T>& 
 
 /// Repeats x along broadcast axes to `shape` (numpy rules).
 template <class T>
-Tensor<T> broadcast_to(Tensor<T> x, const Shape& shape) {
+Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   if (!(broadcast_shapes("broadcast_to", x.shape(), shape) == shape))
     throw shape_error("broadcast_to: shape " + x.shape().str() + " cannot be broadcast to " + shape.str());
   if (x.shape() == shape) return x;
   Tensor<T> out = Tensor<T>::uninitialized(shape);
-  T* o = out.data();
-  const T* px = x.data();
-  detail::for_each_broadcast(shape, shape, x.shape(), [&](index_t io, index_t, index_t ix) { o[io] = px[ix]; });
+  const detail::BroadcastRuns runs(shape, x.shape(), x.shape());
+  const index_t n = runs.length;
+  runs.for_each([&](index_t o, index_t ix, index_t) {
+    detail::Run<T> r(out.data() + o, n);
+    if (runs.a_varies) r = detail::ConstRun<T>(x.data() + ix, n);
+    else r.setConstant(x.data()[ix]);
+  });
   return out;
 }
 
 /// Sums x over the axes along which `shape` was broadcast to x's shape: the adjoint of broadcast_to.
 template <class T>
-Tensor<T> sum_to(Tensor<T> x, const Shape& shape) {
+Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   if (!(broadcast_shapes("sum_to", shape, x.shape()) == x.shape()))
     throw shape_error("sum_to: shape " + x.shape().str() + " cannot be summed to " + shape.str() +
                       " (the target must broadcast to the source)");
@@ -114,12 +135,34 @@ Tensor<T> sum_to(Tensor<T> x, const Shape& shape) {
                       .sum()
                       .transpose();
   } else {
+    // Each output element adds its inputs in x's row-major order: along a run, either every element goes to its own
+    // output (one vectorized add) or all go to one (a sequential sum, the same order as element by element).
     out.array().setZero();
-    T* o = out.data();
-    const T* px = x.data();
-    detail::for_each_broadcast(x.shape(), x.shape(), shape, [&](index_t ix, index_t, index_t io) { o[io] += px[ix]; });
+    const detail::BroadcastRuns runs(x.shape(), shape, shape);
+    const index_t n = runs.length;
+    runs.for_each([&](index_t ix, index_t io, index_t) {
+      if (runs.a_varies) {
+        detail::Run<T>(out.data() + io, n) += detail::ConstRun<T>(x.data() + ix, n);
+      } else {
+        T sum = out.data()[io];
+        for (index_t i = 0; i < n; ++i) sum += x.data()[ix + i];
+        out.data()[io] = sum;
+      }
+    });
   }
   return out;
+}
+
+/// broadcast_to of a temporary: returned as it is when it has the shape already.
+template <class T>
+Tensor<T> broadcast_to(Tensor<T>&& x, const Shape& shape) {
+  return x.shape() == shape ? std::move(x) : broadcast_to(std::as_const(x), shape);
+}
+
+/// sum_to of a temporary: returned as it is when it has the shape already (the common case of an equal-shaped op).
+template <class T>
+Tensor<T> sum_to(Tensor<T>&& x, const Shape& shape) {
+  return x.shape() == shape ? std::move(x) : sum_to(std::as_const(x), shape);
 }
 
 }  // namespace metagrad
