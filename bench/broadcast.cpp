@@ -86,7 +86,7 @@ void BM_BroadcastLibTorchOverMetagrad(benchmark::State& state) {
   }
   std::vector<int64_t> small_shape;
   for (int i = 0; i < p.small.rank(); ++i) small_shape.push_back(p.small[i]);
-  const auto torch_sum_to = [&] { return ta.sum(dims, /*keepdim=*/true).reshape(small_shape); };
+  const auto torch_sum_to = [&] { return dims.empty() ? ta.clone() : ta.sum(dims, /*keepdim=*/true).reshape(small_shape); };
   if (adjoint) {
     const TD ours = sum_to(a, p.small);
     const auto theirs = torch_sum_to().contiguous();
