@@ -40,7 +40,9 @@ template <class T> struct IndexSelect : Rule<T, IndexSelect<T>> {
   IndexVector indices;
   IndexSelect(int a, IndexVector i) : axis(a), indices(std::move(i)) {}
   const char* name() const override { return "index_select"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, index_add(c.grad(), axis, indices, c.value(0).shape()[axis])); }
+  template <class C> void vjp(C& c) const {
+    c.accumulate(0, index_add(c.grad(), axis, indices, c.value(0).shape()[axis]));
+  }
 };
 template <class T> struct IndexAdd : Rule<T, IndexAdd<T>> {
   int axis;

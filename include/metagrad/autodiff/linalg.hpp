@@ -93,12 +93,20 @@ template <class T> Var<T> dot(const Var<T>& a, const Tensor<T>& b) { return dot(
 template <class T> Var<T> dot(const Tensor<T>& a, const Var<T>& b) { return dot(b.tape().constant(a), b); }
 
 /// The lower triangle of each matrix (entries with j − i <= k), recorded.
-template <class T> Var<T> tril(const Var<T>& x, index_t k) { return x.tape().record(tril(x.value(), k), {x}, rules::Tril<T>(k)); }
+template <class T> Var<T> tril(const Var<T>& x, index_t k) {
+  return x.tape().record(tril(x.value(), k), {x}, rules::Tril<T>(k));
+}
 /// The upper triangle of each matrix (entries with j − i >= k), recorded.
-template <class T> Var<T> triu(const Var<T>& x, index_t k) { return x.tape().record(triu(x.value(), k), {x}, rules::Triu<T>(k)); }
+template <class T> Var<T> triu(const Var<T>& x, index_t k) {
+  return x.tape().record(triu(x.value(), k), {x}, rules::Triu<T>(k));
+}
 /// The diagonal of each square matrix, [..., n, n] → [..., n], recorded.
-template <class T> Var<T> diagonal(const Var<T>& x) { return x.tape().record(diagonal(x.value()), {x}, rules::Diagonal<T>{}); }
+template <class T> Var<T> diagonal(const Var<T>& x) {
+  return x.tape().record(diagonal(x.value()), {x}, rules::Diagonal<T>{});
+}
 /// Square matrices with x's last axis on their diagonals, [..., n] → [..., n, n], recorded.
-template <class T> Var<T> diag_embed(const Var<T>& x) { return x.tape().record(diag_embed(x.value()), {x}, rules::DiagEmbed<T>{}); }
+template <class T> Var<T> diag_embed(const Var<T>& x) {
+  return x.tape().record(diag_embed(x.value()), {x}, rules::DiagEmbed<T>{});
+}
 
 }  // namespace metagrad

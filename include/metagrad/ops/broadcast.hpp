@@ -28,7 +28,8 @@ struct BroadcastRuns {
     for (int i = 0; i < out.rank(); ++i) {
       if (out[i] == 1) continue;
       const int ia = i - (out.rank() - a.rank()), ib = i - (out.rank() - b.rank());
-      const index_t step_a_i = (ia >= 0 && a[ia] != 1) ? a.stride(ia) : 0, step_b_i = (ib >= 0 && b[ib] != 1) ? b.stride(ib) : 0;
+      const index_t step_a_i = (ia >= 0 && a[ia] != 1) ? a.stride(ia) : 0;
+      const index_t step_b_i = (ib >= 0 && b[ib] != 1) ? b.stride(ib) : 0;
       if (n > 0 && sa[n - 1] == step_a_i * out[i] && sb[n - 1] == step_b_i * out[i]) {  // continues the axis before
         dims[n - 1] *= out[i];
         sa[n - 1] = step_a_i;
@@ -50,11 +51,14 @@ struct BroadcastRuns {
   template <class Fn>
   void for_each(Fn&& fn) const {
     std::array<index_t, 3> e{1, 1, 1}, ta{}, tb{};
-    for (int k = 0; k < outer; ++k) e[3 - outer + k] = extent[k], ta[3 - outer + k] = step_a[k], tb[3 - outer + k] = step_b[k];
+    for (int k = 0; k < outer; ++k) {  // the innermost loops are the ones used
+      e[3 - outer + k] = extent[k], ta[3 - outer + k] = step_a[k], tb[3 - outer + k] = step_b[k];
+    }
     index_t o = 0;
     for (index_t i0 = 0; i0 < e[0]; ++i0)
       for (index_t i1 = 0; i1 < e[1]; ++i1)
-        for (index_t i2 = 0; i2 < e[2]; ++i2, o += length) fn(o, i0 * ta[0] + i1 * ta[1] + i2 * ta[2], i0 * tb[0] + i1 * tb[1] + i2 * tb[2]);
+        for (index_t i2 = 0; i2 < e[2]; ++i2, o += length)
+          fn(o, i0 * ta[0] + i1 * ta[1] + i2 * ta[2], i0 * tb[0] + i1 * tb[1] + i2 * tb[2]);
   }
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // Indexing and layout ops on plain tensors: reshape, row gather and its adjoint, gather along any axis and its
 // adjoint, gather at flat positions and its adjoint, slice and its adjoint (pad), concatenation, stop_gradient.
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <string>
@@ -52,7 +53,8 @@ namespace detail {
 inline void check_indices(const char* op, const IndexVector& indices, index_t extent, const char* what) {
   for (const index_t i : indices)
     if (i < 0 || i >= extent)
-      throw value_error(std::string(op) + ": index " + std::to_string(i) + " out of range for " + std::to_string(extent) + " " + what);
+      throw value_error(std::string(op) + ": index " + std::to_string(i) + " out of range for " +
+                        std::to_string(extent) + " " + what);
 }
 /// x viewed as [outer, extent of axis, inner] around `axis`: its outer and inner sizes.
 inline std::pair<index_t, index_t> around_axis(const Shape& shape, int axis) {
@@ -72,8 +74,8 @@ template <class T> Tensor<T> index_select(const Tensor<T>& x, int axis, const In
   Tensor<T> out = Tensor<T>::uninitialized(x.shape().with_extent(a, m));
   for (index_t o = 0; o < outer; ++o)
     for (index_t j = 0; j < m; ++j)
-      std::memcpy(out.data() + (o * m + j) * inner, x.data() + (o * n + indices[static_cast<std::size_t>(j)]) * inner,
-                  static_cast<std::size_t>(inner) * sizeof(T));
+      std::copy_n(x.data() + (o * n + indices[static_cast<std::size_t>(j)]) * inner, inner,
+                  out.data() + (o * m + j) * inner);
   return out;
 }
 
@@ -108,8 +110,8 @@ template <class T> Tensor<T> take(const Tensor<T>& x, const IndexVector& positio
 /// arbitrary positions, e.g. a vector into a triangular matrix. The adjoint of take.
 template <class T> Tensor<T> scatter_add(const Tensor<T>& values, const IndexVector& positions, const Shape& shape) {
   if (!(values.shape() == Shape{static_cast<index_t>(positions.size())}))
-    throw shape_error("scatter_add: values of shape " + values.shape().str() + " for " + std::to_string(positions.size()) +
-                      " positions (a rank-1 tensor of one value per position expected)");
+    throw shape_error("scatter_add: values of shape " + values.shape().str() + " for " +
+                      std::to_string(positions.size()) + " positions (one value per position expected)");
   detail::check_indices("scatter_add", positions, shape.size(), "elements");
   Tensor<T> out = Tensor<T>::zeros(shape);
   for (std::size_t k = 0; k < positions.size(); ++k) out.data()[positions[k]] += values.data()[k];

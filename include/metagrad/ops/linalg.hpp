@@ -14,10 +14,11 @@ template <class T>
 Tensor<T> batched_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b) {
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const index_t batch = a.shape()[0], ar = a.shape()[1], ac = a.shape()[2], br = b.shape()[1], bc = b.shape()[2];
-  const index_t m = transpose_a ? ac : ar, ka = transpose_a ? ar : ac, kb = transpose_b ? bc : br, n = transpose_b ? br : bc;
+  const index_t m = transpose_a ? ac : ar, ka = transpose_a ? ar : ac;
+  const index_t kb = transpose_b ? bc : br, n = transpose_b ? br : bc;
   if (b.shape()[0] != batch || ka != kb)
-    throw shape_error("matmul: batched operands " + a.shape().str() + (transpose_a ? "^T" : "") + " and " + b.shape().str() +
-                      (transpose_b ? "^T" : "") + " (equal batches and inner extents expected)");
+    throw shape_error("matmul: batched operands " + a.shape().str() + (transpose_a ? "^T" : "") + " and " +
+                      b.shape().str() + (transpose_b ? "^T" : "") + " (equal batches and inner extents expected)");
   Tensor<T> out = Tensor<T>::uninitialized(Shape{batch, m, n});
   for (index_t i = 0; i < batch; ++i) {
     const Eigen::Map<const Matrix> A(a.data() + i * ar * ac, ar, ac), B(b.data() + i * br * bc, br, bc);
@@ -72,7 +73,8 @@ namespace detail {
 template <class T, class Keep>
 Tensor<T> band(const char* op, Tensor<T> x, Keep keep) {
   if (x.rank() < 2) throw shape_error(std::string(op) + ": a tensor of rank >= 2 expected, got " + x.shape().str());
-  const index_t rows = x.shape()[x.rank() - 2], cols = x.shape()[x.rank() - 1], matrices = x.size() / std::max<index_t>(1, rows * cols);
+  const index_t rows = x.shape()[x.rank() - 2], cols = x.shape()[x.rank() - 1];
+  const index_t matrices = x.size() / std::max<index_t>(1, rows * cols);
   for (index_t b = 0; b < matrices; ++b)
     for (index_t i = 0; i < rows; ++i) {
       T* row = x.data() + (b * rows + i) * cols;
@@ -112,7 +114,8 @@ template <class T> Tensor<T> diag_embed(const Tensor<T>& x) {
   const int r = x.rank();
   if (r < 1 || r > 3) throw shape_error("diag_embed: a tensor of rank 1 to 3 expected, got " + x.shape().str());
   const index_t n = x.shape()[r - 1];
-  const Shape shape = r == 1 ? Shape{n, n} : r == 2 ? Shape{x.shape()[0], n, n} : Shape{x.shape()[0], x.shape()[1], n, n};
+  const Shape shape =
+      r == 1 ? Shape{n, n} : r == 2 ? Shape{x.shape()[0], n, n} : Shape{x.shape()[0], x.shape()[1], n, n};
   Tensor<T> out = Tensor<T>::zeros(shape);
   for (index_t b = 0; b < x.size() / std::max<index_t>(1, n); ++b)
     for (index_t i = 0; i < n; ++i) out.data()[(b * n + i) * n + i] = x.data()[b * n + i];
