@@ -96,9 +96,6 @@ BENCHMARK_TEMPLATE(BM_MetaTrainingThroughput, double, RecordAll)->DenseRange(0, 
 BENCHMARK_TEMPLATE(BM_MetaTrainingThroughput, float, RecordAll)->DenseRange(0, 2)->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK_TEMPLATE(BM_MetaTrainingThroughput, float, StoreAll)->Arg(0)->Unit(benchmark::kMillisecond)->Iterations(5);
 int main(int argc, char** argv) {
-  // An unroll of 20 recorded steps holds about 1.3 GB of tapes in double (0.6 GB in float): above the default 1 GiB a
-  // thread caches, the excess would be page-faulted in again at every unroll. Meta-training in double raises it too.
-  metagrad::memory::set_cache_limit(std::size_t(3) << 30);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

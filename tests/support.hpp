@@ -9,6 +9,7 @@
 #include <limits>
 #include <optional>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,20 @@ inline void check_derivative(double exact, double f_up, double f_down, double h,
   CHECK(std::abs(fd) > 1000 * noise);
   CHECK(std::abs(exact - fd) <= relative * std::abs(fd) + 10 * noise);
 }
+
+/// A fresh directory of its own under the system's temporary folder, removed with its contents when the test ends
+/// (also when it fails), so that tests running in parallel never share a file.
+struct TempDir {
+  std::filesystem::path path = std::filesystem::temp_directory_path() / ("metagrad-test-" + std::to_string(std::random_device{}()));
+  TempDir() { std::filesystem::create_directories(path); }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::filesystem::path operator/(const std::string& name) const { return path / name; }
+};
 
 /// The MNIST-10k folder under METAGRAD_DATA_DIR, when it is there. Without it the calling test is skipped with a
 /// message — except under CI (the environment variable CI set), where a missing dataset fails the test.

@@ -293,10 +293,7 @@ int run(int argc, char** argv) {
     const bool single = mt.precision == "float";
     if (mt.task == "quadratic") return single ? meta_train_and_save(QuadraticTask<float>{}, mt, common.out) : meta_train_and_save(Quadratic{}, mt, common.out);
     if (!data) throw value_error("learned_optimizer: meta-training on " + mt.task.string() + " needs MNIST (--data)");
-    if (!single) {
-      memory::set_cache_limit(std::max(memory::cache_limit(), std::size_t(3) << 30));  // an unroll's tapes: 1.3 GB in double
-      return meta_train_and_save(mnist_task(mt.task.string(), *data), mt, common.out);
-    }
+    if (!single) return meta_train_and_save(mnist_task(mt.task.string(), *data), mt, common.out);
     const Dataset<float> digits = load_mnist<float>(mnist_dir, MnistSplit::train);
     return meta_train_and_save(mnist_task(mt.task.string(), digits), mt, common.out);
   }

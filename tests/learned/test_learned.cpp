@@ -94,14 +94,14 @@ TEST_CASE("the LSTM optimizer's state saves and loads like any rule's, with and 
   for (const auto& pre : {GradientPreprocessing::paper(), GradientPreprocessing::moments()}) {
     const auto opt = LstmOptimizer<TD>::initial(4, 7, pre);
     const auto state = opt.direction(params, grads, opt.init(params)).second;
-    const fs::path dir = fs::temp_directory_path() / "metagrad_lstm_state.npz";
+    const TempDir temp;
+    const fs::path dir = temp / "state.npz";
     save_state(dir, state);
     auto loaded = opt.init(params);
     load_state(dir, loaded);
     CHECK(loaded.hidden2 == state.hidden2);
     CHECK(loaded.features == state.features);
     CHECK(loaded.features.shape() == Shape{6, pre.state_columns()});
-    fs::remove_all(dir);
   }
 }
 
@@ -318,8 +318,7 @@ TEST_CASE("a learned optimizer's file written without metagrad: every entry land
 }
 
 TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or mismatched files") {
-  const auto dir = std::filesystem::temp_directory_path() / "metagrad_learned_file";
-  std::filesystem::create_directories(dir);
+  const TempDir dir;
   const auto path = dir / "optimizer.npz";
   auto opt = LstmOptimizer<TD>::initial(6, 9, GradientPreprocessing::published_code());
   opt.output_scale = 0.05;
@@ -370,7 +369,6 @@ TEST_CASE("the learned optimizer's file: round trip, and corrupt, truncated or m
                               {"preprocessing kind 7"});
   check_throws_with<io_error>([&] { load_learned_optimizer(with_entries([](auto& e) { e[5].second.data()[0] = std::nan(""); })); },
                               {"NaN"});
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("MnistMlpTask: per-optimizee initialization and batch order, the loss on either carrier") {

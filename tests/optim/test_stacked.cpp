@@ -104,7 +104,8 @@ TEST_CASE("an Adam level's hypergradients of α, β1 and β2 match finite differ
 
 TEST_CASE("a stacked optimizer's state saves, loads and resumes bit for bit") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("metagrad-stacked-" + std::to_string(std::random_device{}())) / "state.npz";
+  const TempDir temp;
+  const fs::path dir = temp / "state.npz";
   const StackedOptimizer<double> opt(
       {{.rule = StackRule::adam, .step_size = 0.05}, {.step_size = 1e-4}, {.rule = StackRule::adam, .step_size = 1e-6}});
   ParamList<TD> params = {TD({2}, {2.0, 1.0})};
@@ -127,7 +128,6 @@ TEST_CASE("a stacked optimizer's state saves, loads and resumes bit for bit") {
   CHECK(opt.hyperparameters(loaded, 1) == opt.hyperparameters(state, 1));
   auto other = opt.init({TD::ones({3})});
   CHECK_THROWS_AS(load_state(dir, other), io_error);
-  fs::remove_all(dir.parent_path());
 }
 
 TEST_CASE("misuse of a stacked optimizer; a step that throws changes nothing") {

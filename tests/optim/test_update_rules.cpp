@@ -193,12 +193,12 @@ TEST_CASE("gradient transformations: clipping by hand, chains of any length, the
   check_close(theta[0], TD({2}, {0.8021, -1.9477}));
   // The state is a tree named by where each rule stands in the chain; it saves and loads like any other.
   CHECK(tree_paths(state) == std::vector<std::string>{"rule[2].velocity[0]"});
-  const auto file = std::filesystem::temp_directory_path() / "metagrad_chain_state.npz";
+  const TempDir dir;
+  const auto file = dir / "state.npz";
   save_state(file, state);
   auto loaded = optimizer.init(theta);
   load_state(file, loaded);
   CHECK(tree_hash(loaded) == tree_hash(state));
-  std::filesystem::remove(file);
   // The rules without the step-size policy are a rule again, on either carrier.
   const auto rules = chain(ClipByValue<>{.limit = 1}, AddDecayedWeights<>{.weight_decay = 0.1}, Momentum<>{.momentum = 0.9});
   check_close(three_steps_on_tape(rules, 0.1), three_steps(rules, 0.1));

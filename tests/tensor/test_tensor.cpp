@@ -123,6 +123,40 @@ TEST_CASE("freed blocks are reused by the same thread, within the cache limit") 
   CHECK(copy.data() != b.data());
 }
 
+TEST_CASE("beyond its limit, the caches keep as much as the program's high-water mark of live bytes") {
+  const std::size_t limit = memory::cache_limit();
+  memory::release_cache();  // empty, and the high-water mark lowered to what is live now
+  memory::set_cache_limit(memory::min_cached_bytes);
+  const std::size_t base = memory::live_bytes(), block = 256 * 256 * sizeof(double);
+  REQUIRE(base < block);  // no large tensor of another test still alive
+  const auto blocks = [](int count, index_t rows) {
+    std::vector<TD> held;
+    for (int i = 0; i < count; ++i) held.push_back(TD::zeros({rows, 256}));
+    return held;
+  };
+  blocks(3, 256);
+  CHECK(memory::high_water_bytes() == base + 3 * block);
+  CHECK(memory::cached_bytes() == 3 * block);  // far above the limit, but the peak needed all of it
+  {
+    const auto again = blocks(3, 256);
+    CHECK(memory::cached_bytes() == 0);  // every block reused: no allocation
+    CHECK(memory::live_bytes() == base + 3 * block);
+  }
+  blocks(4, 256);  // one block more: the high-water mark grows, and the caches keep all four
+  CHECK(memory::high_water_bytes() == base + 4 * block);
+  CHECK(memory::cached_bytes() == 4 * block);
+  blocks(1, 512);  // another size: cached beside the four, it would pass the high-water mark
+  CHECK(memory::high_water_bytes() == base + 4 * block);
+  CHECK(memory::cached_bytes() == 4 * block);  // so it went back to the C allocator
+  memory::release_cache();
+  CHECK(memory::cached_bytes() == 0);
+  CHECK(memory::high_water_bytes() == memory::live_bytes());
+  memory::set_cache_limit(0);  // off, high-water mark or not
+  blocks(3, 256);
+  CHECK(memory::cached_bytes() == 0);
+  memory::set_cache_limit(limit);
+}
+
 TEST_CASE("float tensors") {
   const Tensor<float> f = Tensor<float>::random_normal({3, 3}, 1);
   CHECK(f.size() == 9);

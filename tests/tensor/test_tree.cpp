@@ -121,7 +121,7 @@ TEST_CASE("tree_hash sees every bit of every leaf") {
 }
 
 TEST_CASE("any tree saves as one archive named by its paths and loads back, checked, or not at all") {
-  const auto dir = std::filesystem::temp_directory_path() / ("metagrad-tree-" + std::to_string(std::random_device{}()));
+  const TempDir dir;
   const Model<TD> m = model(1);
   save_tree(dir / "model.npz", m);
   std::vector<std::string> names;
@@ -149,7 +149,6 @@ TEST_CASE("any tree saves as one archive named by its paths and loads back, chec
   before = tree_hash(other);
   check_throws_with<io_error>([&] { load_tree(dir / "model.npz", other); }, {"layers[1].weight has shape [2, 1], expected [2, 2]"});
   CHECK(tree_hash(other) == before);
-  std::filesystem::remove_all(dir);
 }
 
 }  // TEST_SUITE

@@ -15,7 +15,8 @@ TEST_CASE("a real loop: gradient descent on a quadratic, with every callback") {
   ParamList<TD> params = {TD({2}, {3.0, -2.0})};
   const auto opt = chain(Sgd<>{}, ConstantStepSize<>{0.1});
   auto state = opt.init(params);
-  const auto csv = std::filesystem::temp_directory_path() / "metagrad-loop-test.csv";
+  const TempDir dir;
+  const auto csv = dir / "log.csv";
   struct Counter {
     int begins = 0, steps = 0, ends = 0;
     void on_begin(std::int64_t) { ++begins; }
@@ -46,7 +47,6 @@ TEST_CASE("a real loop: gradient descent on a quadratic, with every callback") {
   std::getline(in, first);
   CHECK(header == "step,loss,step_size,validation_loss,validation_accuracy");
   CHECK(first == "0,13,0.1,,");
-  std::filesystem::remove(csv);
 }
 
 TEST_CASE("early stopping and a callback that stops") {
@@ -89,8 +89,7 @@ TEST_CASE("a proposed step is applied only after its loss passed the checks") {
 
 TEST_CASE("a run stopped, saved, reloaded and resumed gives the same bits and the same log") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("metagrad-resume-" + std::to_string(std::random_device{}()));
-  fs::create_directories(dir);
+  const TempDir dir;
   const auto opt = chain(Adam<>{}, HypergradientStepSize<>{.initial = 0.01, .beta = 1e-4});
   const TD target = randn({3, 2}, 7);
   // Minibatch noise that is a pure function of the step, as BatchOrder gives.
@@ -131,7 +130,6 @@ TEST_CASE("a run stopped, saved, reloaded and resumed gives the same bits and th
   const std::string log_a{std::istreambuf_iterator<char>(a), {}}, log_b{std::istreambuf_iterator<char>(b), {}};
   CHECK(log_a == log_b);
   CHECK(std::count(log_a.begin(), log_a.end(), '\n') == 31);
-  fs::remove_all(dir);
   CHECK_THROWS_AS((void)train(StepRange{5, 3}, [](std::int64_t) { return StepReport{}; }), value_error);
 }
 

@@ -2,9 +2,13 @@
 // Buffer<T>: the aligned, owned memory behind a Tensor, recycled through a per-thread cache.
 //
 // A training loop allocates and frees the same sizes every step. Freed large blocks handed straight back to the
-// C allocator are often returned to the operating system and page-faulted in again on the next step, which
-// costs as much as the arithmetic on them. The cache keeps freed blocks (by exact size) for reuse by the same
-// thread, up to a limit, so a loop that repeats reaches a steady state with no allocation at all.
+// C allocator are returned to the operating system and page-faulted in again, zeroed, on the next step, which
+// costs as much as the arithmetic on them. The cache keeps freed blocks (by exact size) for reuse, so a loop that
+// repeats reaches a steady state with no allocation at all. What the caches hold is bounded by the program's own
+// needs: at most max(limit, the high-water mark of live bytes), so a step whose temporaries exceed the limit still
+// reuses them, and caching at most doubles the footprint of a program above the limit. (Bounding cached + live by
+// the peak instead is too tight: a step's temporaries of one size are freed before those of another are allocated.)
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
@@ -23,9 +27,23 @@ inline constexpr std::size_t alignment = 64;
 inline constexpr std::size_t min_cached_bytes = 16384;
 
 namespace detail {
-inline std::atomic<std::size_t>& cache_limit_bytes() {
-  static std::atomic<std::size_t> limit{std::size_t(1) << 30};
-  return limit;
+/// Process-wide byte counts of blocks of at least min_cached_bytes (all threads together).
+struct Counters {
+  std::atomic<std::size_t> limit{std::size_t(1) << 30};
+  std::atomic<std::size_t> live{0};    ///< held by buffers
+  std::atomic<std::size_t> peak{0};    ///< the high-water mark of live
+  std::atomic<std::size_t> cached{0};  ///< held by the caches
+};
+inline Counters& counters() {
+  static Counters c;
+  return c;
+}
+
+/// How much the caches may hold: the limit, or the high-water mark of live bytes when that is larger.
+inline std::size_t cache_budget() {
+  auto& c = counters();
+  const std::size_t limit = c.limit.load(std::memory_order_relaxed);
+  return limit == 0 ? 0 : std::max(limit, c.peak.load(std::memory_order_relaxed));
 }
 
 inline void* allocate_raw(std::size_t bytes) {
@@ -45,19 +63,21 @@ class Cache {
     if (it == free_.end() || it->second.empty()) return nullptr;
     void* p = it->second.back();
     it->second.pop_back();
-    held_ -= bytes;
+    forget(bytes);
     return p;
   }
   bool give(void* p, std::size_t bytes) {
-    if (held_ + bytes > cache_limit_bytes().load(std::memory_order_relaxed)) return false;
+    if (counters().cached.load(std::memory_order_relaxed) + bytes > cache_budget()) return false;
     free_[bytes].push_back(p);
     held_ += bytes;
+    counters().cached += bytes;
     return true;
   }
   void release() {
     for (auto& [bytes, blocks] : free_)
       for (void* p : blocks) std::free(p);
     free_.clear();
+    counters().cached -= held_;
     held_ = 0;
   }
   std::size_t held() const { return held_; }
@@ -68,6 +88,10 @@ class Cache {
   }
 
  private:
+  void forget(std::size_t bytes) {
+    held_ -= bytes;
+    counters().cached -= bytes;
+  }
   std::unordered_map<std::size_t, std::vector<void*>> free_;
   std::size_t held_ = 0;
 };
@@ -79,31 +103,45 @@ inline Cache* this_thread_cache() {
 }
 }  // namespace detail
 
-/// Sets the most memory each thread keeps cached for reuse (default 1 GiB); 0 disables caching.
-inline void set_cache_limit(std::size_t bytes) { detail::cache_limit_bytes().store(bytes); }
-inline std::size_t cache_limit() { return detail::cache_limit_bytes().load(); }
+/// Sets the most the caches hold when the program's high-water mark is lower (default 1 GiB); 0 turns caching off.
+inline void set_cache_limit(std::size_t bytes) { detail::counters().limit.store(bytes); }
+/// The limit set by set_cache_limit.
+inline std::size_t cache_limit() { return detail::counters().limit.load(); }
 /// Bytes the calling thread holds in its cache.
 inline std::size_t cached_bytes() {
   auto* c = detail::this_thread_cache();
   return c ? c->held() : 0;
 }
-/// Returns the calling thread's cached blocks to the C allocator.
+/// Bytes of large blocks (16 KiB or more) held by tensors now, over all threads.
+inline std::size_t live_bytes() { return detail::counters().live.load(); }
+/// The most live_bytes() has been since the start, or since the last release_cache().
+inline std::size_t high_water_bytes() { return detail::counters().peak.load(); }
+/// Returns the calling thread's cached blocks to the C allocator and lowers the high-water mark to the live bytes,
+/// so that a one-off large computation stops entitling the cache to its memory.
 inline void release_cache() {
   if (auto* c = detail::this_thread_cache()) c->release();
+  detail::counters().peak.store(detail::counters().live.load());
 }
 
 inline void* allocate(std::size_t bytes) {
-  if (bytes >= min_cached_bytes)
-    if (auto* c = detail::this_thread_cache())
-      if (void* p = c->take(bytes)) return p;
-  return detail::allocate_raw(bytes);
+  if (bytes < min_cached_bytes) return detail::allocate_raw(bytes);
+  auto* cache = detail::this_thread_cache();
+  void* p = cache ? cache->take(bytes) : nullptr;
+  if (!p) p = detail::allocate_raw(bytes);
+  auto& c = detail::counters();
+  const std::size_t live = c.live.fetch_add(bytes) + bytes;
+  for (std::size_t peak = c.peak.load(); live > peak && !c.peak.compare_exchange_weak(peak, live);) {
+  }
+  return p;
 }
 
 inline void deallocate(void* p, std::size_t bytes) {
   if (!p) return;
-  if (bytes >= min_cached_bytes)
+  if (bytes >= min_cached_bytes) {
+    detail::counters().live -= bytes;
     if (auto* c = detail::this_thread_cache())
       if (c->give(p, bytes)) return;
+  }
   std::free(p);
 }
 
