@@ -21,20 +21,6 @@ template <class T> struct Reshape : Rule<T, Reshape<T>> {
   const char* name() const override { return "reshape"; }
   template <class C> void vjp(C& c) const { c.accumulate(0, reshape(c.release_grad(), c.value(0).shape())); }
 };
-template <class T> struct GatherRows : Rule<T, GatherRows<T>> {
-  IndexVector indices;
-  explicit GatherRows(IndexVector i) : indices(std::move(i)) {}
-  const char* name() const override { return "gather_rows"; }
-  template <class C> void vjp(C& c) const {
-    c.accumulate(0, scatter_add_rows(c.grad(), indices, c.value(0).shape()[0]));
-  }
-};
-template <class T> struct ScatterAddRows : Rule<T, ScatterAddRows<T>> {
-  IndexVector indices;
-  explicit ScatterAddRows(IndexVector i) : indices(std::move(i)) {}
-  const char* name() const override { return "scatter_add_rows"; }
-  template <class C> void vjp(C& c) const { c.accumulate(0, gather_rows(c.grad(), indices)); }
-};
 template <class T> struct IndexSelect : Rule<T, IndexSelect<T>> {
   int axis;
   IndexVector indices;
@@ -105,13 +91,13 @@ template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   return x.tape().record(x.value().reshape(shape), {x}, rules::Reshape<T>{});
 }
-/// Rows x[indices[i]] along axis 0, recorded (its backward is scatter_add_rows).
+/// Rows x[indices[i]] along axis 0, recorded (as index_select; its backward is scatter_add_rows).
 template <class T> Var<T> gather_rows(const Var<T>& x, const IndexVector& indices) {
-  return x.tape().record(gather_rows(x.value(), indices), {x}, rules::GatherRows<T>(indices));
+  return x.tape().record(gather_rows(x.value(), indices), {x}, rules::IndexSelect<T>(0, indices));
 }
-/// The adjoint of gather_rows, recorded: rows rows where row indices[i] accumulates x[i].
+/// The adjoint of gather_rows, recorded (as index_add): rows rows where row indices[i] accumulates x[i].
 template <class T> Var<T> scatter_add_rows(const Var<T>& x, const IndexVector& indices, index_t rows) {
-  return x.tape().record(scatter_add_rows(x.value(), indices, rows), {x}, rules::ScatterAddRows<T>(indices));
+  return x.tape().record(scatter_add_rows(x.value(), indices, rows), {x}, rules::IndexAdd<T>(0, indices));
 }
 /// The slabs x[…, indices[j], …] along axis, recorded (its backward is index_add).
 template <class T> Var<T> index_select(const Var<T>& x, int axis, const IndexVector& indices) {

@@ -16,8 +16,7 @@ namespace detail {
 /// out) are read: axes of extent 1 dropped and neighbouring axes merged where both operands continue across them.
 /// The innermost axis steps each operand by 1 (it varies along the run) or 0 (one value for the whole run).
 struct BroadcastRuns {
-  int outer = 0;                             ///< loops around the runs (0 to 3)
-  std::array<index_t, 3> extent{};           ///< their extents, outermost first
+  std::array<index_t, 3> extent{1, 1, 1};     ///< the loops around the runs, outermost first (unused ones are 1)
   std::array<index_t, 3> step_a{}, step_b{};  ///< how far a and b move per step of each loop
   index_t length = 1;                        ///< elements per run
   bool a_varies = false, b_varies = false;   ///< whether a (b) steps along a run, or repeats one value
@@ -43,17 +42,14 @@ struct BroadcastRuns {
     length = dims[n - 1];
     a_varies = sa[n - 1] != 0;
     b_varies = sb[n - 1] != 0;
-    outer = n - 1;
-    for (int k = 0; k < outer; ++k) extent[k] = dims[k], step_a[k] = sa[k], step_b[k] = sb[k];
+    for (int k = 0, at = 4 - n; k < n - 1; ++k, ++at)  // the innermost loops are the ones used
+      extent[at] = dims[k], step_a[at] = sa[k], step_b[at] = sb[k];
   }
 
   /// fn(out_offset, a_offset, b_offset) for the first element of every run, in row-major order of out.
   template <class Fn>
   void for_each(Fn&& fn) const {
-    std::array<index_t, 3> e{1, 1, 1}, ta{}, tb{};
-    for (int k = 0; k < outer; ++k) {  // the innermost loops are the ones used
-      e[3 - outer + k] = extent[k], ta[3 - outer + k] = step_a[k], tb[3 - outer + k] = step_b[k];
-    }
+    const auto &e = extent, &ta = step_a, &tb = step_b;
     index_t o = 0;
     for (index_t i0 = 0; i0 < e[0]; ++i0)
       for (index_t i1 = 0; i1 < e[1]; ++i1)

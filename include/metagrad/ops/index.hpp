@@ -15,39 +15,6 @@ namespace metagrad {
 /// x under another shape of equal size, without a copy.
 template <class T> Tensor<T> reshape(Tensor<T> x, const Shape& shape) { return std::move(x).reshape(shape); }
 
-/// Rows x[indices[0]], x[indices[1]], … (along axis 0): minibatch selection. Indices may repeat.
-template <class T> Tensor<T> gather_rows(const Tensor<T>& x, const IndexVector& indices) {
-  if (x.rank() < 1) throw shape_error("gather_rows: tensor of rank >= 1 expected, got " + x.shape().str());
-  const Shape shape = x.shape().with_extent(0, static_cast<index_t>(indices.size()));
-  Tensor<T> out = Tensor<T>::uninitialized(shape);
-  const index_t row = x.shape().stride(0);
-  for (std::size_t i = 0; i < indices.size(); ++i) {
-    const index_t r = indices[i];
-    if (r < 0 || r >= x.shape()[0])
-      throw value_error("gather_rows: index " + std::to_string(r) + " out of range for " + std::to_string(x.shape()[0]) +
-                        " rows");
-    out.array().segment(static_cast<index_t>(i) * row, row) = x.array().segment(r * row, row);
-  }
-  return out;
-}
-
-/// The adjoint of gather_rows: a tensor of `rows` rows where row indices[i] accumulates x[i].
-template <class T> Tensor<T> scatter_add_rows(const Tensor<T>& x, const IndexVector& indices, index_t rows) {
-  if (x.rank() < 1 || x.shape()[0] != static_cast<index_t>(indices.size()))
-    throw shape_error("scatter_add_rows: " + std::to_string(indices.size()) + " indices for a tensor of shape " +
-                      x.shape().str());
-  const Shape shape = x.shape().with_extent(0, rows);
-  Tensor<T> out(shape);
-  const index_t row = x.shape().stride(0);
-  for (std::size_t i = 0; i < indices.size(); ++i) {
-    const index_t r = indices[i];
-    if (r < 0 || r >= rows)
-      throw value_error("scatter_add_rows: index " + std::to_string(r) + " out of range for " + std::to_string(rows) + " rows");
-    out.array().segment(r * row, row) += x.array().segment(static_cast<index_t>(i) * row, row);
-  }
-  return out;
-}
-
 namespace detail {
 /// Checks that every index lies in [0, extent).
 inline void check_indices(const char* op, const IndexVector& indices, index_t extent, const char* what) {
@@ -62,6 +29,28 @@ inline std::pair<index_t, index_t> around_axis(const Shape& shape, int axis) {
   for (int d = 0; d < axis; ++d) outer *= shape[d];
   return {outer, shape.stride(axis)};
 }
+/// index_select after its checks.
+template <class T> Tensor<T> select_slabs(const Tensor<T>& x, int axis, const IndexVector& indices) {
+  const auto [outer, inner] = around_axis(x.shape(), axis);
+  const index_t n = x.shape()[axis], m = static_cast<index_t>(indices.size());
+  Tensor<T> out = Tensor<T>::uninitialized(x.shape().with_extent(axis, m));
+  for (index_t o = 0; o < outer; ++o)
+    for (index_t j = 0; j < m; ++j)
+      std::copy_n(x.data() + (o * n + indices[static_cast<std::size_t>(j)]) * inner, inner,
+                  out.data() + (o * m + j) * inner);
+  return out;
+}
+/// index_add after its checks.
+template <class T> Tensor<T> add_slabs(const Tensor<T>& x, int axis, const IndexVector& indices, index_t extent) {
+  const auto [outer, inner] = around_axis(x.shape(), axis);
+  const index_t m = x.shape()[axis];
+  Tensor<T> out = Tensor<T>::zeros(x.shape().with_extent(axis, extent));
+  for (index_t o = 0; o < outer; ++o)
+    for (index_t j = 0; j < m; ++j)
+      out.array().segment((o * extent + indices[static_cast<std::size_t>(j)]) * inner, inner) +=
+          x.array().segment((o * m + j) * inner, inner);
+  return out;
+}
 }  // namespace detail
 
 /// The slabs x[…, indices[j], …] along `axis`, in order (NumPy's take along an axis, PyTorch's index_select).
@@ -69,14 +58,7 @@ inline std::pair<index_t, index_t> around_axis(const Shape& shape, int axis) {
 template <class T> Tensor<T> index_select(const Tensor<T>& x, int axis, const IndexVector& indices) {
   const int a = normalize_axis("index_select", axis, x.shape());
   detail::check_indices("index_select", indices, x.shape()[a], "slabs");
-  const auto [outer, inner] = detail::around_axis(x.shape(), a);
-  const index_t n = x.shape()[a], m = static_cast<index_t>(indices.size());
-  Tensor<T> out = Tensor<T>::uninitialized(x.shape().with_extent(a, m));
-  for (index_t o = 0; o < outer; ++o)
-    for (index_t j = 0; j < m; ++j)
-      std::copy_n(x.data() + (o * n + indices[static_cast<std::size_t>(j)]) * inner, inner,
-                  out.data() + (o * m + j) * inner);
-  return out;
+  return detail::select_slabs(x, a, indices);
 }
 
 /// The adjoint of index_select: a tensor with `extent` slabs along `axis` where slab indices[j] accumulates x's
@@ -88,14 +70,24 @@ template <class T> Tensor<T> index_add(const Tensor<T>& x, int axis, const Index
                       " slabs along axis " + std::to_string(a) + " of " + x.shape().str());
   if (extent < 0) throw value_error("index_add: negative extent " + std::to_string(extent));
   detail::check_indices("index_add", indices, extent, "slabs");
-  const auto [outer, inner] = detail::around_axis(x.shape(), a);
-  const index_t m = x.shape()[a];
-  Tensor<T> out = Tensor<T>::zeros(x.shape().with_extent(a, extent));
-  for (index_t o = 0; o < outer; ++o)
-    for (index_t j = 0; j < m; ++j)
-      out.array().segment((o * extent + indices[static_cast<std::size_t>(j)]) * inner, inner) +=
-          x.array().segment((o * m + j) * inner, inner);
-  return out;
+  return detail::add_slabs(x, a, indices, extent);
+}
+
+/// Rows x[indices[0]], x[indices[1]], … (index_select along axis 0): minibatch selection. Indices may repeat.
+template <class T> Tensor<T> gather_rows(const Tensor<T>& x, const IndexVector& indices) {
+  if (x.rank() < 1) throw shape_error("gather_rows: tensor of rank >= 1 expected, got " + x.shape().str());
+  detail::check_indices("gather_rows", indices, x.shape()[0], "rows");
+  return detail::select_slabs(x, 0, indices);
+}
+
+/// The adjoint of gather_rows (index_add along axis 0): a tensor of `rows` rows where row indices[i] accumulates x[i].
+template <class T> Tensor<T> scatter_add_rows(const Tensor<T>& x, const IndexVector& indices, index_t rows) {
+  if (x.rank() < 1 || x.shape()[0] != static_cast<index_t>(indices.size()))
+    throw shape_error("scatter_add_rows: " + std::to_string(indices.size()) + " indices for a tensor of shape " +
+                      x.shape().str());
+  if (rows < 0) throw value_error("scatter_add_rows: negative row count " + std::to_string(rows));
+  detail::check_indices("scatter_add_rows", indices, rows, "rows");
+  return detail::add_slabs(x, 0, indices, rows);
 }
 
 /// The elements of x at flat (row-major) positions, as a rank-1 tensor [positions]. Its adjoint is scatter_add.
