@@ -201,6 +201,44 @@ TEST_CASE("leaves created before a mark can be updated in place between steps") 
   check_throws_with<tape_error>([&] { (void)tape.mutable_value(y); }, {"mutable_value", "square", "not a leaf"});
 }
 
+TEST_CASE("reshape, contiguous slices and stop_gradient are views: no copy, the same gradients") {
+  Tape<double> tape;
+  const VD x = tape.variable(randn({64, 64}, 21));  // 32 KiB: a block the memory counters see
+  const std::size_t live = memory::live_bytes();
+  const VD r = reshape(x, {32, 128}), rows = slice(x, 0, 2, 30), flat = reshape(rows, {30 * 64});
+  CHECK(memory::live_bytes() == live);  // nothing was allocated for the three results
+  CHECK(r.value().data() == x.value().data());
+  CHECK(rows.value().data() == x.value().data() + 2 * 64);
+  CHECK(flat.value().data() == rows.value().data());
+  CHECK((x.value().owns_data() && !r.value().owns_data() && !rows.value().owns_data()));
+  const TD copy = rows.value();  // copies of a view own their elements
+  CHECK((copy.owns_data() && copy.data() != rows.value().data() && copy == slice(x.value(), 0, 2, 30)));
+  // Not views: a slice that is not one range, and one that starts off the 16-byte alignment Eigen's maps assume.
+  CHECK(slice(x, 1, 0, 8).value().owns_data());
+  const VD odd = tape.variable(randn({4, 3}, 22));
+  CHECK(slice(odd, 0, 1, 2).value().owns_data());
+  CHECK(slice(odd, 0, 2, 2).value().data() == odd.value().data() + 6);
+
+  // The same gradients as copies would get, first and second order.
+  const TD c = randn({30, 64}, 23);
+  CHECK(grad(sum(rows * c), {x})[0] == pad(c, 0, 2, 32));
+  CHECK(grad(sum(stop_gradient(x) * x), {x})[0] == x.value());
+  CHECK(!stop_gradient(x).requires_grad());
+  const TD v = randn({64, 64}, 24);
+  const TD h = hvp(sum(pow(reshape(slice(x, 0, 4, 8), {512}), 3.0)), {x}, {v})[0];
+  const TD expected = pad(slice(x.value(), 0, 4, 8) * slice(v, 0, 4, 8) * 6.0, 0, 4, 52);
+  CHECK((h.array() - expected.array()).abs().maxCoeff() <= 1e-13 * expected.array().abs().maxCoeff());
+
+  // A view keeps what it shares unchanged: mutable_value refuses the viewed leaf (also a constant one) and the view.
+  const VD k = tape.constant(randn({8, 8}, 25));
+  const VD kv = reshape(k, {64});
+  CHECK(kv.value().data() == k.value().data());
+  check_throws_with<tape_error>([&] { (void)tape.mutable_value(k); }, {"mutable_value", "already used"});
+  check_throws_with<tape_error>([&] { (void)tape.mutable_value(kv); }, {"mutable_value", "view of node"});
+  check_throws_with<tape_error>([&] { (void)tape.mutable_value(stop_gradient(k)); }, {"mutable_value", "view of node"});
+  check_throws_with<shape_error>([&] { (void)reshape(x, {5}); }, {"reshape", "[64, 64]", "[5]"});
+}
+
 TEST_CASE("the same variable asked for twice gets its gradient twice") {
   Tape<double> tape;
   VD x = tape.variable(TD({2}, {1.0, 2.0}));

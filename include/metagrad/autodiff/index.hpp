@@ -86,10 +86,12 @@ template <class T> struct Concat : Rule<T, Concat<T>> {
 
 }  // namespace rules
 
-/// x under another shape of equal size, recorded.
+/// x under another shape of equal size, recorded as a view of x's storage (no copy).
 template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  return x.tape().record(x.value().reshape(shape), {x}, rules::Reshape<T>{});
+  if (shape.size() == x.shape().size())
+    if (auto view = x.tape().record_view(x, 0, shape, rules::Reshape<T>{})) return *view;
+  return x.tape().record(x.value().reshape(shape), {x}, rules::Reshape<T>{});  // empty, or Tensor::reshape's error
 }
 /// Rows x[indices[i]] along axis 0, recorded (as index_select; its backward is scatter_add_rows).
 template <class T> Var<T> gather_rows(const Var<T>& x, const IndexVector& indices) {
@@ -117,9 +119,14 @@ template <class T> Var<T> take(const Var<T>& x, const IndexVector& positions) {
 template <class T> Var<T> scatter_add(const Var<T>& values, const IndexVector& positions, const Shape& shape) {
   return values.tape().record(scatter_add(values.value(), positions, shape), {values}, rules::ScatterAdd<T>(positions));
 }
-/// Elements start … start+length−1 along axis, recorded.
+/// Elements start … start+length−1 along axis, recorded; a view of x's storage when they are one contiguous range
+/// (every axis before `axis` has extent 1).
 template <class T> Var<T> slice(const Var<T>& x, int axis, index_t start, index_t length) {
   const int a = normalize_axis("slice", axis, x.shape());
+  const Shape& s = x.shape();
+  if (start >= 0 && length >= 0 && start + length <= s[a] && s.size() == s.stride(a) * s[a])  // one contiguous range
+    if (auto view = x.tape().record_view(x, start * s.stride(a), s.with_extent(a, length), rules::Slice<T>(a, start)))
+      return *view;
   return x.tape().record(slice(x.value(), a, start, length), {x}, rules::Slice<T>(a, start));
 }
 /// Zero padding along axis, recorded.
@@ -130,19 +137,22 @@ template <class T> Var<T> pad(const Var<T>& x, int axis, index_t before, index_t
 /// Joins Vars of one tape along axis, recorded.
 template <class T> Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
   if (xs.empty()) throw value_error("concat: at least one tensor expected");
-  std::vector<Tensor<T>> values;
+  std::vector<const Tensor<T>*> values;  // the nodes' own values: nothing is recorded while they are read
   for (const auto& x : xs) {
     xs[0].tape().check(x, "concat");
-    values.push_back(x.value());
+    values.push_back(&x.value());
   }
   const int a = normalize_axis("concat", axis, xs[0].shape());
-  return xs[0].tape().record(concat(values, a), xs, rules::Concat<T>(a));
+  return xs[0].tape().record(detail::concat_of(values, a), xs, rules::Concat<T>(a));
 }
 /// Joins Vars of one tape along axis, recorded.
 template <class T> Var<T> concat(std::initializer_list<Var<T>> xs, int axis) {
   return concat(std::vector<Var<T>>(xs), axis);
 }
-/// The same value, recorded as a constant: no gradient flows through it.
-template <class T> Var<T> stop_gradient(const Var<T>& x) { return x.tape().constant(x.value()); }
+/// The same value, recorded as a constant: no gradient flows through it (a view of x's storage, without a copy).
+template <class T> Var<T> stop_gradient(const Var<T>& x) {
+  if (auto view = x.tape().record_view(x, 0, x.shape(), rules::Reshape<T>{}, false)) return *view;
+  return x.tape().constant(x.value());
+}
 
 }  // namespace metagrad

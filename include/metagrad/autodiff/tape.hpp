@@ -106,6 +106,9 @@ class Tape {
     Node& n = node(v);
     if (n.op) throw tape_error(std::string("Tape::mutable_value: node ") + std::to_string(v.index_) + " is the result of " +
                                n.op->name() + ", not a leaf");
+    if (!n.value.owns_data())
+      throw tape_error("Tape::mutable_value: node " + std::to_string(v.index_) + " is a view of node " +
+                       std::to_string(inputs_[n.first_input]) + ", sharing its storage, not a leaf of its own");
     const std::size_t after = v.index_ + 1 < nodes_.size() ? nodes_[v.index_ + 1].first_input : inputs_.size();
     for (std::size_t k = after; k < inputs_.size(); ++k)
       if (inputs_[k] == v.index_)
@@ -141,6 +144,32 @@ class Tape {
   template <class R>
   Var<T> record(Tensor<T> value, const std::vector<Var<T>>& inputs, R rule) {
     return record_range(std::move(value), inputs.data(), inputs.size(), std::move(rule));
+  }
+
+  /// Records shape.size() elements of x from flat position offset as a node that shares x's storage instead of
+  /// copying it (a reshape, a contiguous slice); returns an empty optional when they are none or do not start on an
+  /// address Eigen's maps accept, and the caller copies. Gradients flow through the rule unless `differentiable` is
+  /// false (stop_gradient). The node is x's dependant even without a rule, so mutable_value refuses to change x under
+  /// it; x lies earlier on the tape, so it outlives the view.
+  template <class R>
+  std::optional<Var<T>> record_view(const Var<T>& x, index_t offset, const Shape& shape, R rule,
+                                    bool differentiable = true) {
+    check(x, rule.name());
+    const Tensor<T>& from = nodes_[x.index_].value;
+    if (offset < 0 || offset + shape.size() > from.size())
+      throw shape_error(std::string(rule.name()) + ": a view of " + std::to_string(shape.size()) + " elements from " +
+                        std::to_string(offset) + " does not fit in " + from.shape().str());
+    if (shape.size() == 0 || !Tensor<T>::can_view(from, offset)) return std::nullopt;
+    const bool requires_grad = differentiable && nodes_[x.index_].requires_grad;
+    const auto first = static_cast<std::uint32_t>(inputs_.size());
+    inputs_.push_back(x.index_);
+    try {  // an allocation that fails leaves the tape as it was
+      return append(Tensor<T>::view(from, offset, shape), requires_grad ? std::make_unique<R>(std::move(rule)) : nullptr, 1,
+                    requires_grad, first);
+    } catch (...) {
+      inputs_.resize(first);
+      throw;
+    }
   }
 
   /// Throws unless v is a live node of this tape; `op` names the caller in the message.

@@ -159,26 +159,34 @@ template <class T> Tensor<T> pad(const Tensor<T>& x, int axis, index_t before, i
   return out;
 }
 
-/// Joins tensors along `axis`; all other extents must agree.
-template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
+namespace detail {
+/// concat of the tensors the pointers name (the Var version joins node values in place, without copying them first).
+template <class T> Tensor<T> concat_of(const std::vector<const Tensor<T>*>& xs, int axis) {
   if (xs.empty()) throw value_error("concat: at least one tensor expected");
-  const int a = normalize_axis("concat", axis, xs[0].shape());
-  const Shape others = xs[0].shape().with_extent(a, 0);
+  const int a = normalize_axis("concat", axis, xs[0]->shape());
+  const Shape others = xs[0]->shape().with_extent(a, 0);
   index_t extent = 0;
-  for (const auto& x : xs) {
-    if (!(x.shape().with_extent(a, 0) == others))
-      throw shape_error("concat: shape " + x.shape().str() + " does not match " + xs[0].shape().str() +
+  for (const Tensor<T>* x : xs) {
+    if (!(x->shape().with_extent(a, 0) == others))
+      throw shape_error("concat: shape " + x->shape().str() + " does not match " + xs[0]->shape().str() +
                         " outside axis " + std::to_string(axis));
-    extent += x.shape()[a];
+    extent += x->shape()[a];
   }
-  const Shape shape = others.with_extent(a, extent);
-  Tensor<T> out = Tensor<T>::uninitialized(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(others.with_extent(a, extent));
   index_t at = 0;
-  for (const auto& x : xs) {
-    detail::copy_slabs(x, 0, out, at, a, x.shape()[a]);
-    at += x.shape()[a];
+  for (const Tensor<T>* x : xs) {
+    detail::copy_slabs(*x, 0, out, at, a, x->shape()[a]);
+    at += x->shape()[a];
   }
   return out;
+}
+}  // namespace detail
+
+/// Joins tensors along `axis`; all other extents must agree.
+template <class T> Tensor<T> concat(const std::vector<Tensor<T>>& xs, int axis) {
+  std::vector<const Tensor<T>*> pointers;
+  for (const auto& x : xs) pointers.push_back(&x);
+  return detail::concat_of(pointers, axis);
 }
 
 /// Joins tensors along axis.

@@ -1,5 +1,5 @@
 #pragma once
-// Buffer<T>: the aligned, owned memory behind a Tensor, recycled through a per-thread cache.
+// Buffer<T>: the aligned memory behind a Tensor, recycled through a per-thread cache (or borrowed, for a view).
 //
 // A training loop allocates and frees the same sizes every step. Freed large blocks handed straight back to the
 // C allocator are returned to the operating system and page-faulted in again, zeroed, on the next step, which
@@ -147,7 +147,8 @@ inline void deallocate(void* p, std::size_t bytes) {
 
 }  // namespace memory
 
-/// Owned, aligned, uninitialized storage for n elements of T. Copies are deep; moves are free.
+/// Aligned, uninitialized storage for n elements of T: owned, or borrowed from another buffer that outlives it.
+/// Copies are deep and owned; moves are free.
 template <class T>
 class Buffer {
  public:
@@ -155,27 +156,43 @@ class Buffer {
   explicit Buffer(std::ptrdiff_t n) : size_(n) {  ///< Storage for n elements, uninitialized.
     if (n > 0) data_ = static_cast<T*>(memory::allocate(bytes()));
   }
-  Buffer(const Buffer& other) : Buffer(other.size_) {  ///< Deep copy.
+  /// n elements at data, owned elsewhere: the caller keeps them alive and unchanged while this buffer lives.
+  static Buffer borrow(T* data, std::ptrdiff_t n) {
+    Buffer b;
+    b.data_ = data;
+    b.size_ = n;
+    b.owned_ = false;
+    return b;
+  }
+  Buffer(const Buffer& other) : Buffer(other.size_) {  ///< Deep copy, into owned storage.
     if (size_ > 0) std::memcpy(data_, other.data_, bytes());
   }
   /// Takes the storage; other is left empty.
-  Buffer(Buffer&& other) noexcept : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  Buffer(Buffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)),
+        size_(std::exchange(other.size_, 0)),
+        owned_(std::exchange(other.owned_, true)) {}
   /// Copy-and-swap assignment.
   Buffer& operator=(Buffer other) noexcept {
     std::swap(data_, other.data_);
     std::swap(size_, other.size_);
+    std::swap(owned_, other.owned_);
     return *this;
   }
-  ~Buffer() { memory::deallocate(data_, bytes()); }
+  ~Buffer() {
+    if (owned_) memory::deallocate(data_, bytes());
+  }
 
   T* data() { return data_; }                    ///< First element.
   const T* data() const { return data_; }        ///< First element.
   std::ptrdiff_t size() const { return size_; }  ///< Number of elements.
+  bool owned() const { return owned_; }          ///< False for borrowed storage.
 
  private:
   std::size_t bytes() const { return static_cast<std::size_t>(size_) * sizeof(T); }
   T* data_ = nullptr;
   std::ptrdiff_t size_ = 0;
+  bool owned_ = true;
 };
 
 }  // namespace metagrad

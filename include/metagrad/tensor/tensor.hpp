@@ -1,7 +1,8 @@
 #pragma once
 // Tensor<T>: a dense, row-major array of rank 0 to 4 with value semantics (copies are deep, moves are free),
-// stored contiguously and aligned so that Eigen maps over it vectorize. A Tensor owns its memory: Eigen views of
-// a Tensor are zero-copy maps; an Eigen matrix becomes a Tensor by one copy (from_eigen).
+// stored contiguously and aligned so that Eigen maps over it vectorize. A Tensor owns its memory (except the views a
+// tape records, see owns_data): Eigen views of a Tensor are zero-copy maps; an Eigen matrix becomes a Tensor by one
+// copy (from_eigen).
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
@@ -153,6 +154,10 @@ class Tensor {
   ArrayMap array() { return ArrayMap(data(), size()); }                  ///< The elements as a writable Eigen array.
   ConstArrayMap array() const { return ConstArrayMap(data(), size()); }  ///< The elements as a read-only Eigen array.
 
+  /// False for a view: a node recorded on a tape (reshape, a contiguous slice, stop_gradient) that shares the
+  /// elements of an earlier node instead of copying them. Copies of a view own their elements.
+  bool owns_data() const { return data_.owned(); }
+
   /// True when no element is NaN or infinite, in one vectorized pass: x·0 is 0 for finite x and NaN otherwise.
   bool all_finite() const { return std::isfinite((array() * T(0)).sum()); }
 
@@ -192,6 +197,17 @@ class Tensor {
   }
 
   Tensor(const Shape& shape, Buffer<T>&& buffer) : shape_(shape), data_(std::move(buffer)) {}
+
+  template <class U> friend class Tape;
+  /// Eigen's maps of a tensor promise 16-byte alignment (Eigen::Aligned); a view must start on such an address.
+  static bool can_view(const Tensor& x, index_t offset) {
+    return reinterpret_cast<std::uintptr_t>(x.data() + offset) % 16 == 0;
+  }
+  /// shape.size() elements of x from flat position offset, shared rather than copied: valid while x lives and is
+  /// not written. Only the tape makes views, of nodes that outlive them and that it keeps unchanged.
+  static Tensor view(const Tensor& x, index_t offset, const Shape& shape) {
+    return Tensor(shape, Buffer<T>::borrow(const_cast<T*>(x.data()) + offset, shape.size()));
+  }
 
   Shape shape_;
   Buffer<T> data_;
