@@ -121,6 +121,8 @@ TEST_CASE("indexing: reshape, gather and scatter rows, slice, pad, concat") {
   const TD x = randn({4, 3}, 60);
   const IndexVector rows = {2, 0, 2, 3};  // a repeated row accumulates its gradient
   check_first_and_second_order([](const Vars& v) { return reshape(v[0], {2, 6}); }, {x});
+  check_first_and_second_order([](const Vars& v) { return unsqueeze(squeeze(v[0], 1), 0) * v[0]; }, {randn({3, 1}, 66)});
+  check_first_and_second_order([](const Vars& v) { return matmul(transpose(v[0]), v[0]); }, {randn({3, 1}, 67)});
   check_first_and_second_order([&](const Vars& v) { return gather_rows(v[0], rows); }, {x});
   check_first_and_second_order([&](const Vars& v) { return scatter_add_rows(v[0], rows, 5); }, {x});
   check_first_and_second_order([](const Vars& v) { return slice(v[0], 1, 1, 2); }, {x});

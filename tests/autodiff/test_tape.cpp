@@ -218,6 +218,9 @@ TEST_CASE("reshape, contiguous slices and stop_gradient are views: no copy, the 
   const VD odd = tape.variable(randn({4, 3}, 22));
   CHECK(slice(odd, 0, 1, 2).value().owns_data());
   CHECK(slice(odd, 0, 2, 2).value().data() == odd.value().data() + 6);
+  const VD column = slice(odd, 1, 1, 1);  // a copy, [4, 1]; its transpose, squeeze and unsqueeze are views of it
+  for (const VD& v : {transpose(column), squeeze(column, 1), unsqueeze(column, 0)})
+    CHECK((v.value().data() == column.value().data() && !v.value().owns_data()));
 
   // The same gradients as copies would get, first and second order.
   const TD c = randn({30, 64}, 23);

@@ -257,6 +257,14 @@ TEST_CASE("indexing") {
   CHECK(concat<double>({x, TD({3, 1}, {9, 9, 9})}, 1) == TD({3, 3}, {1, 2, 9, 3, 4, 9, 5, 6, 9}));
   CHECK(concat<double>({x, x}, 0).shape() == Shape{6, 2});
   CHECK(reshape(x, {2, 3})(1, 0) == 4.0);
+  CHECK(squeeze(TD({1, 3}, {1, 2, 3}), 0) == TD({3}, {1, 2, 3}));
+  CHECK(squeeze(TD({3, 1}, {1, 2, 3}), -1) == TD({3}, {1, 2, 3}));
+  CHECK(unsqueeze(x, 1).shape() == Shape{3, 1, 2});
+  CHECK(unsqueeze(x, -1).shape() == Shape{3, 2, 1});
+  CHECK(unsqueeze(TD::scalar(5), 0) == TD({1}, {5}));
+  check_throws_with<shape_error>([&] { (void)squeeze(x, 0); }, {"squeeze", "axis 0", "[3, 2]", "extent 3"});
+  check_throws_with<value_error>([&] { (void)unsqueeze(x, 3); }, {"unsqueeze", "axis 3", "[3, 2]"});
+  check_throws_with<shape_error>([] { (void)unsqueeze(TD::ones({1, 1, 1, 1}), 0); }, {"unsqueeze", "rank, 4"});
   CHECK(stop_gradient(x) == x);
   check_throws_with<value_error>([&] { (void)gather_rows(x, {3}); }, {"gather_rows", "index 3", "3 rows"});
   check_throws_with<value_error>([&] { (void)scatter_add_rows(x, {0, 1, 5}, 4); }, {"scatter_add_rows", "index 5"});

@@ -1,5 +1,5 @@
 #pragma once
-// reshape, gather_rows, scatter_add_rows, index_select, index_add, take, scatter_add, slice, pad, concat and
+// reshape, squeeze, unsqueeze, gather_rows, scatter_add_rows, index_select, index_add, take, scatter_add, slice, pad, concat and
 // stop_gradient on Vars, with their backward rules.
 #include "metagrad/autodiff/elementwise.hpp"
 #include "metagrad/ops/index.hpp"
@@ -93,6 +93,10 @@ template <class T> Var<T> reshape(const Var<T>& x, const Shape& shape) {
     if (auto view = x.tape().record_view(x, 0, shape, rules::Reshape<T>{})) return *view;
   return x.tape().record(x.value().reshape(shape), {x}, rules::Reshape<T>{});  // empty, or Tensor::reshape's error
 }
+/// x without its axis `axis` of extent 1, recorded as a view.
+template <class T> Var<T> squeeze(const Var<T>& x, int axis) { return reshape(x, squeezed(x.shape(), axis)); }
+/// x with a new axis of extent 1 before `axis` (−1 appends it), recorded as a view.
+template <class T> Var<T> unsqueeze(const Var<T>& x, int axis) { return reshape(x, unsqueezed(x.shape(), axis)); }
 /// Rows x[indices[i]] along axis 0, recorded (as index_select; its backward is scatter_add_rows).
 template <class T> Var<T> gather_rows(const Var<T>& x, const IndexVector& indices) {
   return x.tape().record(gather_rows(x.value(), indices), {x}, rules::IndexSelect<T>(0, indices));

@@ -1,6 +1,7 @@
 #pragma once
 // matmul (batched too), transpose, dot, tril, triu, diagonal and diag_embed on Vars, with their backward rules.
 #include "metagrad/autodiff/elementwise.hpp"
+#include "metagrad/autodiff/index.hpp"
 #include "metagrad/ops/linalg.hpp"
 
 namespace metagrad {
@@ -79,8 +80,10 @@ template <class T>
 Var<T> matmul(const Tensor<T>& a, const Var<T>& b, bool transpose_a = false, bool transpose_b = false) {
   return matmul(b.tape().constant(a), b, transpose_a, transpose_b);
 }
-/// The transpose of a matrix, recorded.
+/// The transpose of a matrix, recorded; a view of a's storage when a is one row or one column.
 template <class T> Var<T> transpose(const Var<T>& a) {
+  const Shape& s = a.shape();
+  if (s.rank() == 2 && (s[0] == 1 || s[1] == 1)) return reshape(a, Shape{s[1], s[0]});
   return a.tape().record(transpose(a.value()), {a}, rules::Transpose<T>{});
 }
 /// The inner product of equal-shaped a and b, as a rank-0 Var, recorded.

@@ -15,6 +15,29 @@ namespace metagrad {
 /// x under another shape of equal size, without a copy.
 template <class T> Tensor<T> reshape(Tensor<T> x, const Shape& shape) { return std::move(x).reshape(shape); }
 
+/// The shape without `axis`, which must have extent 1 (squeeze's shape).
+inline Shape squeezed(const Shape& shape, int axis) {
+  const int a = normalize_axis("squeeze", axis, shape);
+  if (shape[a] != 1)
+    throw shape_error("squeeze: axis " + std::to_string(axis) + " of " + shape.str() + " has extent " +
+                      std::to_string(shape[a]) + ", not 1");
+  return shape.reduced(a, false);
+}
+/// The shape with an axis of extent 1 inserted before `axis` (unsqueeze's shape); axis −1 appends it.
+inline Shape unsqueezed(const Shape& shape, int axis) {
+  const int r = shape.rank(), a = axis < 0 ? axis + r + 1 : axis;
+  if (a < 0 || a > r)
+    throw value_error("unsqueeze: axis " + std::to_string(axis) + " is out of range for a new axis of " + shape.str());
+  if (r == Shape::max_rank) throw shape_error("unsqueeze: " + shape.str() + " already has the largest rank, 4");
+  return shape.inserted(a);
+}
+/// x without its axis `axis` of extent 1 (a reshape: moved, not copied, from an rvalue; a view on a tape).
+template <class T> Tensor<T> squeeze(Tensor<T> x, int axis) { return std::move(x).reshape(squeezed(x.shape(), axis)); }
+/// x with a new axis of extent 1 before `axis` (a reshape: moved, not copied, from an rvalue; a view on a tape).
+template <class T> Tensor<T> unsqueeze(Tensor<T> x, int axis) {
+  return std::move(x).reshape(unsqueezed(x.shape(), axis));
+}
+
 namespace detail {
 /// Checks that every index lies in [0, extent).
 inline void check_indices(const char* op, const IndexVector& indices, index_t extent, const char* what) {
