@@ -67,6 +67,27 @@ void BM_Broadcast(benchmark::State& state) {
   state.SetLabel(std::string(adjoint ? "sum_to " : "") + p.name);
 }
 
+// sum_to a trailing shape ([n, d] -> [d], every bias gradient) against the Eigen expression it replaced, which sums
+// in the same order (the same bits) but reads x one packet-wide column at a time.
+void BM_SumRowsOverEigen(benchmark::State& state) {
+  const metagrad::index_t n = state.range(0), d = state.range(1);
+  const TD x = TD::random_normal({n, d}, 1);
+  const auto eigen = [&] {
+    TD out = TD::uninitialized({d});
+    out.array() = Eigen::Map<const Eigen::Array<double, Eigen::Dynamic, Eigen::Dynamic>>(x.data(), d, n).rowwise().sum();
+    return out;
+  };
+  const auto ours = [&] { return sum_to(x, {d}); };
+  if (!(ours() == eigen())) state.SkipWithError("sum_to and Eigen's rowwise sum differ");
+  double ours_s = 0, eigen_s = 0;
+  for (auto _ : state) {
+    ours_s += seconds_of([&] { benchmark::DoNotOptimize(ours()); }, 1);
+    eigen_s += seconds_of([&] { benchmark::DoNotOptimize(eigen()); }, 1);
+  }
+  state.counters["eigen/sum_to"] = eigen_s / ours_s;
+  state.counters["GB/s"] = 8.0 * static_cast<double>(x.size()) * static_cast<double>(state.iterations()) / ours_s / 1e9;
+}
+
 #ifdef METAGRAD_BENCH_WITH_LIBTORCH
 torch::Tensor to_torch(const TD& t) {
   std::vector<int64_t> shape;
@@ -109,6 +130,8 @@ void all_patterns(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK(BM_Broadcast)->Apply(all_patterns)->Unit(benchmark::kMillisecond)->MinTime(0.5);
+BENCHMARK(BM_SumRowsOverEigen)->Args({8192, 1024})->Args({128, 256})->Args({10000, 64})->Args({100000, 10})
+    ->Unit(benchmark::kMicrosecond)->MinTime(0.5);
 #ifdef METAGRAD_BENCH_WITH_LIBTORCH
 BENCHMARK(BM_BroadcastLibTorchOverMetagrad)->Apply(all_patterns)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 #endif

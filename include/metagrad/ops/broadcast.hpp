@@ -3,6 +3,7 @@
 // Every pattern runs as contiguous runs: the output's axes are merged wherever neither operand changes how it steps,
 // so the innermost loop is one Eigen array expression over a run (each operand contiguous along it, or one value
 // repeated), and only the outer loops (at most three) step by index.
+#include <algorithm>
 #include <array>
 #include <string>
 #include <utility>
@@ -77,6 +78,30 @@ inline bool is_row_constant(const Shape& small, const Shape& big) {
 template <class T> using ConstRun = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T> using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 
+/// The sum of n rows of d elements (x row-major) into out[d], reading x row after row (at memory bandwidth; Eigen's
+/// rowwise().sum() of the transposed view reads it one packet-wide column at a time), in the order that expression
+/// sums, so its bits are kept: for the outputs it assigns in packets, x₀ + ((x₁ + x₂) + (x₃ + x₄)) + … and then the
+/// rows left over one by one; for the last d mod (packet size) outputs, one row after another.
+template <class T> void sum_rows(const T* x, index_t n, index_t d, T* out) {
+  if (n == 0) {
+    std::fill_n(out, d, T(0));
+    return;
+  }
+  constexpr index_t packet = Eigen::internal::packet_traits<T>::size;
+  const index_t body = d / packet * packet;
+  const auto row = [&](index_t i) { return ConstRun<T>(x + i * d, body); };
+  Run<T> sum(out, body);
+  sum = row(0);
+  index_t i = 1;
+  for (const index_t fours = (n - 1) & ~index_t(3); i < fours; i += 4) sum += (row(i) + row(i + 1)) + (row(i + 2) + row(i + 3));
+  for (; i < n; ++i) sum += row(i);
+  for (index_t j = body; j < d; ++j) {
+    T s = x[j];
+    for (index_t r = 1; r < n; ++r) s += x[r * d + j];
+    out[j] = s;
+  }
+}
+
 /// out = f(a, b) with broadcasting; f is a generic callable valid on Eigen arrays, on scalars and on mixes.
 template <class T, class F>
 Tensor<T> broadcast_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
@@ -124,10 +149,7 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   if (shape.size() == 1) {
     out.data()[0] = x.array().sum();
   } else if (detail::is_suffix(shape, x.shape())) {
-    const index_t d = shape.size();
-    out.array() = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x.data(), d, x.size() / d)
-                      .rowwise()
-                      .sum();
+    detail::sum_rows(x.data(), x.size() / shape.size(), shape.size(), out.data());
   } else if (detail::is_row_constant(shape, x.shape())) {
     const index_t d = x.shape()[x.rank() - 1];
     out.array() = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x.data(), d, x.size() / d)
