@@ -81,10 +81,15 @@ template <class T> using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 /// The sum of n rows of d elements (x row-major) into out[d], reading x row after row (at memory bandwidth; Eigen's
 /// rowwise().sum() of the transposed view reads it one packet-wide column at a time), in the order that expression
 /// sums, so its bits are kept: for the outputs it assigns in packets, x₀ + ((x₁ + x₂) + (x₃ + x₄)) + … and then the
-/// rows left over one by one; for the last d mod (packet size) outputs, one row after another.
+/// rows left over one by one; for the last d mod (packet size) outputs, one row after another. (Below 32 columns,
+/// the expression itself.)
 template <class T> void sum_rows(const T* x, index_t n, index_t d, T* out) {
   if (n == 0) {
     std::fill_n(out, d, T(0));
+    return;
+  }
+  if (d < 32) {  // a few columns: the expression itself is as fast (a column pass reads every row's few cache lines)
+    Run<T>(out, d) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x, d, n).rowwise().sum();
     return;
   }
   constexpr index_t packet = Eigen::internal::packet_traits<T>::size;
