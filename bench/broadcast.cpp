@@ -130,7 +130,14 @@ void all_patterns(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK(BM_Broadcast)->Apply(all_patterns)->Unit(benchmark::kMillisecond)->MinTime(0.5);
-BENCHMARK(BM_SumRowsOverEigen)->Args({8192, 1024})->Args({128, 256})->Args({10000, 64})->Args({100000, 10})->Args({50000, 16})->Args({50000, 24})->Args({50000, 32})
+BENCHMARK(BM_SumRowsOverEigen)
+    ->Args({8192, 1024})
+    ->Args({128, 256})
+    ->Args({10000, 64})
+    ->Args({100000, 10})
+    ->Args({50000, 16})
+    ->Args({50000, 24})
+    ->Args({50000, 32})
     ->Unit(benchmark::kMicrosecond)->MinTime(0.5);
 #ifdef METAGRAD_BENCH_WITH_LIBTORCH
 BENCHMARK(BM_BroadcastLibTorchOverMetagrad)->Apply(all_patterns)->Unit(benchmark::kMillisecond)->MinTime(0.5);

@@ -46,7 +46,8 @@ template <class T> struct Operands {
   metagrad::Tensor<T> a, b;
   explicit Operands(const Product& p)
       : a(metagrad::Tensor<T>::random_normal(p.transpose_a ? metagrad::Shape{p.k, p.m} : metagrad::Shape{p.m, p.k}, 1)),
-        b(metagrad::Tensor<T>::random_normal(p.transpose_b ? metagrad::Shape{p.n, p.k} : metagrad::Shape{p.k, p.n}, 2)) {}
+        b(metagrad::Tensor<T>::random_normal(p.transpose_b ? metagrad::Shape{p.n, p.k} : metagrad::Shape{p.k, p.n},
+                                             2)) {}
   metagrad::Tensor<T> product(const Product& p) const { return matmul(a, b, p.transpose_a, p.transpose_b); }
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// reshape, squeeze, unsqueeze, gather_rows, scatter_add_rows, index_select, index_add, take, scatter_add, slice, pad, concat and
-// stop_gradient on Vars, with their backward rules.
+// reshape, squeeze, unsqueeze, gather_rows, scatter_add_rows, index_select, index_add, take, scatter_add, slice, pad,
+// concat and stop_gradient on Vars, with their backward rules.
 #include "metagrad/autodiff/elementwise.hpp"
 #include "metagrad/ops/index.hpp"
 

@@ -164,8 +164,8 @@ class Tape {
     const auto first = static_cast<std::uint32_t>(inputs_.size());
     inputs_.push_back(x.index_);
     try {  // an allocation that fails leaves the tape as it was
-      return append(Tensor<T>::view(from, offset, shape), requires_grad ? std::make_unique<R>(std::move(rule)) : nullptr, 1,
-                    requires_grad, first);
+      std::unique_ptr<const Op<T>> op = requires_grad ? std::make_unique<R>(std::move(rule)) : nullptr;
+      return append(Tensor<T>::view(from, offset, shape), std::move(op), 1, requires_grad, first);
     } catch (...) {
       inputs_.resize(first);
       throw;

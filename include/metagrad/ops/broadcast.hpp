@@ -98,7 +98,8 @@ template <class T> void sum_rows(const T* x, index_t n, index_t d, T* out) {
   Run<T> sum(out, body);
   sum = row(0);
   index_t i = 1;
-  for (const index_t fours = (n - 1) & ~index_t(3); i < fours; i += 4) sum += (row(i) + row(i + 1)) + (row(i + 2) + row(i + 3));
+  for (const index_t fours = (n - 1) & ~index_t(3); i < fours; i += 4)
+    sum += (row(i) + row(i + 1)) + (row(i + 2) + row(i + 3));
   for (; i < n; ++i) sum += row(i);
   for (index_t j = body; j < d; ++j) {
     T s = x[j];
