@@ -155,6 +155,7 @@ template <class T> Var<T> concat(std::initializer_list<Var<T>> xs, int axis) {
 }
 /// The same value, recorded as a constant: no gradient flows through it (a view of x's storage, without a copy).
 template <class T> Var<T> stop_gradient(const Var<T>& x) {
+  x.tape().check(x, "stop_gradient");  // (the view below is recorded under reshape's name)
   if (auto view = x.tape().record_view(x, 0, x.shape(), rules::Reshape<T>{}, false)) return *view;
   return x.tape().constant(x.value());
 }

@@ -95,9 +95,9 @@ class Tape {
   Tape& operator=(const Tape&) = delete;
 
   /// A leaf that gradients are taken with respect to.
-  Var<T> variable(Tensor<T> value) { return append(std::move(value), nullptr, 0, true); }
+  Var<T> variable(Tensor<T> value) { return append(std::move(value), nullptr, true); }
   /// A leaf that never receives a gradient.
-  Var<T> constant(Tensor<T> value) { return append(std::move(value), nullptr, 0, false); }
+  Var<T> constant(Tensor<T> value) { return append(std::move(value), nullptr, false); }
 
   /// The value of a leaf, for updating it in place between steps — e.g. parameters created once before a mark,
   /// updated by the optimizer after each rewind. Throws if v is not a leaf or if a node on the tape already
@@ -161,15 +161,8 @@ class Tape {
                         std::to_string(offset) + " does not fit in " + from.shape().str());
     if (shape.size() == 0 || !Tensor<T>::can_view(from, offset)) return std::nullopt;
     const bool requires_grad = differentiable && nodes_[x.index_].requires_grad;
-    const auto first = static_cast<std::uint32_t>(inputs_.size());
-    inputs_.push_back(x.index_);
-    try {  // an allocation that fails leaves the tape as it was
-      std::unique_ptr<const Op<T>> op = requires_grad ? std::make_unique<R>(std::move(rule)) : nullptr;
-      return append(Tensor<T>::view(from, offset, shape), std::move(op), 1, requires_grad, first);
-    } catch (...) {
-      inputs_.resize(first);
-      throw;
-    }
+    std::unique_ptr<const Op<T>> op = requires_grad ? std::make_unique<R>(std::move(rule)) : nullptr;
+    return append(Tensor<T>::view(from, offset, shape), std::move(op), requires_grad, &x, 1);
   }
 
   /// Throws unless v is a live node of this tape; `op` names the caller in the message.
@@ -206,27 +199,28 @@ class Tape {
       needs_grad = needs_grad || nodes_[inputs[k].index_].requires_grad;
     }
     if (!needs_grad) return constant(std::move(value));
+    return append(std::move(value), std::make_unique<R>(std::move(rule)), true, inputs, count);
+  }
+
+  /// A new node with its inputs' indices; an allocation that fails leaves the tape as it was.
+  Var<T> append(Tensor<T> value, std::unique_ptr<const Op<T>> op, bool requires_grad, const Var<T>* inputs = nullptr,
+                std::size_t count = 0) {
+    if (nodes_.size() >= UINT32_MAX) throw tape_error("Tape: more than 2^32 nodes");
     const auto first = static_cast<std::uint32_t>(inputs_.size());
-    try {  // an allocation that fails leaves the tape as it was
+    try {
       for (std::size_t k = 0; k < count; ++k) inputs_.push_back(inputs[k].index_);
-      return append(std::move(value), std::make_unique<R>(std::move(rule)), static_cast<std::uint32_t>(count), true, first);
+      Node& n = nodes_.emplace_back();
+      n.value = std::move(value);
+      n.op = std::move(op);
+      n.first_input = first;
+      n.input_count = static_cast<std::uint32_t>(count);
+      n.serial = ++serial_;
+      n.requires_grad = requires_grad;
+      return Var<T>(this, static_cast<std::uint32_t>(nodes_.size() - 1), n.serial);
     } catch (...) {
       inputs_.resize(first);
       throw;
     }
-  }
-
-  Var<T> append(Tensor<T> value, std::unique_ptr<const Op<T>> op, std::uint32_t count, bool requires_grad,
-                std::uint32_t first = 0) {
-    if (nodes_.size() >= UINT32_MAX) throw tape_error("Tape: more than 2^32 nodes");
-    Node& n = nodes_.emplace_back();
-    n.value = std::move(value);
-    n.op = std::move(op);
-    n.first_input = first;
-    n.input_count = count;
-    n.serial = ++serial_;
-    n.requires_grad = requires_grad;
-    return Var<T>(this, static_cast<std::uint32_t>(nodes_.size() - 1), n.serial);
   }
 
   const Node& node(const Var<T>& v) const {
