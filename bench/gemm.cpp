@@ -1,11 +1,13 @@
-// Question: how fast is metagrad's matrix product (Eigen's, behind matmul) against OpenBLAS's, one thread, in double
-// and float, for the shapes the other benchmarks multiply: square, tall-skinny (the GMM's loop over components), the
-// MLP's forward product and its two backward products (small inner extent), and a product of rank-k updates?
-// BM_Matmul prints metagrad's GFLOP/s. Built where OpenBLAS's CBLAS is installed (libopenblas-openmp-dev or
-// libopenblas-dev; never a library dependency), BM_OpenBlasOverMetagrad times cblas_?gemm alternately with matmul
-// on the same operands and prints OpenBLAS's time / metagrad's (goal: >= 1.0, metagrad at least as fast), both rates,
-// and the largest relative difference of the products. Run with OMP_NUM_THREADS=1 (the benchmark also sets one
-// thread); OPENBLAS_VERBOSE=2 names the kernel OpenBLAS picked.
+// Question: how fast is metagrad's matrix product (its own kernel, ops/gemm.hpp, behind matmul) against OpenBLAS's
+// and against Eigen's (what matmul used before), one thread, in double and float, for the shapes the other benchmarks
+// multiply: square, tall-skinny (the GMM's loop over components), the MLP's forward product and its two backward
+// products (small inner extent), and a product of rank-k updates?
+// BM_Matmul prints metagrad's GFLOP/s; BM_EigenOverMetagrad times Eigen's product alternately with matmul and prints
+// Eigen's time / metagrad's. Built where OpenBLAS's CBLAS is installed (libopenblas-openmp-dev or libopenblas-dev;
+// never a library dependency), BM_OpenBlasOverMetagrad times cblas_?gemm alternately with matmul on the same operands
+// and prints OpenBLAS's time / metagrad's (goal: >= 1.0, metagrad at least as fast), both rates, and the largest
+// relative difference of the products. Run with OMP_NUM_THREADS=1 (the benchmark also sets one thread);
+// OPENBLAS_VERBOSE=2 names the kernel OpenBLAS picked, OPENBLAS_CORETYPE picks another.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -14,11 +16,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "alternating.hpp"
 #include "metagrad/metagrad.hpp"
 #ifdef METAGRAD_BENCH_WITH_OPENBLAS
 #include <cblas.h>
-
-#include "alternating.hpp"
 #endif
 
 namespace {
@@ -61,6 +62,24 @@ template <class T> void BM_Matmul(benchmark::State& state) {
   state.SetLabel(p.name);
 }
 
+template <class T> void BM_EigenOverMetagrad(benchmark::State& state) {
+  const Product& p = products[static_cast<std::size_t>(state.range(0))];
+  const Operands<T> x(p);
+  const auto eigen = [&] {  // Eigen's general product on the same row-major maps, into a fresh output
+    metagrad::Tensor<T> c = metagrad::Tensor<T>::uninitialized(metagrad::Shape{p.m, p.n});
+    const auto a = x.a.matrix();
+    const auto b = x.b.matrix();
+    auto out = c.matrix();
+    if (!p.transpose_a && !p.transpose_b) out.noalias() = a * b;
+    else if (p.transpose_a && !p.transpose_b) out.noalias() = a.transpose() * b;
+    else if (!p.transpose_a && p.transpose_b) out.noalias() = a * b.transpose();
+    else out.noalias() = a.transpose() * b.transpose();
+    return c;
+  };
+  bench::time_alternately(state, "eigen", eigen, "metagrad", [&] { return x.product(p); });
+  state.SetLabel(p.name);
+}
+
 #ifdef METAGRAD_BENCH_WITH_OPENBLAS
 template <class T> void BM_OpenBlasOverMetagrad(benchmark::State& state) {
   const Product& p = products[static_cast<std::size_t>(state.range(0))];
@@ -95,6 +114,8 @@ void all_products(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Matmul<double>)->Apply(all_products)->Unit(benchmark::kMillisecond)->MinTime(0.3);
 BENCHMARK(BM_Matmul<float>)->Apply(all_products)->Unit(benchmark::kMillisecond)->MinTime(0.3);
+BENCHMARK(BM_EigenOverMetagrad<double>)->Apply(all_products)->Unit(benchmark::kMillisecond)->MinTime(0.5);
+BENCHMARK(BM_EigenOverMetagrad<float>)->Apply(all_products)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 #ifdef METAGRAD_BENCH_WITH_OPENBLAS
 BENCHMARK(BM_OpenBlasOverMetagrad<double>)->Apply(all_products)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_OpenBlasOverMetagrad<float>)->Apply(all_products)->Unit(benchmark::kMillisecond)->MinTime(1.0);

@@ -186,6 +186,50 @@ TEST_CASE("matmul, transpose, dot") {
   check_throws_with<shape_error>([&] { (void)dot(a, b); }, {"dot", "[2, 3]", "[3, 2]"});
 }
 
+TEST_CASE("matmul sums each element in the order of the inner index: the bits of a plain loop, whatever the blocking") {
+  // Every element of op(a)·op(b) is the chain c = 0, c = c + a_ik b_kj (one rounding per step, or fused where the
+  // target has fused multiply-add) for k = 0, 1, ...; random values make any other order show in the last bits.
+  // Extents around the register tile (6 rows, 2 or 4 packets of columns), past the cache blocks (384 steps, 120 rows)
+  // and below the packing threshold, all four transpose combinations, float and double, and a batch.
+  const auto check = [](auto zero, index_t m, index_t k, index_t n, bool ta, bool tb) {
+    using T = decltype(zero);
+    const auto seed = static_cast<std::uint64_t>(m * 1000003 + k * 1009 + n * 4 + 2 * ta + tb);
+    const auto a = Tensor<T>::random_normal(ta ? Shape{k, m} : Shape{m, k}, seed);
+    const auto b = Tensor<T>::random_normal(tb ? Shape{n, k} : Shape{k, n}, seed + 1);
+    Tensor<T> loop = Tensor<T>::zeros({m, n});
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n; ++j) {
+        T c = 0;
+        for (index_t p = 0; p < k; ++p)
+          c = detail::multiply_add(ta ? a.data()[p * m + i] : a.data()[i * k + p],
+                                   tb ? b.data()[j * k + p] : b.data()[p * n + j], c);
+        loop.data()[i * n + j] = c;
+      }
+    CAPTURE(m);
+    CAPTURE(k);
+    CAPTURE(n);
+    CAPTURE(ta);
+    CAPTURE(tb);
+    CHECK(matmul(a, b, ta, tb) == loop);
+  };
+  for (const index_t m : {1, 5, 6, 7, 13, 121})
+    for (const index_t k : {1, 3, 17, 384, 385})
+      for (const index_t n : {1, 3, 8, 17, 33, 64, 65, 130}) {
+        check(0.0, m, k, n, (m + n) % 2 == 1, (k + n) % 3 == 0);
+        check(0.0f, m, k, n, m % 2 == 0, n % 2 == 1);
+      }
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true}) {
+      check(0.0, 7, 770, 4100, ta, tb);  // two column blocks and three inner blocks
+      check(0.0f, 61, 200, 70, ta, tb);
+    }
+  const TD a = randn({2, 7, 30}, 85), b = randn({2, 30, 40}, 86);  // a batch is its matrices' products
+  const TD c = matmul(a, b);
+  for (index_t i = 0; i < 2; ++i)
+    CHECK(slice(c, 0, i, 1).reshape({7, 40}) ==
+          matmul(slice(a, 0, i, 1).reshape({7, 30}), slice(b, 0, i, 1).reshape({30, 40})));
+}
+
 TEST_CASE("batched matmul and the matrix-structure ops: tril, triu, diagonal, diag_embed, eye") {
   const TD a = randn({3, 2, 4}, 80), b = randn({3, 4, 5}, 81), bt = randn({3, 5, 4}, 82);
   const auto matrix = [](const TD& x, index_t i) { return slice(x, 0, i, 1).reshape({x.shape()[1], x.shape()[2]}); };

@@ -4,58 +4,45 @@
 #include <algorithm>
 #include <string>
 
+#include "metagrad/ops/gemm.hpp"
 #include "metagrad/tensor/tensor.hpp"
 
 namespace metagrad {
 
 namespace detail {
-/// One batch of matmul: op(a_b) · op(b_b) for rank-3 operands [batch, rows, cols], each product on unaligned maps.
+/// op(x) for the row-major matrix at data with `cols` columns.
 template <class T>
-Tensor<T> batched_matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a, bool transpose_b) {
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const index_t batch = a.shape()[0], ar = a.shape()[1], ac = a.shape()[2], br = b.shape()[1], bc = b.shape()[2];
-  const index_t m = transpose_a ? ac : ar, ka = transpose_a ? ar : ac;
-  const index_t kb = transpose_b ? bc : br, n = transpose_b ? br : bc;
-  if (b.shape()[0] != batch || ka != kb)
-    throw shape_error("matmul: batched operands " + a.shape().str() + (transpose_a ? "^T" : "") + " and " +
-                      b.shape().str() + (transpose_b ? "^T" : "") + " (equal batches and inner extents expected)");
-  Tensor<T> out = Tensor<T>::uninitialized(Shape{batch, m, n});
-  for (index_t i = 0; i < batch; ++i) {
-    const Eigen::Map<const Matrix> A(a.data() + i * ar * ac, ar, ac), B(b.data() + i * br * bc, br, bc);
-    Eigen::Map<Matrix> C(out.data() + i * m * n, m, n);
-    if (!transpose_a && !transpose_b) C.noalias() = A * B;
-    else if (transpose_a && !transpose_b) C.noalias() = A.transpose() * B;
-    else if (!transpose_a && transpose_b) C.noalias() = A * B.transpose();
-    else C.noalias() = A.transpose() * B.transpose();
-  }
-  return out;
+StridedMatrix<T> operand(const T* data, index_t cols, bool transpose) {
+  return transpose ? StridedMatrix<T>{data, 1, cols} : StridedMatrix<T>{data, cols, 1};
 }
 }  // namespace detail
 
 /// op(a) · op(b), where op transposes (the last two axes) when the flag is set; no transposed copy is made. Rank-2
-/// operands are matrices; rank-3 operands [batch, rows, cols] are a batch of them with equal batch extents.
+/// operands are matrices; rank-3 operands [batch, rows, cols] are a batch of them with equal batch extents. Each
+/// element is summed in the order of the inner index (ops/gemm.hpp), so its bits do not depend on the shapes around it.
 template <class T>
 Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = false, bool transpose_b = false) {
-  if (a.rank() == 3 && b.rank() == 3) return detail::batched_matmul(a, b, transpose_a, transpose_b);
-  if (a.rank() != 2 || b.rank() != 2)
+  const bool batched = a.rank() == 3 && b.rank() == 3;
+  if (!batched && (a.rank() != 2 || b.rank() != 2))
     throw shape_error("matmul: two rank-2 or two rank-3 (batched) operands expected, got " + a.shape().str() + " and " +
                       b.shape().str());
-  const index_t m = transpose_a ? a.shape()[1] : a.shape()[0];
-  const index_t ka = transpose_a ? a.shape()[0] : a.shape()[1];
-  const index_t kb = transpose_b ? b.shape()[1] : b.shape()[0];
-  const index_t n = transpose_b ? b.shape()[0] : b.shape()[1];
+  const int r = batched ? 1 : 0;
+  const index_t batch = batched ? a.shape()[0] : 1;
+  const index_t ar = a.shape()[r], ac = a.shape()[r + 1], br = b.shape()[r], bc = b.shape()[r + 1];
+  const index_t m = transpose_a ? ac : ar, ka = transpose_a ? ar : ac;
+  const index_t kb = transpose_b ? bc : br, n = transpose_b ? br : bc;
+  const auto operands = [&] {
+    return a.shape().str() + (transpose_a ? "^T" : "") + " and " + b.shape().str() + (transpose_b ? "^T" : "");
+  };
+  if (batched && (ka != kb || b.shape()[0] != batch))
+    throw shape_error("matmul: batched operands " + operands() + " (equal batches and inner extents expected)");
   if (ka != kb)
-    throw shape_error("matmul: inner extents differ: " + a.shape().str() + (transpose_a ? "^T" : "") + " times " +
-                      b.shape().str() + (transpose_b ? "^T" : "") + " (" + std::to_string(ka) + " vs " +
+    throw shape_error("matmul: inner extents differ: " + operands() + " (" + std::to_string(ka) + " vs " +
                       std::to_string(kb) + ")");
-  Tensor<T> out = Tensor<T>::uninitialized(Shape{m, n});
-  auto c = out.matrix();
-  const auto A = a.matrix();
-  const auto B = b.matrix();
-  if (!transpose_a && !transpose_b) c.noalias() = A * B;
-  else if (transpose_a && !transpose_b) c.noalias() = A.transpose() * B;
-  else if (!transpose_a && transpose_b) c.noalias() = A * B.transpose();
-  else c.noalias() = A.transpose() * B.transpose();
+  Tensor<T> out = Tensor<T>::uninitialized(batched ? Shape{batch, m, n} : Shape{m, n});
+  for (index_t i = 0; i < batch; ++i)
+    detail::gemm(m, n, ka, detail::operand(a.data() + i * ar * ac, ac, transpose_a),
+                 detail::operand(b.data() + i * br * bc, bc, transpose_b), out.data() + i * m * n);
   return out;
 }
 
