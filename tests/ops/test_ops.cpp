@@ -64,6 +64,31 @@ TEST_CASE("sum_to a trailing shape keeps the bits of Eigen's rowwise sum, in flo
   CHECK(sum_to(x, {4, 5}) == eigen);
 }
 
+TEST_CASE("sum_to into a few outputs sums each run in one fixed order, wherever the run lies in memory") {
+  // [K, n, d] -> [K, 1, 1] sums each component's n·d contiguous values with sum_run; the same values one element
+  // further along in memory give the same bits, and the sum is as accurate as a long-double loop to 1e-14.
+  const index_t K = 3, n = 101, d = 37;
+  const TD x = TD::random_normal({K, n, d}, 91);
+  const TD s = sum_to(x, {K, 1, 1});
+  std::vector<double> shifted(static_cast<std::size_t>(n * d + 1));
+  for (index_t k = 0; k < K; ++k) {
+    const double* run = x.data() + k * n * d;
+    std::copy(run, run + n * d, shifted.begin() + 1);
+    long double exact = 0;
+    for (index_t i = 0; i < n * d; ++i) exact += run[i];
+    CAPTURE(k);
+    CHECK(s.data()[k] == detail::sum_run(run, n * d));
+    CHECK(detail::sum_run(shifted.data() + 1, n * d) == s.data()[k]);
+    CHECK(std::abs(s.data()[k] - static_cast<double>(exact)) <= 1e-14 * static_cast<double>(n * d));
+  }
+  for (const index_t length : {0, 1, 7, 31, 32, 33, 64, 100}) {  // below, at and past one group of four packets
+    const TD v = TD::random_normal({length}, 92);
+    long double exact = 0;
+    for (index_t i = 0; i < length; ++i) exact += v.data()[i];
+    CHECK(std::abs(detail::sum_run(v.data(), length) - static_cast<double>(exact)) <= 1e-14 * (length + 1));
+  }
+}
+
 TEST_CASE("every broadcast pattern of rank <= 4, against element-by-element loops") {
   // Each operand takes every subset of [2, 3, 4, 5]'s axes as broadcast (extent 1), with and without its leading
   // broadcast axes. The values are small integers, so every sum is exact in any order: broadcast_to, the binary ops

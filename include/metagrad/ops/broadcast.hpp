@@ -78,6 +78,31 @@ inline bool is_row_constant(const Shape& small, const Shape& big) {
 template <class T> using ConstRun = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T> using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 
+/// The sum of x[0 .. n) in a fixed order that does not depend on where x lies in memory: four packet-wide partial
+/// sums over whole groups of four packets, added as (s₀ + s₁) + (s₂ + s₃) and then across the packet's lanes (Eigen's
+/// predux), then the elements left over one by one. Short runs are summed one by one. Four independent partial sums
+/// keep the adds from waiting on each other, so a long run sums at memory bandwidth.
+template <class T> T sum_run(const T* x, index_t n) {
+  using namespace Eigen::internal;
+  using Packet = typename packet_traits<T>::type;
+  constexpr index_t width = packet_traits<T>::size, block = 4 * width;
+  T total = 0;
+  index_t i = 0;
+  if (n >= block) {
+    Packet s0 = ploadu<Packet>(x), s1 = ploadu<Packet>(x + width), s2 = ploadu<Packet>(x + 2 * width),
+           s3 = ploadu<Packet>(x + 3 * width);
+    for (i = block; i + block <= n; i += block) {
+      s0 = padd(s0, ploadu<Packet>(x + i));
+      s1 = padd(s1, ploadu<Packet>(x + i + width));
+      s2 = padd(s2, ploadu<Packet>(x + i + 2 * width));
+      s3 = padd(s3, ploadu<Packet>(x + i + 3 * width));
+    }
+    total = predux(padd(padd(s0, s1), padd(s2, s3)));
+  }
+  for (; i < n; ++i) total += x[i];
+  return total;
+}
+
 /// The sum of n rows of d elements (x row-major) into out[d], reading x row after row (at memory bandwidth; Eigen's
 /// rowwise().sum() of the transposed view reads it one packet-wide column at a time), in the order that expression
 /// sums, so its bits are kept: for the outputs it assigns in packets, x₀ + ((x₁ + x₂) + (x₃ + x₄)) + … and then the
@@ -163,19 +188,14 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
                       .sum()
                       .transpose();
   } else {
-    // Each output element adds its inputs in x's row-major order: along a run, either every element goes to its own
-    // output (one vectorized add) or all go to one (a sequential sum, the same order as element by element).
+    // Each output element adds its inputs run by run in x's row-major order: along a run, either every element goes
+    // to its own output (one vectorized add) or all go to one (sum_run's fixed order, then added to the output).
     out.array().setZero();
     const detail::BroadcastRuns runs(x.shape(), shape, shape);
     const index_t n = runs.length;
     runs.for_each([&](index_t ix, index_t io, index_t) {
-      if (runs.a_varies) {
-        detail::Run<T>(out.data() + io, n) += detail::ConstRun<T>(x.data() + ix, n);
-      } else {
-        T sum = out.data()[io];
-        for (index_t i = 0; i < n; ++i) sum += x.data()[ix + i];
-        out.data()[io] = sum;
-      }
+      if (runs.a_varies) detail::Run<T>(out.data() + io, n) += detail::ConstRun<T>(x.data() + ix, n);
+      else out.data()[io] += detail::sum_run(x.data() + ix, n);
     });
   }
   return out;

@@ -44,37 +44,52 @@ struct GemmKernel {
   /// Cache blocks: a depth × cols panel of B is read by every row tile of an mc × kc block of A held in L2.
   static constexpr index_t kc = 384, mc = 120, nc = 4096;
 
-  /// c[rows × P·width] (row stride ldc) = its own values (when accumulate) continued by the chain over `depth` steps;
+  /// c[R × P·width] (row stride ldc) = its own values (when accumulate) continued by the chain over `depth` steps;
   /// step p reads the rows' values a[r·a_row + p·a_step] and P packets at b + p·cols.
-  template <int P>
+  template <int R, int P>
   static void tile(index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, T* c, index_t ldc,
                    bool accumulate) {
     using namespace Eigen::internal;
-    Packet acc[rows][P];
-    for (int r = 0; r < rows; ++r)
+    Packet acc[R][P];
+    for (int r = 0; r < R; ++r)
       for (int q = 0; q < P; ++q)
         acc[r][q] = accumulate ? ploadu<Packet>(c + r * ldc + q * width) : pset1<Packet>(T(0));
     for (index_t p = 0; p < depth; ++p, a += a_step, b += cols) {
       Packet bp[P];
       for (int q = 0; q < P; ++q) bp[q] = pload<Packet>(b + q * width);
-      for (int r = 0; r < rows; ++r) {
+      for (int r = 0; r < R; ++r) {
         const Packet ap = pset1<Packet>(a[r * a_row]);
         for (int q = 0; q < P; ++q) acc[r][q] = pmadd(ap, bp[q], acc[r][q]);
       }
     }
-    for (int r = 0; r < rows; ++r)
+    for (int r = 0; r < R; ++r)
       for (int q = 0; q < P; ++q) pstoreu(c + r * ldc + q * width, acc[r][q]);
   }
 
-  /// The tile for the first `used` packets of a panel (a panel at the right edge is narrower).
+  /// The tile for R rows and the first `used` packets of a panel (a panel at the right edge is narrower).
+  template <int R>
   static void tile(int used, index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, T* c, index_t ldc,
                    bool accumulate) {
     static_assert(packets == 2 || packets == 4);
     switch (used) {
-      case 1: return tile<1>(depth, a, a_row, a_step, b, c, ldc, accumulate);
-      case 2: return tile<2>(depth, a, a_row, a_step, b, c, ldc, accumulate);
-      case 3: if constexpr (packets == 4) return tile<3>(depth, a, a_row, a_step, b, c, ldc, accumulate); break;
-      default: if constexpr (packets == 4) return tile<4>(depth, a, a_row, a_step, b, c, ldc, accumulate); break;
+      case 1: return tile<R, 1>(depth, a, a_row, a_step, b, c, ldc, accumulate);
+      case 2: return tile<R, 2>(depth, a, a_row, a_step, b, c, ldc, accumulate);
+      case 3: if constexpr (packets == 4) return tile<R, 3>(depth, a, a_row, a_step, b, c, ldc, accumulate); break;
+      default: if constexpr (packets == 4) return tile<R, 4>(depth, a, a_row, a_step, b, c, ldc, accumulate); break;
+    }
+  }
+
+  /// The tile for the first `height` rows (the bottom edge has fewer) and the first `used` packets.
+  static void tile(int height, int used, index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, T* c,
+                   index_t ldc, bool accumulate) {
+    static_assert(rows == 6);
+    switch (height) {
+      case 1: return tile<1>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
+      case 2: return tile<2>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
+      case 3: return tile<3>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
+      case 4: return tile<4>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
+      case 5: return tile<5>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
+      default: return tile<6>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
     }
   }
 };
@@ -170,7 +185,7 @@ void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix
   const bool direct_a = A.col_stride == 1 && n <= 2 * NR;
   constexpr index_t room = Square<T>::width;  // what a transposing pack may write past its block
   Tensor<T> packed_b = Tensor<T>::uninitialized(Shape{kc_max * nc_max + room});
-  Tensor<T> packed_a = Tensor<T>::uninitialized(Shape{kc_max * (direct_a ? MR : mc_max) + room});
+  Tensor<T> packed_a = Tensor<T>::uninitialized(Shape{direct_a ? 0 : kc_max * mc_max + room});
   alignas(64) T edge[MR * NR];
   for (index_t jc = 0; jc < n; jc += K::nc) {
     const index_t nb = std::min(K::nc, n - jc);
@@ -186,26 +201,23 @@ void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix
           const index_t w = std::min<index_t>(NR, nb - j0);
           const int used = static_cast<int>((w + K::width - 1) / K::width);
           for (index_t i0 = 0; i0 < mb; i0 += MR) {
-            const index_t h = std::min<index_t>(MR, mb - i0);
+            const int h = static_cast<int>(std::min<index_t>(MR, mb - i0));
             const T* ap = packed_a.data() + i0 * kb;
             index_t a_row = 1, a_step = MR;
-            if (direct_a && h == MR) {
+            if (direct_a) {
               ap = A.data + (ic + i0) * A.row_stride + pc;
               a_row = A.row_stride;
               a_step = 1;
-            } else if (direct_a) {
-              pack<MR>(A, ic + i0, h, pc, kb, packed_a.data());
-              ap = packed_a.data();
             }
             T* c = C + (ic + i0) * n + jc + j0;
-            if (h == MR && w == used * K::width) {
-              K::tile(used, kb, ap, a_row, a_step, bp, c, n, accumulate);
+            if (w == used * K::width) {
+              K::tile(h, used, kb, ap, a_row, a_step, bp, c, n, accumulate);
               continue;
             }
-            // A tile past the bottom or right edge runs on a copy and writes back the part inside C.
+            // A tile past the right edge runs on a copy and writes back the part inside C.
             if (accumulate)
               for (index_t r = 0; r < h; ++r) std::copy_n(c + r * n, w, edge + r * NR);
-            K::tile(used, kb, ap, a_row, a_step, bp, edge, NR, accumulate);
+            K::tile(h, used, kb, ap, a_row, a_step, bp, edge, NR, accumulate);
             for (index_t r = 0; r < h; ++r) std::copy_n(edge + r * NR, w, c + r * n);
           }
         }
