@@ -33,6 +33,7 @@ T multiply_add(T a, T b, T c) {
 #endif
 }
 
+/// The register tile and cache blocks of the product for T, and the tile itself.
 template <class T>
 struct GemmKernel {
   using Packet = typename Eigen::internal::packet_traits<T>::type;
@@ -202,13 +203,8 @@ void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix
           const int used = static_cast<int>((w + K::width - 1) / K::width);
           for (index_t i0 = 0; i0 < mb; i0 += MR) {
             const int h = static_cast<int>(std::min<index_t>(MR, mb - i0));
-            const T* ap = packed_a.data() + i0 * kb;
-            index_t a_row = 1, a_step = MR;
-            if (direct_a) {
-              ap = A.data + (ic + i0) * A.row_stride + pc;
-              a_row = A.row_stride;
-              a_step = 1;
-            }
+            const T* ap = direct_a ? A.data + (ic + i0) * A.row_stride + pc : packed_a.data() + i0 * kb;
+            const index_t a_row = direct_a ? A.row_stride : 1, a_step = direct_a ? 1 : MR;
             T* c = C + (ic + i0) * n + jc + j0;
             if (w == used * K::width) {
               K::tile(h, used, kb, ap, a_row, a_step, bp, c, n, accumulate);
