@@ -15,6 +15,20 @@ TEST_CASE("arithmetic with equal shapes") {
   check_first_and_second_order([](const Vars& v) { return -v[0]; }, xs);
 }
 
+TEST_CASE("a product of a variable with itself, alone and beside other uses of it") {
+  const std::vector<TD> xs = {randn({3, 4}, 31)};
+  check_first_and_second_order([](const Vars& v) { return v[0] * v[0]; }, xs);
+  check_first_and_second_order([](const Vars& v) { return tanh(v[0]) * (v[0] * v[0]) + v[0] * v[0] * v[0]; }, xs);
+  // Its rule computes g·x once and adds it twice: the bits of g·x + g·x, with or without an adjoint already there.
+  Tape<double> tape;
+  const VD x = tape.variable(xs[0]), w = tape.constant(randn({3, 4}, 32));
+  const VD square = x * x, first = w * square, second = w * x;  // recorded in this order: swept in reverse
+  const TD alone = grad(sum(first), {x})[0], beside = grad(sum(first + second), {x})[0];
+  const TD term = w.value() * x.value();
+  CHECK(alone.array().cwiseEqual((term + term).array()).all());
+  CHECK(beside.array().cwiseEqual((w.value() + term + term).array()).all());
+}
+
 TEST_CASE("arithmetic with broadcasting") {
   SUBCASE("trailing vector over rows (bias add)") {
     const std::vector<TD> xs = {randn({3, 4}, 3), randu({4}, 4, 0.5, 2.0)};

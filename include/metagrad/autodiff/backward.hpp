@@ -45,6 +45,21 @@ class TensorBackward {
     if (a) *a += g;
     else a = std::move(g);
   }
+  /// Adds g to the adjoint of input k twice (the same bits as two accumulate calls, without a second g).
+  void accumulate_twice(int k, Tensor<T> g) {
+    const std::uint32_t j = tape_.input(node_, k);
+    check_shape(g.shape(), tape_.nodes_[j].value.shape());
+    auto& a = adj_[j - lo_];
+    if (a) {
+      *a += g;
+      *a += g;
+    } else {
+      g += g;
+      a = std::move(g);
+    }
+  }
+  /// Whether inputs k and l are the same node (x · x, say).
+  bool same_input(int k, int l) const { return tape_.input(node_, k) == tape_.input(node_, l); }
   /// Adds g to the slabs [start, start + g's extent) along `axis` of input k's adjoint: a slice's adjoint without
   /// padding g to the input's shape first (a node sliced in parts fills one adjoint in place).
   void accumulate_slice(int k, int axis, index_t start, const Tensor<T>& g) {
@@ -106,6 +121,13 @@ class VarBackward {
     auto& a = adj_[j - lo_];
     a = a ? *a + g : g;
   }
+  /// Adds g to input k's adjoint twice.
+  void accumulate_twice(int k, Var<T> g) {
+    accumulate(k, g);
+    accumulate(k, g);
+  }
+  /// Whether inputs k and l are the same node (x · x, say).
+  bool same_input(int k, int l) const { return tape_.input(node_, k) == tape_.input(node_, l); }
   Var<T> constant(Tensor<T> t) const { return tape_.constant(std::move(t)); }  ///< A constant (no gradient) on the tape.
 
  private:

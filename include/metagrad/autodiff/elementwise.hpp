@@ -28,12 +28,16 @@ template <class T> struct Sub : Rule<T, Sub<T>> {
   const char* name() const override { return "sub"; }
   template <class C> void vjp(C& c) const {
     if (c.needs(0)) c.accumulate(0, sum_to(c.grad(), c.value(0).shape()));
-    if (c.needs(1)) c.accumulate(1, sum_to(-c.release_grad(), c.value(1).shape()));
+    if (c.needs(1)) c.accumulate(1, -sum_to(c.release_grad(), c.value(1).shape()));  // negated after the reduction
   }
 };
 template <class T> struct Mul : Rule<T, Mul<T>> {
   const char* name() const override { return "mul"; }
   template <class C> void vjp(C& c) const {
+    if (c.same_input(0, 1)) {  // x · x: both operands' terms are the same tensor, computed once
+      if (c.needs(0)) c.accumulate_twice(0, c.grad() * c.input(0));
+      return;
+    }
     if (c.needs(0)) c.accumulate(0, sum_to(c.grad() * c.input(1), c.value(0).shape()));
     if (c.needs(1)) c.accumulate(1, sum_to(c.grad() * c.input(0), c.value(1).shape()));
   }

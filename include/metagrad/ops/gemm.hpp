@@ -46,18 +46,18 @@ struct GemmKernel {
   static constexpr index_t kc = 384, mc = 120, nc = 4096;
 
   /// c[R × P·width] (row stride ldc) = its own values (when accumulate) continued by the chain over `depth` steps;
-  /// step p reads the rows' values a[r·a_row + p·a_step] and P packets at b + p·cols.
+  /// step p reads the rows' values a[r·a_row + p·a_step] and P packets at b + p·b_step.
   template <int R, int P>
-  static void tile(index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, T* c, index_t ldc,
-                   bool accumulate) {
+  static void tile(index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, index_t b_step, T* c,
+                   index_t ldc, bool accumulate) {
     using namespace Eigen::internal;
     Packet acc[R][P];
     for (int r = 0; r < R; ++r)
       for (int q = 0; q < P; ++q)
         acc[r][q] = accumulate ? ploadu<Packet>(c + r * ldc + q * width) : pset1<Packet>(T(0));
-    for (index_t p = 0; p < depth; ++p, a += a_step, b += cols) {
+    for (index_t p = 0; p < depth; ++p, a += a_step, b += b_step) {
       Packet bp[P];
-      for (int q = 0; q < P; ++q) bp[q] = pload<Packet>(b + q * width);
+      for (int q = 0; q < P; ++q) bp[q] = ploadu<Packet>(b + q * width);
       for (int r = 0; r < R; ++r) {
         const Packet ap = pset1<Packet>(a[r * a_row]);
         for (int q = 0; q < P; ++q) acc[r][q] = pmadd(ap, bp[q], acc[r][q]);
@@ -69,28 +69,28 @@ struct GemmKernel {
 
   /// The tile for R rows and the first `used` packets of a panel (a panel at the right edge is narrower).
   template <int R>
-  static void tile(int used, index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, T* c, index_t ldc,
-                   bool accumulate) {
+  static void tile(int used, index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, index_t b_step,
+                   T* c, index_t ldc, bool accumulate) {
     static_assert(packets == 2 || packets == 4);
     switch (used) {
-      case 1: return tile<R, 1>(depth, a, a_row, a_step, b, c, ldc, accumulate);
-      case 2: return tile<R, 2>(depth, a, a_row, a_step, b, c, ldc, accumulate);
-      case 3: if constexpr (packets == 4) return tile<R, 3>(depth, a, a_row, a_step, b, c, ldc, accumulate); break;
-      default: if constexpr (packets == 4) return tile<R, 4>(depth, a, a_row, a_step, b, c, ldc, accumulate); break;
+      case 1: return tile<R, 1>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+      case 2: return tile<R, 2>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+      case 3: if constexpr (packets == 4) return tile<R, 3>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate); break;
+      default: if constexpr (packets == 4) return tile<R, 4>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate); break;
     }
   }
 
   /// The tile for the first `height` rows (the bottom edge has fewer) and the first `used` packets.
-  static void tile(int height, int used, index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, T* c,
-                   index_t ldc, bool accumulate) {
+  static void tile(int height, int used, index_t depth, const T* a, index_t a_row, index_t a_step, const T* b,
+                   index_t b_step, T* c, index_t ldc, bool accumulate) {
     static_assert(rows == 6);
     switch (height) {
-      case 1: return tile<1>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
-      case 2: return tile<2>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
-      case 3: return tile<3>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
-      case 4: return tile<4>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
-      case 5: return tile<5>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
-      default: return tile<6>(used, depth, a, a_row, a_step, b, c, ldc, accumulate);
+      case 1: return tile<1>(used, depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+      case 2: return tile<2>(used, depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+      case 3: return tile<3>(used, depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+      case 4: return tile<4>(used, depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+      case 5: return tile<5>(used, depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+      default: return tile<6>(used, depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
     }
   }
 };
@@ -182,10 +182,14 @@ void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix
   const index_t nc_max = std::min<index_t>(K::nc, (n + NR - 1) / NR * NR);
   const index_t mc_max = std::min<index_t>(K::mc, (m + MR - 1) / MR * MR);
   const index_t kc_max = std::min<index_t>(K::kc, depth);
-  // A row-major A feeds the tiles directly when few column panels would share its packed copy.
-  const bool direct_a = A.col_stride == 1 && n <= 2 * NR;
+  // A feeds the tiles directly, unpacked, when few column panels would share its packed copy and a tile's rows or
+  // steps are contiguous in it (a row-major A, or a transposed one).
+  const bool direct_a = (A.col_stride == 1 || A.row_stride == 1) && n <= 2 * NR;
+  // So does a row-major B whose rows are whole packets when all the row tiles form one block (a long inner index,
+  // say): its rows are no farther apart than its packed panels, and packing it would cost as much as the tiles save.
+  const bool direct_b = B.col_stride == 1 && n % K::width == 0 && n <= 2 * NR && m <= K::mc;
   constexpr index_t room = Square<T>::width;  // what a transposing pack may write past its block
-  Tensor<T> packed_b = Tensor<T>::uninitialized(Shape{kc_max * nc_max + room});
+  Tensor<T> packed_b = Tensor<T>::uninitialized(Shape{direct_b ? 0 : kc_max * nc_max + room});
   Tensor<T> packed_a = Tensor<T>::uninitialized(Shape{direct_a ? 0 : kc_max * mc_max + room});
   alignas(64) T edge[MR * NR];
   for (index_t jc = 0; jc < n; jc += K::nc) {
@@ -193,27 +197,28 @@ void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix
     for (index_t pc = 0; pc < depth; pc += K::kc) {
       const index_t kb = std::min(K::kc, depth - pc);
       const bool accumulate = pc > 0;
-      pack<NR>(StridedMatrix<T>{B.data, B.col_stride, B.row_stride}, jc, nb, pc, kb, packed_b.data());
+      if (!direct_b) pack<NR>(StridedMatrix<T>{B.data, B.col_stride, B.row_stride}, jc, nb, pc, kb, packed_b.data());
       for (index_t ic = 0; ic < m; ic += K::mc) {
         const index_t mb = std::min(K::mc, m - ic);
         if (!direct_a) pack<MR>(A, ic, mb, pc, kb, packed_a.data());
         for (index_t j0 = 0; j0 < nb; j0 += NR) {
-          const T* bp = packed_b.data() + j0 * kb;
+          const T* bp = direct_b ? B.data + pc * B.row_stride + jc + j0 : packed_b.data() + j0 * kb;
+          const index_t b_step = direct_b ? B.row_stride : NR;
           const index_t w = std::min<index_t>(NR, nb - j0);
           const int used = static_cast<int>((w + K::width - 1) / K::width);
           for (index_t i0 = 0; i0 < mb; i0 += MR) {
             const int h = static_cast<int>(std::min<index_t>(MR, mb - i0));
-            const T* ap = direct_a ? A.data + (ic + i0) * A.row_stride + pc : packed_a.data() + i0 * kb;
-            const index_t a_row = direct_a ? A.row_stride : 1, a_step = direct_a ? 1 : MR;
+            const T* ap = direct_a ? A.data + (ic + i0) * A.row_stride + pc * A.col_stride : packed_a.data() + i0 * kb;
+            const index_t a_row = direct_a ? A.row_stride : 1, a_step = direct_a ? A.col_stride : MR;
             T* c = C + (ic + i0) * n + jc + j0;
             if (w == used * K::width) {
-              K::tile(h, used, kb, ap, a_row, a_step, bp, c, n, accumulate);
+              K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, c, n, accumulate);
               continue;
             }
             // A tile past the right edge runs on a copy and writes back the part inside C.
             if (accumulate)
               for (index_t r = 0; r < h; ++r) std::copy_n(c + r * n, w, edge + r * NR);
-            K::tile(h, used, kb, ap, a_row, a_step, bp, edge, NR, accumulate);
+            K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, edge, NR, accumulate);
             for (index_t r = 0; r < h; ++r) std::copy_n(edge + r * NR, w, c + r * n);
           }
         }
