@@ -123,7 +123,7 @@ TEST_CASE("freed blocks are reused by the same thread, within the cache limit") 
   CHECK(copy.data() != b.data());
 }
 
-TEST_CASE("beyond its limit, the caches keep as much as the program's high-water mark of live bytes") {
+TEST_CASE("beyond its limit, the caches keep as much as the program's high-water mark of live bytes, the most recently used sizes first") {
   const std::size_t limit = memory::cache_limit();
   memory::release_cache();  // empty, and the high-water mark lowered to what is live now
   memory::set_cache_limit(memory::min_cached_bytes);
@@ -147,7 +147,13 @@ TEST_CASE("beyond its limit, the caches keep as much as the program's high-water
   CHECK(memory::cached_bytes() == 4 * block);
   blocks(1, 512);  // another size: cached beside the four, it would pass the high-water mark
   CHECK(memory::high_water_bytes() == base + 4 * block);
-  CHECK(memory::cached_bytes() == 4 * block);  // so it went back to the C allocator
+  CHECK(memory::cached_bytes() == 4 * block);  // so two of the least recently used size made room for it
+  {
+    const auto again = blocks(1, 512);
+    CHECK(memory::cached_bytes() == 2 * block);  // the new size is reused, not page-faulted in again
+    const auto older = blocks(2, 256);
+    CHECK(memory::cached_bytes() == 0);  // and what is left of the older one too
+  }
   memory::release_cache();
   CHECK(memory::cached_bytes() == 0);
   CHECK(memory::high_water_bytes() == memory::live_bytes());

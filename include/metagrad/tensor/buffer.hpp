@@ -8,9 +8,12 @@
 // needs: at most max(limit, the high-water mark of live bytes), so a step whose temporaries exceed the limit still
 // reuses them, and caching at most doubles the footprint of a program above the limit. (Bounding cached + live by
 // the peak instead is too tight: a step's temporaries of one size are freed before those of another are allocated.)
+// When a freed block does not fit, the least recently used sizes make room: a program whose shapes change (another
+// problem size, another phase) gets its new sizes cached instead of page-faulting them in on every allocation.
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -60,22 +63,36 @@ class Cache {
   }
   void* take(std::size_t bytes) {
     auto it = free_.find(bytes);
-    if (it == free_.end() || it->second.empty()) return nullptr;
-    void* p = it->second.back();
-    it->second.pop_back();
+    if (it == free_.end() || it->second.blocks.empty()) return nullptr;
+    void* p = it->second.blocks.back();
+    it->second.blocks.pop_back();
+    it->second.last_use = ++clock_;
     forget(bytes);
     return p;
   }
-  bool give(void* p, std::size_t bytes) {
-    if (counters().cached.load(std::memory_order_relaxed) + bytes > cache_budget()) return false;
-    free_[bytes].push_back(p);
+  /// Keeps p for reuse, making room by returning the least recently used sizes' blocks to the C allocator: the
+  /// sizes a program stopped using must not keep the ones it uses now out (each of those would be page-faulted in
+  /// again, zeroed, on every allocation). False when p cannot be kept.
+  bool give(void* p, std::size_t bytes) noexcept {
+    const std::size_t budget = cache_budget();
+    if (bytes > budget) return false;
+    try {
+      SizeClass& own = free_[bytes];
+      own.blocks.reserve(own.blocks.size() + 1);  // the only step that can throw, taken before anything is freed
+      own.last_use = ++clock_;
+      while (counters().cached.load(std::memory_order_relaxed) + bytes > budget)
+        if (!evict_least_recent(bytes)) return false;
+      own.blocks.push_back(p);
+    } catch (...) {
+      return false;
+    }
     held_ += bytes;
     counters().cached += bytes;
     return true;
   }
   void release() {
-    for (auto& [bytes, blocks] : free_)
-      for (void* p : blocks) std::free(p);
+    for (auto& [bytes, cls] : free_)
+      for (void* p : cls.blocks) std::free(p);
     free_.clear();
     counters().cached -= held_;
     held_ = 0;
@@ -88,12 +105,30 @@ class Cache {
   }
 
  private:
+  struct SizeClass {
+    std::vector<void*> blocks;
+    std::uint64_t last_use = 0;  ///< when a block of this size was last given or taken
+  };
   void forget(std::size_t bytes) {
     held_ -= bytes;
     counters().cached -= bytes;
   }
-  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  /// Frees one block of the least recently used size other than `keep`; false when there is none.
+  bool evict_least_recent(std::size_t keep) {
+    SizeClass* oldest = nullptr;
+    std::size_t oldest_bytes = 0;
+    for (auto& [bytes, cls] : free_)
+      if (bytes != keep && !cls.blocks.empty() && (!oldest || cls.last_use < oldest->last_use))
+        oldest = &cls, oldest_bytes = bytes;
+    if (!oldest) return false;
+    std::free(oldest->blocks.back());
+    oldest->blocks.pop_back();
+    forget(oldest_bytes);
+    return true;
+  }
+  std::unordered_map<std::size_t, SizeClass> free_;
   std::size_t held_ = 0;
+  std::uint64_t clock_ = 0;
 };
 
 inline Cache* this_thread_cache() {
