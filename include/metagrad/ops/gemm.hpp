@@ -138,9 +138,10 @@ struct Square {
 /// Packs the block X[i0 : i0+height, p0 : p0+depth] of a matrix operand as panels of N of its rows, each stored as
 /// `depth` groups of N (zero past the height): op(A) as the tiles' rows, op(B)ᵀ as their columns. The copy runs
 /// along the operand's unit stride; a transposing copy goes a square of packets at a time, and one step at a time
-/// through the last steps.
+/// through the last steps. Kept out of line: GCC 12, propagating a caller's constant extents into it, warns of loops
+/// it cannot bound (-Waggressive-loop-optimizations); a call per block costs nothing.
 template <int N, class T>
-void pack(StridedMatrix<T> X, index_t i0, index_t height, index_t p0, index_t depth, T* out) {
+[[gnu::noinline]] void pack(StridedMatrix<T> X, index_t i0, index_t height, index_t p0, index_t depth, T* out) {
   for (index_t i = 0; i < height; i += N, out += depth * N) {
     const index_t h = std::min<index_t>(N, height - i);
     const T* src = X.data + (i0 + i) * X.row_stride + p0 * X.col_stride;
