@@ -46,9 +46,10 @@ struct GemmKernel {
   static constexpr index_t kc = 384, mc = 120, nc = 4096;
 
   /// c[R × P·width] (row stride ldc) = its own values (when accumulate) continued by the chain over `depth` steps;
-  /// step p reads the rows' values a[r·a_row + p·a_step] and P packets at b + p·b_step.
+  /// step p reads the rows' values a[r·a_row + p·a_step] and P packets at b + p·b_step. Inlined into the dispatch
+  /// below: called out of line, GCC's per-tile call and setup halved the speed of short inner extents.
   template <int R, int P>
-  static void tile(index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, index_t b_step, T* c,
+  [[gnu::always_inline]] static inline void tile(index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, index_t b_step, T* c,
                    index_t ldc, bool accumulate) {
     using namespace Eigen::internal;
     Packet acc[R][P];
