@@ -47,16 +47,9 @@ class TensorBackward {
   }
   /// Adds g to the adjoint of input k twice (the same bits as two accumulate calls, without a second g).
   void accumulate_twice(int k, Tensor<T> g) {
-    const std::uint32_t j = tape_.input(node_, k);
-    check_shape(g.shape(), tape_.nodes_[j].value.shape());
-    auto& a = adj_[j - lo_];
-    if (a) {
-      *a += g;
-      *a += g;
-    } else {
-      g += g;
-      a = std::move(g);
-    }
+    if (adj_[tape_.input(node_, k) - lo_]) accumulate(k, g);
+    else g += g;  // nothing there yet: the first addition gives g itself
+    accumulate(k, std::move(g));
   }
   /// Whether inputs k and l are the same node (x · x, say).
   bool same_input(int k, int l) const { return tape_.input(node_, k) == tape_.input(node_, l); }

@@ -49,8 +49,8 @@ struct GemmKernel {
   /// step p reads the rows' values a[r·a_row + p·a_step] and P packets at b + p·b_step. Inlined into the dispatch
   /// below: called out of line, GCC's per-tile call and setup halved the speed of short inner extents.
   template <int R, int P>
-  [[gnu::always_inline]] static inline void tile(index_t depth, const T* a, index_t a_row, index_t a_step, const T* b, index_t b_step, T* c,
-                   index_t ldc, bool accumulate) {
+  [[gnu::always_inline]] static void tile(index_t depth, const T* a, index_t a_row, index_t a_step, const T* b,
+                                          index_t b_step, T* c, index_t ldc, bool accumulate) {
     using namespace Eigen::internal;
     Packet acc[R][P];
     for (int r = 0; r < R; ++r)
@@ -76,8 +76,12 @@ struct GemmKernel {
     switch (used) {
       case 1: return tile<R, 1>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
       case 2: return tile<R, 2>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
-      case 3: if constexpr (packets == 4) return tile<R, 3>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate); break;
-      default: if constexpr (packets == 4) return tile<R, 4>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate); break;
+      case 3:
+        if constexpr (packets == 4) return tile<R, 3>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+        break;
+      default:
+        if constexpr (packets == 4) return tile<R, 4>(depth, a, a_row, a_step, b, b_step, c, ldc, accumulate);
+        break;
     }
   }
 
