@@ -3,6 +3,7 @@
 #include <metagrad/metagrad.hpp>
 
 #include "alternating.hpp"
+#include "threads.hpp"
 
 namespace {
 

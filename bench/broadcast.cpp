@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "metagrad/metagrad.hpp"
+#include "threads.hpp"
 #ifdef METAGRAD_BENCH_WITH_LIBTORCH
 #include <torch/torch.h>
 

@@ -18,6 +18,7 @@
 
 #include "alternating.hpp"
 #include "metagrad/metagrad.hpp"
+#include "threads.hpp"
 #ifdef METAGRAD_BENCH_WITH_OPENBLAS
 #include <cblas.h>
 #endif
@@ -83,7 +84,7 @@ template <class T> void BM_EigenOverMetagrad(benchmark::State& state) {
 #ifdef METAGRAD_BENCH_WITH_OPENBLAS
 template <class T> void BM_OpenBlasOverMetagrad(benchmark::State& state) {
   const Product& p = products[static_cast<std::size_t>(state.range(0))];
-  openblas_set_num_threads(1);
+  openblas_set_num_threads(bench::threads);
   const Operands<T> x(p);
   const auto openblas = [&] {  // into a fresh output, as matmul does (both reuse cached memory of that size)
     metagrad::Tensor<T> c = metagrad::Tensor<T>::uninitialized(metagrad::Shape{p.m, p.n});

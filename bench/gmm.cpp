@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "metagrad/metagrad.hpp"
+#include "threads.hpp"
 #ifdef METAGRAD_BENCH_WITH_LIBTORCH
 #include <torch/torch.h>
 #endif
@@ -228,7 +229,7 @@ BENCHMARK(BM_Gmm)->Apply(all_sizes)->Unit(benchmark::kMillisecond)->MinTime(0.3)
 
 int main(int argc, char** argv) {
 #ifdef METAGRAD_BENCH_WITH_LIBTORCH
-  torch::set_num_threads(1);
+  torch::set_num_threads(bench::threads);
   benchmark::AddCustomContext("libtorch_threads", std::to_string(torch::get_num_threads()));
 #endif
   benchmark::Initialize(&argc, argv);

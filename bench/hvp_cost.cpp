@@ -4,6 +4,7 @@
 
 #include "alternating.hpp"
 #include "mlp.hpp"
+#include "threads.hpp"
 
 namespace {
 

@@ -3,6 +3,7 @@
 // Goal: HD / fixed <= 1.05.
 #include "alternating.hpp"
 #include "mlp.hpp"
+#include "threads.hpp"
 
 namespace {
 

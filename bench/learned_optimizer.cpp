@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <metagrad/metagrad.hpp>
+#include "threads.hpp"
 
 namespace {
 

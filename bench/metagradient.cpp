@@ -14,6 +14,7 @@
 
 #include "lr_schedule_run.hpp"
 #include "memory.hpp"
+#include "threads.hpp"
 
 namespace {
 

@@ -14,6 +14,7 @@
 
 #include "lr_schedule_run.hpp"
 #include "memory.hpp"
+#include "threads.hpp"
 
 namespace {
 
@@ -131,7 +132,7 @@ BENCHMARK(BM_MetagradientLibTorchOverMetagrad)->Arg(400)->Arg(2000)->Unit(benchm
 BENCHMARK(BM_MetagradientAlone)->Arg(10000)->Unit(benchmark::kSecond)->Iterations(1);
 
 int main(int argc, char** argv) {
-  torch::set_num_threads(1);
+  torch::set_num_threads(bench::threads);
   benchmark::Initialize(&argc, argv);
   benchmark::AddCustomContext("libtorch_threads", std::to_string(torch::get_num_threads()));
   benchmark::RunSpecifiedBenchmarks();

@@ -7,6 +7,7 @@
 
 #include "alternating.hpp"
 #include "mlp.hpp"
+#include "threads.hpp"
 
 namespace {
 

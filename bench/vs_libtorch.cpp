@@ -7,6 +7,7 @@
 
 #include "alternating.hpp"
 #include "mlp.hpp"
+#include "threads.hpp"
 
 namespace {
 
@@ -94,7 +95,7 @@ BENCHMARK(BM_GradientLibTorchOverMetagrad)->Unit(benchmark::kMillisecond)->MinTi
 BENCHMARK(BM_HvpLibTorchOverMetagrad)->Unit(benchmark::kMillisecond)->MinTime(3.0);
 
 int main(int argc, char** argv) {
-  torch::set_num_threads(1);
+  torch::set_num_threads(bench::threads);
   benchmark::Initialize(&argc, argv);
   benchmark::AddCustomContext("libtorch_threads", std::to_string(torch::get_num_threads()));
   benchmark::RunSpecifiedBenchmarks();

@@ -1,6 +1,7 @@
 #pragma once
 // metagrad: training about training. The umbrella header.
 #include "metagrad/error.hpp"
+#include "metagrad/threads.hpp"
 #include "metagrad/tensor/shape.hpp"
 #include "metagrad/tensor/tensor.hpp"
 #include "metagrad/tensor/tree.hpp"

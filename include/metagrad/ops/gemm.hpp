@@ -13,6 +13,7 @@
 #include <Eigen/Core>
 
 #include "metagrad/tensor/tensor.hpp"
+#include "metagrad/threads.hpp"
 
 namespace metagrad::detail {
 
@@ -163,28 +164,28 @@ template <int N, class T>
 /// C = op(A)·op(B) by the plain loop, the same chains, for products too small or too narrow to repay packing: each
 /// row of C is swept once per inner index, four rows at a time so that a narrow C still has chains to overlap.
 template <class T>
-void gemm_loop(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C) {
+void gemm_loop(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C, index_t ldc) {
   constexpr index_t block = 4;
-  std::fill(C, C + m * n, T(0));
+  for (index_t i = 0; i < m; ++i) std::fill(C + i * ldc, C + i * ldc + n, T(0));
   for (index_t i0 = 0; i0 < m; i0 += block) {
     const index_t rows = std::min(block, m - i0);
     for (index_t p = 0; p < depth; ++p) {
       const T* b = B.data + p * B.row_stride;
       for (index_t r = 0; r < rows; ++r) {
         const T a = A.data[(i0 + r) * A.row_stride + p * A.col_stride];
-        T* c = C + (i0 + r) * n;
+        T* c = C + (i0 + r) * ldc;
         for (index_t j = 0; j < n; ++j) c[j] = multiply_add(a, b[j * B.col_stride], c[j]);
       }
     }
   }
 }
 
-/// C [m × n] (row-major, row stride n) = op(A) [m × depth] · op(B) [depth × n].
+/// C [m × n] (row stride ldc) = op(A) [m × depth] · op(B) [depth × n], on the calling thread.
 template <class T>
-void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C) {
+void gemm_serial(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C, index_t ldc) {
   using K = GemmKernel<T>;
   constexpr int MR = K::rows, NR = K::cols;
-  if (m * n * depth <= 4096 || n < K::width) return gemm_loop(m, n, depth, A, B, C);
+  if (m * n * depth <= 4096 || n < K::width) return gemm_loop(m, n, depth, A, B, C, ldc);
   const index_t nc_max = std::min<index_t>(K::nc, (n + NR - 1) / NR * NR);
   const index_t mc_max = std::min<index_t>(K::mc, (m + MR - 1) / MR * MR);
   const index_t kc_max = std::min<index_t>(K::kc, depth);
@@ -216,21 +217,46 @@ void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix
             const int h = static_cast<int>(std::min<index_t>(MR, mb - i0));
             const T* ap = direct_a ? A.data + (ic + i0) * A.row_stride + pc * A.col_stride : packed_a.data() + i0 * kb;
             const index_t a_row = direct_a ? A.row_stride : 1, a_step = direct_a ? A.col_stride : MR;
-            T* c = C + (ic + i0) * n + jc + j0;
+            T* c = C + (ic + i0) * ldc + jc + j0;
             if (w == used * K::width) {
-              K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, c, n, accumulate);
+              K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, c, ldc, accumulate);
               continue;
             }
             // A tile past the right edge runs on a copy and writes back the part inside C.
             if (accumulate)
-              for (index_t r = 0; r < h; ++r) std::copy_n(c + r * n, w, edge + r * NR);
+              for (index_t r = 0; r < h; ++r) std::copy_n(c + r * ldc, w, edge + r * NR);
             K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, edge, NR, accumulate);
-            for (index_t r = 0; r < h; ++r) std::copy_n(edge + r * NR, w, c + r * n);
+            for (index_t r = 0; r < h; ++r) std::copy_n(edge + r * NR, w, c + r * ldc);
           }
         }
       }
     }
   }
+}
+
+/// The multiply-adds of a product's share that repay waking a thread (which takes tens of microseconds).
+inline constexpr index_t min_parallel_work = index_t(1) << 18;
+
+/// C [m × n] (row-major, row stride n) = op(A) [m × depth] · op(B) [depth × n], on metagrad's threads: C is cut
+/// into strips of whole tiles along its longer side (the other operand is packed once per strip), one per thread.
+/// Every element's chain runs whole in one strip, so the bits are those of the serial product.
+template <class T>
+void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C) {
+  using K = GemmKernel<T>;
+  const index_t tasks = std::min<index_t>(num_threads(), m * n * depth / min_parallel_work);
+  if (tasks <= 1) return gemm_serial(m, n, depth, A, B, C, n);
+  const bool by_rows = m >= n;
+  const index_t extent = by_rows ? m : n, unit = by_rows ? K::rows : K::cols;
+  const index_t strip = ((extent + tasks - 1) / tasks + unit - 1) / unit * unit;
+  parallel_for((extent + strip - 1) / strip, [&](std::int64_t t) {
+    const index_t begin = t * strip, size = std::min(strip, extent - begin);
+    if (by_rows)
+      gemm_serial(size, n, depth, StridedMatrix<T>{A.data + begin * A.row_stride, A.row_stride, A.col_stride}, B,
+                  C + begin * n, n);
+    else
+      gemm_serial(m, size, depth, A, StridedMatrix<T>{B.data + begin * B.col_stride, B.row_stride, B.col_stride},
+                  C + begin, n);
+  });
 }
 
 }  // namespace metagrad::detail

@@ -40,9 +40,14 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b, bool transpose_a = fals
     throw shape_error("matmul: inner extents differ: " + operands() + " (" + std::to_string(ka) + " vs " +
                       std::to_string(kb) + ")");
   Tensor<T> out = Tensor<T>::uninitialized(batched ? Shape{batch, m, n} : Shape{m, n});
-  for (index_t i = 0; i < batch; ++i)
+  const auto product = [&](index_t i) {
     detail::gemm(m, n, ka, detail::operand(a.data() + i * ar * ac, ac, transpose_a),
                  detail::operand(b.data() + i * br * bc, bc, transpose_b), out.data() + i * m * n);
+  };
+  if (batch > 1 && batch * m * n * ka >= detail::min_parallel_work)
+    parallel_for(batch, product);  // a matrix per task (each one's product then runs on its task's thread)
+  else
+    for (index_t i = 0; i < batch; ++i) product(i);
   return out;
 }
 

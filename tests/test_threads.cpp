@@ -1,0 +1,176 @@
+// metagrad's threads: the pool's contract (every task once, the lowest-numbered failure, serial nesting, the program's
+// own threads), the settings' errors, and the same bits on 1, 2, 3 and 4 threads. The sizes are large enough that the
+// products are split (see detail::min_parallel_work).
+#include <atomic>
+#include <thread>
+
+#include "support.hpp"
+
+using namespace metagrad;
+using namespace metagrad::test;
+
+namespace {
+
+/// Sets the thread count for a scope and restores the one before it.
+struct ThreadCount {
+  int before = num_threads();
+  explicit ThreadCount(int n) { set_num_threads(n); }
+  ~ThreadCount() { set_num_threads(before); }
+};
+
+/// Gradient descent with a per-step learning-rate schedule on a 784-64-10 MLP over random inputs: products large
+/// enough to be split across threads.
+struct WideMlpRun {
+  using value_type = double;
+  template <class C> using State = TrainingState<C, SgdState<C>>;
+  Mlp<double> model{{784, 64, 10}, Activation::tanh};
+  TD inputs = randn({96, 784}, 31);
+  IndexVector labels;
+  BatchOrder order{96, 32, 32};
+  WideMlpRun() {
+    for (index_t i = 0; i < 96; ++i) labels.push_back((i * 7) % 10);
+  }
+
+  std::vector<Shape> metaparameter_shapes(std::int64_t steps) const { return {{steps}}; }
+  template <class C> State<C> init(const std::vector<C>& meta) const {
+    ParamList<C> params;
+    for (const TD& p : model.init(33)) params.push_back(constant_like(meta[0], p));
+    return {params, {}};
+  }
+  template <class C> C loss(const ParamList<C>& p, const IndexVector& rows) const {
+    IndexVector y;
+    for (index_t i : rows) y.push_back(labels[static_cast<std::size_t>(i)]);
+    return mean(cross_entropy(model.logits(p, constant_like(p[0], gather_rows(inputs, rows))), y));
+  }
+  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const std::vector<C>& meta) const {
+    auto [loss_value, g] = loss_and_gradient(s.params, [&](const auto& p) { return loss(p, order.batch(t)); });
+    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer),
+                                        schedule_at(meta[0], t));
+    return {{std::move(params), std::move(opt)}, loss_value};
+  }
+  template <class C> C objective(const State<C>& s, const std::vector<C>&) const {
+    IndexVector all(96);
+    for (index_t i = 0; i < 96; ++i) all[static_cast<std::size_t>(i)] = i;
+    return loss(s.params, all);
+  }
+};
+
+/// Everything whose bits must not depend on the thread count, as one list of tensors.
+std::vector<TD> results_on_threads(int n) {
+  const ThreadCount threads(n);
+  std::vector<TD> out;
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true}) {
+      const TD a = randn(ta ? Shape{300, 130} : Shape{130, 300}, 41), b = randn(tb ? Shape{70, 300} : Shape{300, 70}, 42);
+      out.push_back(matmul(a, b, ta, tb));  // split by rows
+      out.push_back(matmul(b, a, !tb, !ta));  // split by columns
+    }
+  out.push_back(matmul(randn({5, 64, 100}, 43), randn({5, 100, 64}, 44)));  // a batch, a matrix per task
+  const WideMlpRun run;
+  const auto params = run.model.init(33);
+  Tape<double> tape;
+  Vars p;
+  for (const TD& x : params) p.push_back(tape.variable(x));
+  IndexVector rows(64);
+  for (index_t i = 0; i < 64; ++i) rows[static_cast<std::size_t>(i)] = i;
+  for (const TD& g : grad(run.loss(p, rows), p)) out.push_back(g);
+  std::vector<TD> directions;
+  for (std::size_t i = 0; i < params.size(); ++i) directions.push_back(randn(params[i].shape(), 50 + i));
+  for (const TD& h : hvp(run.loss(p, rows), p, directions)) out.push_back(h);
+  const std::vector<TD> meta = {TD::full({3}, 0.1)};
+  for (const auto& result : {metagradient(run, meta, 3, StoreAll{}), metagradient(run, meta, 3, Replay{2})}) {
+    out.push_back(TD::scalar(result.objective));
+    out.push_back(result.gradient[0]);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("parallel_for runs every task once, rethrows the lowest-numbered task's failure, and nests serially") {
+  for (const int n : {1, 2, 3, 4}) {
+    const ThreadCount threads(n);
+    CHECK(num_threads() == n);
+    std::vector<int> runs(1000, 0);
+    parallel_for(1000, [&](std::int64_t i) { ++runs[static_cast<std::size_t>(i)]; });
+    CHECK(std::all_of(runs.begin(), runs.end(), [](int r) { return r == 1; }));
+
+    std::vector<int> nested(40 * 25, 0);  // inner loops run in their outer task's thread
+    parallel_for(40, [&](std::int64_t i) {
+      const auto outer = std::this_thread::get_id();
+      parallel_for(25, [&](std::int64_t j) {
+        if (std::this_thread::get_id() == outer) ++nested[static_cast<std::size_t>(i * 25 + j)];
+      });
+    });
+    CHECK(std::all_of(nested.begin(), nested.end(), [](int r) { return r == 1; }));
+
+    std::vector<int> ended(100, 0);
+    const auto failing = [&](std::int64_t i) {
+      if (i % 30 == 7) throw value_error("task " + std::to_string(i));
+      ++ended[static_cast<std::size_t>(i)];
+    };
+    check_throws_with<value_error>([&] { parallel_for(100, failing); }, {"task 7"});
+    CHECK(std::count(ended.begin(), ended.end(), 1) == 96);  // every other task still ran, once
+    std::atomic<int> refused = 0;  // set_num_threads inside a task is refused (checked here: not every thread asserts)
+    parallel_for(3, [&](std::int64_t) {
+      try {
+        set_num_threads(2);
+      } catch (const value_error& e) {
+        if (std::string(e.what()).find("inside a parallel task") != std::string::npos) ++refused;
+      }
+    });
+    CHECK(refused == 3);
+    CHECK(num_threads() == n);
+    bool ran = false;
+    parallel_for(0, [&](std::int64_t) { ran = true; });
+    CHECK_FALSE(ran);
+  }
+}
+
+TEST_CASE("set_num_threads and METAGRAD_NUM_THREADS refuse impossible counts with a clear error") {
+  const int before = num_threads();
+  for (const int bad : {0, -3, 5000}) check_throws_with<value_error>([&] { set_num_threads(bad); }, {"set_num_threads", std::to_string(bad), "1 to 4096"});
+  CHECK(num_threads() == before);  // unchanged by the refusals
+
+  const char* saved = std::getenv("METAGRAD_NUM_THREADS");
+  const std::string restore = saved ? saved : "";
+  setenv("METAGRAD_NUM_THREADS", "3", 1);
+  CHECK(detail::default_num_threads() == 3);
+  for (const char* bad : {"0", "two", "4x", "-1"}) {
+    setenv("METAGRAD_NUM_THREADS", bad, 1);
+    check_throws_with<value_error>([] { (void)detail::default_num_threads(); }, {"METAGRAD_NUM_THREADS", bad, "1 to 4096"});
+  }
+  if (saved) setenv("METAGRAD_NUM_THREADS", restore.c_str(), 1);
+  else unsetenv("METAGRAD_NUM_THREADS");
+  CHECK(detail::default_num_threads() >= 1);
+}
+
+TEST_CASE("the same bits on 1, 2, 3 and 4 threads: products, an MLP's gradient and HVP, metagradients") {
+  const std::vector<TD> one = results_on_threads(1);
+  for (const int n : {2, 3, 4}) {
+    const std::vector<TD> many = results_on_threads(n);
+    REQUIRE(many.size() == one.size());
+    for (std::size_t i = 0; i < one.size(); ++i) {
+      INFO(n << " threads, result " << i);
+      CHECK(many[i] == one[i]);
+    }
+  }
+}
+
+TEST_CASE("the program's own threads share the pool: no deadlock, the same bits") {
+  const ThreadCount threads(2);
+  const TD a = randn({200, 300}, 61), b = randn({300, 150}, 62);
+  TD expected;
+  {
+    const ThreadCount serial(1);
+    expected = matmul(a, b);
+  }
+  std::vector<TD> products(4);
+  std::vector<std::thread> own;
+  for (std::size_t i = 0; i < products.size(); ++i)
+    own.emplace_back([&, i] {
+      for (int repeat = 0; repeat < 20; ++repeat) products[i] = matmul(a, b);
+    });
+  for (auto& t : own) t.join();
+  for (const TD& p : products) CHECK(p == expected);
+}
