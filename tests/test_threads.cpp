@@ -66,6 +66,10 @@ std::vector<TD> results_on_threads(int n) {
       out.push_back(matmul(b, a, !tb, !ta));  // split by columns
     }
   out.push_back(matmul(randn({5, 64, 100}, 43), randn({5, 100, 64}, 44)));  // a batch, a matrix per task
+  const TD x = randn({100003}, 45);  // elementwise ops in blocks of 2^15, the last one partial
+  for (const TD& y : {exp(x), log(abs(x)), sqrt(abs(x)), square(x), pow(abs(x), 0.3), tanh(x), sigmoid(x), relu(x),
+                      softplus(x), tanh_backward(x, tanh(x)), sigmoid_backward(x, sigmoid(x))})
+    out.push_back(y);
   const WideMlpRun run;
   const auto params = run.model.init(33);
   Tape<double> tape;

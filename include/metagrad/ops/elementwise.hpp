@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "metagrad/ops/broadcast.hpp"
+#include "metagrad/threads.hpp"
 
 namespace metagrad {
 
@@ -63,32 +65,61 @@ void require_domain(const char* op, const Tensor<T>& x, bool ok, const char* exp
 }
 }  // namespace detail
 
+namespace detail {
+/// Elementwise work in fixed blocks of 2¹⁵ elements, run on metagrad's threads when there are several: f(begin, count)
+/// for each. The blocks are the same on any thread count (and on one), so the bits are too.
+template <class F>
+void for_blocks(index_t n, F f) {
+  constexpr index_t block = index_t(1) << 15;
+  if (n <= block) return f(index_t(0), n);
+  parallel_for((n + block - 1) / block, [&](std::int64_t i) { f(i * block, std::min(block, n - i * block)); });
+}
+/// x's elements [begin, begin + count) as an Eigen array.
+template <class T>
+auto segment(Tensor<T>& x, index_t begin, index_t count) {
+  return Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(x.data() + begin, count);
+}
+template <class T>
+auto segment(const Tensor<T>& x, index_t begin, index_t count) {
+  return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x.data() + begin, count);
+}
+/// x with f applied to each block of its elements, in place: f(array) assigns to the array it is given.
+template <class T, class F>
+Tensor<T> map_blocks(Tensor<T> x, F f) {
+  for_blocks(x.size(), [&](index_t begin, index_t count) { f(segment(x, begin, count)); });
+  return x;
+}
+}  // namespace detail
+
 // ---- unary functions (by value: an rvalue argument is reused as the result) ----
 /// e^x (by value: an rvalue argument is reused as the result).
-template <class T> Tensor<T> exp(Tensor<T> x) { x.array() = x.array().exp(); return x; }
+template <class T> Tensor<T> exp(Tensor<T> x) {
+  return detail::map_blocks(std::move(x), [](auto a) { a = a.exp(); });
+}
 /// Natural log; throws value_error for negative elements.
 template <class T> Tensor<T> log(Tensor<T> x) {
   detail::require_domain("log", x, (x.array() >= T(0)).all(), "x >= 0 expected");
-  x.array() = x.array().log();
-  return x;
+  return detail::map_blocks(std::move(x), [](auto a) { a = a.log(); });
 }
 /// Square root; throws value_error for negative elements.
 template <class T> Tensor<T> sqrt(Tensor<T> x) {
   detail::require_domain("sqrt", x, (x.array() >= T(0)).all(), "x >= 0 expected");
-  x.array() = x.array().sqrt();
-  return x;
+  return detail::map_blocks(std::move(x), [](auto a) { a = a.sqrt(); });
 }
 /// x².
-template <class T> Tensor<T> square(Tensor<T> x) { x.array() = x.array().square(); return x; }
+template <class T> Tensor<T> square(Tensor<T> x) {
+  return detail::map_blocks(std::move(x), [](auto a) { a = a.square(); });
+}
 /// x to a scalar power; a negative base needs an integer exponent.
 template <class T> Tensor<T> pow(Tensor<T> x, std::type_identity_t<T> p) {
   if (p != std::round(p))
     detail::require_domain("pow", x, (x.array() >= T(0)).all(), "x >= 0 expected for a non-integer exponent");
-  x.array() = x.array().pow(p);
-  return x;
+  return detail::map_blocks(std::move(x), [p](auto a) { a = a.pow(p); });
 }
 /// |x|.
-template <class T> Tensor<T> abs(Tensor<T> x) { x.array() = x.array().abs(); return x; }
+template <class T> Tensor<T> abs(Tensor<T> x) {
+  return detail::map_blocks(std::move(x), [](auto a) { a = a.abs(); });
+}
 namespace detail {
 /// tanh for double in a loop the compiler vectorizes (Eigen's double tanh, and libm's, are scalar): Cephes'
 /// rational approximation for |x| < 0.625, else (e^{2|x|} − 1) / (e^{2|x|} + 1) with x's sign, where e^{2|x|} comes from
@@ -120,18 +151,22 @@ inline void tanh_double(const double* x, double* y, index_t n) {
 
 /// tanh (for double, a vectorized loop within 2 ulp of std::tanh).
 template <class T> Tensor<T> tanh(Tensor<T> x) {
-  if constexpr (std::is_same_v<T, double>) detail::tanh_double(x.data(), x.data(), x.size());
-  else x.array() = x.array().tanh();
-  return x;
+  return detail::map_blocks(std::move(x), [](auto a) {
+    if constexpr (std::is_same_v<T, double>) detail::tanh_double(a.data(), a.data(), a.size());
+    else a = a.tanh();
+  });
 }
 /// Logistic sigmoid 1 / (1 + e^−x).
-template <class T> Tensor<T> sigmoid(Tensor<T> x) { x.array() = T(1) / (T(1) + (-x.array()).exp()); return x; }
+template <class T> Tensor<T> sigmoid(Tensor<T> x) {
+  return detail::map_blocks(std::move(x), [](auto a) { a = T(1) / (T(1) + (-a).exp()); });
+}
 /// max(x, 0).
-template <class T> Tensor<T> relu(Tensor<T> x) { x.array() = x.array().max(T(0)); return x; }
+template <class T> Tensor<T> relu(Tensor<T> x) {
+  return detail::map_blocks(std::move(x), [](auto a) { a = a.max(T(0)); });
+}
 /// log(1 + e^x), computed without overflow.
 template <class T> Tensor<T> softplus(Tensor<T> x) {
-  x.array() = x.array().max(T(0)) + (-x.array().abs()).exp().log1p();
-  return x;
+  return detail::map_blocks(std::move(x), [](auto a) { a = a.max(T(0)) + (-a.abs()).exp().log1p(); });
 }
 /// x limited to [low, high].
 template <class T> Tensor<T> clamp(Tensor<T> x, std::type_identity_t<T> low, std::type_identity_t<T> high) {
@@ -152,13 +187,18 @@ void require_same_shape(const char* op, const Tensor<T>& a, const Tensor<T>& b) 
 /// g ⊙ (1 − y²): tanh's backward, given its output y.
 template <class T> Tensor<T> tanh_backward(Tensor<T> g, const Tensor<T>& y) {
   detail::require_same_shape("tanh_backward", g, y);
-  g.array() *= T(1) - y.array().square();
+  detail::for_blocks(g.size(), [&](index_t b, index_t n) {
+    detail::segment(g, b, n) *= T(1) - detail::segment(y, b, n).square();
+  });
   return g;
 }
 /// g ⊙ y ⊙ (1 − y): sigmoid's backward, given its output y.
 template <class T> Tensor<T> sigmoid_backward(Tensor<T> g, const Tensor<T>& y) {
   detail::require_same_shape("sigmoid_backward", g, y);
-  g.array() *= y.array() * (T(1) - y.array());
+  detail::for_blocks(g.size(), [&](index_t b, index_t n) {
+    const auto yb = detail::segment(y, b, n);
+    detail::segment(g, b, n) *= yb * (T(1) - yb);
+  });
   return g;
 }
 
