@@ -74,19 +74,10 @@ void for_blocks(index_t n, F f) {
   if (n <= block) return f(index_t(0), n);
   parallel_for((n + block - 1) / block, [&](std::int64_t i) { f(i * block, std::min(block, n - i * block)); });
 }
-/// x's elements [begin, begin + count) as an Eigen array.
-template <class T>
-auto segment(Tensor<T>& x, index_t begin, index_t count) {
-  return Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(x.data() + begin, count);
-}
-template <class T>
-auto segment(const Tensor<T>& x, index_t begin, index_t count) {
-  return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x.data() + begin, count);
-}
 /// x with f applied to each block of its elements, in place: f(array) assigns to the array it is given.
 template <class T, class F>
 Tensor<T> map_blocks(Tensor<T> x, F f) {
-  for_blocks(x.size(), [&](index_t begin, index_t count) { f(segment(x, begin, count)); });
+  for_blocks(x.size(), [&](index_t begin, index_t count) { f(Run<T>(x.data() + begin, count)); });
   return x;
 }
 }  // namespace detail
@@ -188,7 +179,7 @@ void require_same_shape(const char* op, const Tensor<T>& a, const Tensor<T>& b) 
 template <class T> Tensor<T> tanh_backward(Tensor<T> g, const Tensor<T>& y) {
   detail::require_same_shape("tanh_backward", g, y);
   detail::for_blocks(g.size(), [&](index_t b, index_t n) {
-    detail::segment(g, b, n) *= T(1) - detail::segment(y, b, n).square();
+    detail::Run<T>(g.data() + b, n) *= T(1) - detail::ConstRun<T>(y.data() + b, n).square();
   });
   return g;
 }
@@ -196,8 +187,8 @@ template <class T> Tensor<T> tanh_backward(Tensor<T> g, const Tensor<T>& y) {
 template <class T> Tensor<T> sigmoid_backward(Tensor<T> g, const Tensor<T>& y) {
   detail::require_same_shape("sigmoid_backward", g, y);
   detail::for_blocks(g.size(), [&](index_t b, index_t n) {
-    const auto yb = detail::segment(y, b, n);
-    detail::segment(g, b, n) *= yb * (T(1) - yb);
+    const detail::ConstRun<T> yb(y.data() + b, n);
+    detail::Run<T>(g.data() + b, n) *= yb * (T(1) - yb);
   });
   return g;
 }
