@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <metagrad/metagrad.hpp>
+#include "noise_digits.hpp"
 #include "threads.hpp"
 
 namespace {
@@ -20,16 +21,8 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
-/// 1,024 digits of noise with MNIST's shape: the cost of a step does not depend on the pixels.
 template <class T>
-const Dataset<T>& digits() {
-  static const Dataset<T> data = [] {
-    Dataset<T> d{Tensor<T>::random_uniform({1024, 784}, 1, 0, 1), {}, 10};
-    for (index_t i = 0; i < 1024; ++i) d.labels.push_back(i % 10);
-    return d;
-  }();
-  return data;
-}
+const Dataset<T>& digits() { return bench::noise_digits<T>(); }
 
 const GradientPreprocessing features[3] = {GradientPreprocessing::paper(), GradientPreprocessing::moments(),
                                            GradientPreprocessing::moments_and_raw_momenta()};

@@ -2,6 +2,7 @@
 // own threads), the settings' errors, and the same bits on 1, 2, 3 and 4 threads. The sizes are large enough that the
 // products are split (see detail::min_parallel_work).
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "support.hpp"
@@ -89,6 +90,85 @@ std::vector<TD> results_on_threads(int n) {
   return out;
 }
 
+/// An op of the vocabulary on inputs large enough that its kernels are split (2¹⁷ elements and more).
+struct OpCase {
+  const char* name;
+  std::function<VD(const Vars&)> f;
+  std::vector<TD> inputs;
+};
+
+std::vector<OpCase> op_cases() {
+  const TD a = randn({256, 520}, 70), b = randu({256, 520}, 71, 0.5, 2.0), bias = randn({520}, 72);
+  const TD per_row = randu({256, 1}, 73, 0.5, 2.0), planes = randn({2, 1, 520}, 74);
+  TD away = randu({256, 520}, 75, 0.2, 2.0);  // away from the kinks of abs, relu and clamp
+  for (index_t i = 0; i < away.size(); i += 2) away.data()[i] = -away.data()[i];
+  IndexVector labels, rows;
+  for (index_t i = 0; i < 256; ++i) labels.push_back((i * 37) % 520), rows.push_back((i * 11) % 300);
+  const TD tall = randn({300, 520}, 76), cube = randn({16, 16, 520}, 77);
+  return {
+      {"add", [](const Vars& v) { return v[0] + v[1]; }, {a, b}},
+      {"sub, a bias", [](const Vars& v) { return v[0] - v[1]; }, {a, bias}},
+      {"mul, one value per row", [](const Vars& v) { return v[0] * v[1]; }, {a, per_row}},
+      {"div, a general broadcast", [](const Vars& v) { return v[0] / v[1]; }, {planes, per_row}},
+      {"scalar arithmetic", [](const Vars& v) { return 3.0 / (2.0 - v[0] * 0.5 + 1.0) / 4.0 - (-v[0]); }, {b}},
+      {"exp", [](const Vars& v) { return exp(v[0]); }, {a}},
+      {"log", [](const Vars& v) { return log(v[0]); }, {b}},
+      {"sqrt", [](const Vars& v) { return sqrt(v[0]); }, {b}},
+      {"square", [](const Vars& v) { return square(v[0]); }, {a}},
+      {"pow", [](const Vars& v) { return pow(v[0], -1.5); }, {b}},
+      {"abs", [](const Vars& v) { return abs(v[0]); }, {away}},
+      {"tanh", [](const Vars& v) { return tanh(v[0]); }, {a}},
+      {"sigmoid", [](const Vars& v) { return sigmoid(v[0]); }, {a}},
+      {"relu", [](const Vars& v) { return relu(v[0]); }, {away}},
+      {"softplus", [](const Vars& v) { return softplus(v[0]); }, {a}},
+      {"clamp", [](const Vars& v) { return clamp(v[0], -1.0, 1.0); }, {away * 0.9}},
+      {"tanh_backward", [](const Vars& v) { return tanh_backward(v[0], v[1]); }, {a, b}},
+      {"sigmoid_backward", [](const Vars& v) { return sigmoid_backward(v[0], v[1]); }, {a, b}},
+      {"matmul", [](const Vars& v) { return matmul(v[0], v[1], false, true); }, {a, randn({300, 520}, 78)}},
+      {"batched matmul", [](const Vars& v) { return matmul(v[0], v[1]); }, {randn({5, 64, 100}, 79), randn({5, 100, 64}, 80)}},
+      {"transpose", [](const Vars& v) { return transpose(v[0]); }, {a}},
+      {"dot", [](const Vars& v) { return dot(v[0], v[1]); }, {a, b}},
+      {"sum", [](const Vars& v) { return sum(v[0]); }, {a}},
+      {"mean", [](const Vars& v) { return mean(v[0]); }, {a}},
+      {"sum over rows", [](const Vars& v) { return sum(v[0], 0); }, {a}},
+      {"sum of each row", [](const Vars& v) { return sum(v[0], 1, true); }, {a}},
+      {"mean along a middle axis", [](const Vars& v) { return mean(v[0], 1); }, {cube}},
+      {"max", [](const Vars& v) { return max(v[0], 1); }, {a}},
+      {"logsumexp", [](const Vars& v) { return logsumexp(v[0], 0); }, {a}},
+      {"softmax", [](const Vars& v) { return softmax(v[0], 1); }, {a}},
+      {"log_softmax", [](const Vars& v) { return log_softmax(v[0], 0); }, {a}},
+      {"cross_entropy", [=](const Vars& v) { return mean(cross_entropy(v[0], labels)); }, {a}},
+      {"mse", [](const Vars& v) { return mse(v[0], v[1]); }, {a, b}},
+      {"broadcast_to", [](const Vars& v) { return broadcast_to(v[0], {2, 256, 520}); }, {per_row}},
+      {"sum_to a row", [](const Vars& v) { return sum_to(v[0], {1, 520}); }, {planes * per_row}},
+      {"sum_to one value per row", [](const Vars& v) { return sum_to(v[0], {256, 1}); }, {a}},
+      {"sum_to a general shape", [](const Vars& v) { return sum_to(v[0], {2, 1, 520}); }, {planes * per_row}},
+      {"reshape", [](const Vars& v) { return reshape(v[0], {520, 256}); }, {a}},
+      {"gather and scatter rows", [=](const Vars& v) { return scatter_add_rows(gather_rows(v[0], rows), rows, 300); }, {tall}},
+      {"slice, pad, concat", [](const Vars& v) { return concat({pad(slice(v[0], 1, 3, 517), 1, 2, 1), v[1]}, 0); }, {a, b}},
+  };
+}
+
+/// An op's value, the gradient of Σ w ⊙ op(x)² and its Hessian-vector product, on n threads.
+std::vector<TD> op_results_on_threads(const OpCase& c, int n) {
+  const ThreadCount threads(n);
+  const auto loss = [&](const Vars& v) {
+    const VD y = c.f(v);
+    return sum(square(y) * v[0].tape().constant(randn(y.value().shape(), 90)));
+  };
+  Tape<double> tape;
+  Vars x;
+  std::vector<TD> directions;
+  for (std::size_t i = 0; i < c.inputs.size(); ++i) {
+    x.push_back(tape.variable(c.inputs[i]));
+    directions.push_back(randn(c.inputs[i].shape(), 91 + i));
+  }
+  std::vector<TD> out = {c.f(x).value()};
+  for (TD& g : grad(loss(x), x)) out.push_back(std::move(g));
+  for (TD& h : hvp(loss(x), x, directions)) out.push_back(std::move(h));
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("parallel_for runs every task once, rethrows the lowest-numbered task's failure, and nests serially") {
@@ -161,6 +241,20 @@ TEST_CASE("the same bits on 1, 2, 3 and 4 threads: products, an MLP's gradient a
   }
 }
 
+TEST_CASE("the same bits on 1, 2, 3 and 4 threads: every op's value, gradient and HVP") {
+  for (const OpCase& c : op_cases()) {
+    const std::vector<TD> one = op_results_on_threads(c, 1);
+    for (const int n : {2, 3, 4}) {
+      const std::vector<TD> many = op_results_on_threads(c, n);
+      REQUIRE(many.size() == one.size());
+      for (std::size_t i = 0; i < one.size(); ++i) {
+        INFO(c.name << " on " << n << " threads, result " << i << " (0: value, then gradients, then HVPs)");
+        CHECK(many[i] == one[i]);
+      }
+    }
+  }
+}
+
 TEST_CASE("the program's own threads share the pool: no deadlock, the same bits") {
   const ThreadCount threads(2);
   const TD a = randn({200, 300}, 61), b = randn({300, 150}, 62);
@@ -177,4 +271,22 @@ TEST_CASE("the program's own threads share the pool: no deadlock, the same bits"
     });
   for (auto& t : own) t.join();
   for (const TD& p : products) CHECK(p == expected);
+}
+
+TEST_CASE("the same bits on 1, 2, 3 and 4 threads: meta-training iterations, optimizees run in parallel") {
+  const QuadraticTask<double> task;
+  const MetaTrainingOptions options{.optimizee_steps = 10, .unroll = 5, .meta_iterations = 2, .meta_batch = 3,
+                                    .evaluate_every = 1, .evaluation_optimizees = 3, .seed = 5};
+  const auto on_threads = [&](int n) {
+    const ThreadCount threads(n);
+    return meta_train(task, LstmOptimizer<TD>::initial(8, 4), options);
+  };
+  const auto one = on_threads(1);
+  for (const int n : {2, 3, 4}) {
+    INFO(n << " threads");
+    const auto many = on_threads(n);
+    CHECK(many.meta_losses == one.meta_losses);
+    CHECK(many.evaluations == one.evaluations);
+    CHECK(tree_flatten(many.best.weights) == tree_flatten(one.best.weights));
+  }
 }

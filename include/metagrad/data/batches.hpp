@@ -4,6 +4,7 @@
 // An epoch has ⌊N / B⌋ batches; the remainder of each permutation is skipped (a different remainder each epoch).
 // batch() caches the current epoch's permutation: use one BatchOrder per thread.
 #include <cstdint>
+#include <mutex>
 #include <numeric>
 #include <string>
 
@@ -32,11 +33,12 @@ class BatchOrder {
     if (step < 0) throw value_error("BatchOrder: negative step " + std::to_string(step));
     const std::int64_t epoch = step / batches_per_epoch();
     const index_t first = (step % batches_per_epoch()) * batch_size_;
-    if (epoch != cached_epoch_) {  // a cache of the last permutation: results never depend on it
-      cached_permutation_ = permutation(epoch);
-      cached_epoch_ = epoch;
+    const std::lock_guard lock(cache_.mutex);  // runs on several threads may share this order
+    if (epoch != cache_.epoch) {  // a cache of the last permutation: results never depend on it
+      cache_.permutation = permutation(epoch);
+      cache_.epoch = epoch;
     }
-    return IndexVector(cached_permutation_.begin() + first, cached_permutation_.begin() + first + batch_size_);
+    return IndexVector(cache_.permutation.begin() + first, cache_.permutation.begin() + first + batch_size_);
   }
 
   /// The order of the examples in one epoch (Fisher–Yates with SplitMix64 seeded by seed and epoch).
@@ -54,8 +56,20 @@ class BatchOrder {
  private:
   index_t examples_, batch_size_;
   std::uint64_t seed_;
-  mutable std::int64_t cached_epoch_ = -1;
-  mutable IndexVector cached_permutation_;
+  /// The last epoch's permutation, behind a mutex; a copy starts empty.
+  struct Cache {
+    std::mutex mutex;
+    std::int64_t epoch = -1;
+    IndexVector permutation;
+    Cache() = default;
+    Cache(const Cache&) {}
+    Cache& operator=(const Cache&) {
+      const std::lock_guard lock(mutex);
+      epoch = -1;
+      return *this;
+    }
+  };
+  mutable Cache cache_;
 };
 
 }  // namespace metagrad

@@ -2,6 +2,10 @@
 // Meta-training a learned optimizer (PAPERS.md §2): meta-batches of fresh optimizees, each unroll of each one a
 // metagradient (UnrollRun, unroll_run.hpp), one step of clipped Adam on their mean, and a held-out evaluation that
 // keeps the best weights; with loss_curve, the evaluation used for the learned optimizer and its baselines alike.
+// The optimizees of a meta-batch, and those of an evaluation, run on metagrad's threads, each on its own tape, and their
+// results are added in a fixed order: the same bits on any number of threads. A task's const member functions are
+// called from several threads at once, so they must not change shared state.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -17,6 +21,7 @@
 #include "metagrad/optim/chain.hpp"
 #include "metagrad/optim/clip.hpp"
 #include "metagrad/optim/step_size/constant.hpp"
+#include "metagrad/threads.hpp"
 
 namespace metagrad {
 
@@ -84,11 +89,15 @@ template <class Task>
 typename Task::value_type evaluate_learned_optimizer(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& optimizer,
                                                      const MetaTrainingOptions& options) {
   using T = typename Task::value_type;
+  // The optimizees' runs on metagrad's threads, each on its own tape; their losses added in order afterwards.
+  std::vector<std::vector<T>> curves(static_cast<std::size_t>(std::max(options.evaluation_optimizees, 0)));
+  parallel_for(options.evaluation_optimizees, [&](std::int64_t i) {
+    const auto problem = task.sample(meta_detail::optimizee_seed(~options.seed, 0, static_cast<std::uint64_t>(i)));
+    curves[static_cast<std::size_t>(i)] = loss_curve(task, problem, optimizer, T(1), options.optimizee_steps);
+  });
   T total = 0;
   std::int64_t count = 0;
-  for (int i = 0; i < options.evaluation_optimizees; ++i) {
-    const auto problem = task.sample(meta_detail::optimizee_seed(~options.seed, 0, static_cast<std::uint64_t>(i)));
-    const auto curve = loss_curve(task, problem, optimizer, T(1), options.optimizee_steps);
+  for (const auto& curve : curves) {
     const std::size_t first = options.evaluation_last_steps > 0 && static_cast<std::size_t>(options.evaluation_last_steps) < curve.size()
                                   ? curve.size() - static_cast<std::size_t>(options.evaluation_last_steps) : 0;
     for (std::size_t t = first; t < curve.size(); ++t) total += curve[t], ++count;
@@ -145,13 +154,22 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
       if (options.weight_late_losses) runs.back().weighting_horizon = options.optimizee_steps;
     }
     for (std::int64_t u = 0; u < unrolls; ++u, ++update) {
+      // The optimizees' unrolls on metagrad's threads, each on its own tape; their metagradients are added in order
+      // afterwards (the same bits on any number of threads), and nothing is changed until all have succeeded.
+      using Metagradient = MetagradientResult<T, LstmOptimizerWeights<Tensor<T>>>;
+      std::vector<std::optional<Metagradient>> metagradients(runs.size());
+      parallel_for(static_cast<std::int64_t>(runs.size()), [&](std::int64_t i) {
+        const auto& run = runs[static_cast<std::size_t>(i)];
+        const MetagradientOptions unchecked{.check_determinism = false, .step_loss_weights = run.step_loss_weights()};
+        metagradients[static_cast<std::size_t>(i)] =
+            options.record_unrolls ? metagradient(run, weights, options.unroll, RecordAll{}, unchecked)
+                                   : metagradient(run, weights, options.unroll, StoreAll{}, unchecked);
+      });
       std::optional<LstmOptimizerWeights<Tensor<T>>> sum;  // the mean metagradient
       T meta_loss = 0;
-      for (auto& run : runs) {
-        const MetagradientOptions unchecked{.check_determinism = false, .step_loss_weights = run.step_loss_weights()};
-        const auto mg = options.record_unrolls ? metagradient(run, weights, options.unroll, RecordAll{}, unchecked)
-                                               : metagradient(run, weights, options.unroll, StoreAll{}, unchecked);
-        run = run.next(mg);  // the optimizee continues under the weights this unroll was taken with
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        const Metagradient& mg = *metagradients[i];
+        runs[i] = runs[i].next(mg);  // the optimizee continues under the weights this unroll was taken with
         meta_loss += mg.objective / static_cast<T>(runs.size());
         const auto share = static_cast<T>(runs.size());
         if (!sum) sum = tree_map(mg.gradient, [&](const Tensor<T>& g) { return g / share; });

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "metagrad/meta/metagradient.hpp"
+#include "metagrad/threads.hpp"
 
 namespace metagrad {
 
@@ -33,7 +34,7 @@ double metasmoothness(const Run& run, const meta_t<Run, Tensor<typename Run::val
                       const meta_t<Run, Tensor<typename Run::value_type>>& direction, typename Run::value_type h, std::int64_t steps) {
   using T = typename Run::value_type;
   if (!(h > 0) || !std::isfinite(h)) throw value_error("metasmoothness: step h = " + std::to_string(h) + " (positive expected)");
-  std::vector<std::vector<Tensor<T>>> finals;
+  std::vector<meta_t<Run, Tensor<T>>> points;
   for (int k = 0; k < 3; ++k) {
     auto moved = meta;
     tree_detail::walk<false>("metasmoothness: the direction", TreePath(), [&](const TreePath& path, Tensor<T>& m, const Tensor<T>& d) {
@@ -42,8 +43,14 @@ double metasmoothness(const Run& run, const meta_t<Run, Tensor<typename Run::val
                           m.shape().str());
       m.array() += (static_cast<T>(k) * h) * d.array();
     }, moved, direction);
-    finals.push_back(tree_flatten(run_final_state(run, moved, steps)));
+    points.push_back(std::move(moved));
   }
+  // The three runs on metagrad's threads (each records on its own thread's tape; see threads.hpp).
+  std::vector<std::vector<Tensor<T>>> finals(3);
+  parallel_for(3, [&](std::int64_t k) {
+    const auto i = static_cast<std::size_t>(k);
+    finals[i] = tree_flatten(run_final_state(run, points[i], steps));
+  });
   const auto sign = [](T x) { return static_cast<double>((x > 0) - (x < 0)); };
   double weighted = 0, total = 0;
   for (std::size_t i = 0; i < finals[0].size(); ++i) {

@@ -12,6 +12,8 @@
 // each a template over the carrier C (Tensor<value_type> or Var<value_type>), so one definition trains fast on plain
 // tensors and is recorded on a tape when a step is differentiated. Step t must be a pure function of (t, state, meta):
 // its batch and every random draw come from a seed and t (BatchOrder), never from state kept in the run object.
+// Independent runs of one run object may go on several threads at once (metasmoothness runs its three in parallel), so
+// its const member functions must not change shared state (set_num_threads(1) when one must).
 #include <concepts>
 #include <cstdint>
 #include <type_traits>

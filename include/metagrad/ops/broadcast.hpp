@@ -7,11 +7,43 @@
 #include <array>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "metagrad/tensor/tensor.hpp"
+#include "metagrad/threads.hpp"
 
 namespace metagrad {
 namespace detail {
+
+/// The size of the blocks that elementwise work and sums are split into. Fixed, so that the blocks, and with them the
+/// bits of every result, are the same on any number of threads.
+constexpr index_t block_size = index_t(1) << 15;
+
+/// f(begin, count) for each block of [0, n), on metagrad's threads when there are several (serially for one block).
+template <class F>
+void for_blocks(index_t n, F f) {
+  if (n <= block_size) return f(index_t(0), n);
+  parallel_for((n + block_size - 1) / block_size,
+               [&](std::int64_t i) { f(i * block_size, std::min(block_size, n - i * block_size)); });
+}
+
+/// x with f applied to each block of its elements, in place: f(array) assigns to the array it is given.
+template <class T, class F>
+Tensor<T> map_blocks(Tensor<T> x, F f) {
+  for_blocks(x.size(), [&](index_t begin, index_t count) {
+    f(Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(x.data() + begin, count));
+  });
+  return x;
+}
+
+/// f(begin, end) for parts of [0, n) whose results do not depend on how [0, n) is split (independent outputs): one
+/// part per thread when the work, n · cost_per_item, is large enough to pay for the threads, else one part.
+template <class F>
+void for_parts(index_t n, index_t cost_per_item, F f) {
+  const index_t parts = std::min<index_t>(n, num_threads());
+  if (parts <= 1 || n * cost_per_item < 4 * block_size) return f(index_t(0), n);
+  parallel_for(parts, [&](std::int64_t i) { f(n * i / parts, n * (i + 1) / parts); });
+}
 
 /// `out`'s elements as runs of contiguous elements, with the offsets at which operands a and b (which broadcast to
 /// out) are read: axes of extent 1 dropped and neighbouring axes merged where both operands continue across them.
@@ -56,6 +88,25 @@ struct BroadcastRuns {
       for (index_t i1 = 0; i1 < e[1]; ++i1)
         for (index_t i2 = 0; i2 < e[2]; ++i2, o += length)
           fn(o, i0 * ta[0] + i1 * ta[1] + i2 * ta[2], i0 * tb[0] + i1 * tb[1] + i2 * tb[2]);
+  }
+
+  /// fn(out_offset, a_offset, b_offset, count) for the pieces of runs that cover out's elements [begin, begin + count).
+  template <class Fn>
+  void for_each_in(index_t begin, index_t count, Fn&& fn) const {
+    if (count == 0) return;  // (an empty output may have runs of length 0)
+    const auto &e = extent, &ta = step_a, &tb = step_b;
+    const index_t run = begin / length, end = begin + count;
+    index_t i2 = run % e[2], i1 = run / e[2] % e[1], i0 = run / (e[2] * e[1]), skip = begin - run * length;
+    for (index_t o = begin; o < end; skip = 0) {
+      const index_t n = std::min(length - skip, end - o);
+      fn(o, i0 * ta[0] + i1 * ta[1] + i2 * ta[2] + (a_varies ? skip : 0),
+         i0 * tb[0] + i1 * tb[1] + i2 * tb[2] + (b_varies ? skip : 0), n);
+      o += n;
+      if (++i2 == e[2]) {
+        i2 = 0;
+        if (++i1 == e[1]) i1 = 0, ++i0;
+      }
+    }
   }
 };
 
@@ -117,15 +168,20 @@ template <class T> void sum_rows(const T* x, index_t n, index_t d, T* out) {
     Run<T>(out, d) = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x, d, n).rowwise().sum();
     return;
   }
+  // Each output's sum is the same whichever columns are summed with it, so the packet-wide columns are split over the
+  // threads.
   constexpr index_t packet = Eigen::internal::packet_traits<T>::size;
   const index_t body = d / packet * packet;
-  const auto row = [&](index_t i) { return ConstRun<T>(x + i * d, body); };
-  Run<T> sum(out, body);
-  sum = row(0);
-  index_t i = 1;
-  for (const index_t fours = (n - 1) & ~index_t(3); i < fours; i += 4)
-    sum += (row(i) + row(i + 1)) + (row(i + 2) + row(i + 3));
-  for (; i < n; ++i) sum += row(i);
+  for_parts(body / packet, n * packet, [&](index_t first, index_t last) {
+    const index_t begin = first * packet, count = (last - first) * packet;
+    const auto row = [&](index_t i) { return ConstRun<T>(x + i * d + begin, count); };
+    Run<T> sum(out + begin, count);
+    sum = row(0);
+    index_t i = 1;
+    for (const index_t fours = (n - 1) & ~index_t(3); i < fours; i += 4)
+      sum += (row(i) + row(i + 1)) + (row(i + 2) + row(i + 3));
+    for (; i < n; ++i) sum += row(i);
+  });
   for (index_t j = body; j < d; ++j) {
     T s = x[j];
     for (index_t r = 1; r < n; ++r) s += x[r * d + j];
@@ -133,19 +189,43 @@ template <class T> void sum_rows(const T* x, index_t n, index_t d, T* out) {
   }
 }
 
-/// out = f(a, b) with broadcasting; f is a generic callable valid on Eigen arrays, on scalars and on mixes.
+/// The sum of each of n rows of d elements (x row-major) into out[n]: Eigen's sum of each row, the rows split over
+/// the threads.
+template <class T> void sum_each_row(const T* x, index_t n, index_t d, T* out) {
+  for_parts(n, d, [&](index_t first, index_t last) {
+    Run<T>(out + first, last - first) =
+        Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x + first * d, d, last - first)
+            .colwise()
+            .sum()
+            .transpose();
+  });
+}
+
+/// The sum of x[0 .. n): Eigen's sum of each fixed block, and the blocks' sums added in order.
+template <class T> T sum_all(const T* x, index_t n) {
+  if (n <= block_size) return ConstRun<T>(x, n).sum();
+  std::vector<T> partial(static_cast<std::size_t>((n + block_size - 1) / block_size));
+  for_blocks(n, [&](index_t begin, index_t count) { partial[begin / block_size] = ConstRun<T>(x + begin, count).sum(); });
+  T total = 0;
+  for (const T p : partial) total += p;
+  return total;
+}
+
+/// out = f(a, b) with broadcasting; f is a generic callable valid on Eigen arrays, on scalars and on mixes. The output
+/// is computed in fixed blocks (each element on its own, so the bits do not depend on the blocks either).
 template <class T, class F>
 Tensor<T> broadcast_binary(const char* op, const Tensor<T>& a, const Tensor<T>& b, F f) {
   const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
   Tensor<T> out = Tensor<T>::uninitialized(shape);
   const BroadcastRuns runs(shape, a.shape(), b.shape());
-  const index_t n = runs.length;
-  runs.for_each([&](index_t o, index_t ia, index_t ib) {
-    Run<T> r(out.data() + o, n);
-    if (runs.a_varies && runs.b_varies) r = f(ConstRun<T>(a.data() + ia, n), ConstRun<T>(b.data() + ib, n));
-    else if (runs.a_varies) r = f(ConstRun<T>(a.data() + ia, n), b.data()[ib]);
-    else if (runs.b_varies) r = f(a.data()[ia], ConstRun<T>(b.data() + ib, n));
-    else r.setConstant(f(a.data()[ia], b.data()[ib]));
+  for_blocks(shape.size(), [&](index_t begin, index_t count) {
+    runs.for_each_in(begin, count, [&](index_t o, index_t ia, index_t ib, index_t n) {
+      Run<T> r(out.data() + o, n);
+      if (runs.a_varies && runs.b_varies) r = f(ConstRun<T>(a.data() + ia, n), ConstRun<T>(b.data() + ib, n));
+      else if (runs.a_varies) r = f(ConstRun<T>(a.data() + ia, n), b.data()[ib]);
+      else if (runs.b_varies) r = f(a.data()[ia], ConstRun<T>(b.data() + ib, n));
+      else r.setConstant(f(a.data()[ia], b.data()[ib]));
+    });
   });
   return out;
 }
@@ -160,11 +240,12 @@ Tensor<T> broadcast_to(const Tensor<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   Tensor<T> out = Tensor<T>::uninitialized(shape);
   const detail::BroadcastRuns runs(shape, x.shape(), x.shape());
-  const index_t n = runs.length;
-  runs.for_each([&](index_t o, index_t ix, index_t) {
-    detail::Run<T> r(out.data() + o, n);
-    if (runs.a_varies) r = detail::ConstRun<T>(x.data() + ix, n);
-    else r.setConstant(x.data()[ix]);
+  detail::for_blocks(shape.size(), [&](index_t begin, index_t count) {
+    runs.for_each_in(begin, count, [&](index_t o, index_t ix, index_t, index_t n) {
+      detail::Run<T> r(out.data() + o, n);
+      if (runs.a_varies) r = detail::ConstRun<T>(x.data() + ix, n);
+      else r.setConstant(x.data()[ix]);
+    });
   });
   return out;
 }
@@ -178,15 +259,11 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   Tensor<T> out = Tensor<T>::uninitialized(shape);
   if (shape.size() == 1) {
-    out.data()[0] = x.array().sum();
+    out.data()[0] = detail::sum_all(x.data(), x.size());
   } else if (detail::is_suffix(shape, x.shape())) {
     detail::sum_rows(x.data(), x.size() / shape.size(), shape.size(), out.data());
   } else if (detail::is_row_constant(shape, x.shape())) {
-    const index_t d = x.shape()[x.rank() - 1];
-    out.array() = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>>(x.data(), d, x.size() / d)
-                      .colwise()
-                      .sum()
-                      .transpose();
+    detail::sum_each_row(x.data(), shape.size(), x.shape()[x.rank() - 1], out.data());
   } else {
     // Each output element adds its inputs run by run in x's row-major order: along a run, either every element goes
     // to its own output (one vectorized add) or all go to one (sum_run's fixed order, then added to the output).

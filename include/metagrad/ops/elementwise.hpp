@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "metagrad/ops/broadcast.hpp"
-#include "metagrad/threads.hpp"
 
 namespace metagrad {
 
@@ -31,29 +30,45 @@ template <class T> Tensor<T> operator/(const Tensor<T>& a, const Tensor<T>& b) {
 
 // ---- arithmetic with scalars (the scalar's type never drives deduction, so `2 * x` works for Tensor<float>) ----
 /// x + s.
-template <class T> Tensor<T> operator+(Tensor<T> a, std::type_identity_t<T> s) { a.array() += s; return a; }
+template <class T> Tensor<T> operator+(Tensor<T> a, std::type_identity_t<T> s) {
+  return detail::map_blocks(std::move(a), [s](auto r) { r += s; });
+}
 /// s + x.
-template <class T> Tensor<T> operator+(std::type_identity_t<T> s, Tensor<T> a) { a.array() += s; return a; }
+template <class T> Tensor<T> operator+(std::type_identity_t<T> s, Tensor<T> a) { return std::move(a) + s; }
 /// x − s.
-template <class T> Tensor<T> operator-(Tensor<T> a, std::type_identity_t<T> s) { a.array() -= s; return a; }
+template <class T> Tensor<T> operator-(Tensor<T> a, std::type_identity_t<T> s) {
+  return detail::map_blocks(std::move(a), [s](auto r) { r -= s; });
+}
 /// s − x.
-template <class T> Tensor<T> operator-(std::type_identity_t<T> s, Tensor<T> a) { a.array() = s - a.array(); return a; }
+template <class T> Tensor<T> operator-(std::type_identity_t<T> s, Tensor<T> a) {
+  return detail::map_blocks(std::move(a), [s](auto r) { r = s - r; });
+}
 /// x · s.
-template <class T> Tensor<T> operator*(Tensor<T> a, std::type_identity_t<T> s) { a.array() *= s; return a; }
+template <class T> Tensor<T> operator*(Tensor<T> a, std::type_identity_t<T> s) {
+  return detail::map_blocks(std::move(a), [s](auto r) { r *= s; });
+}
 /// s · x.
-template <class T> Tensor<T> operator*(std::type_identity_t<T> s, Tensor<T> a) { a.array() *= s; return a; }
+template <class T> Tensor<T> operator*(std::type_identity_t<T> s, Tensor<T> a) { return std::move(a) * s; }
 /// x / s.
-template <class T> Tensor<T> operator/(Tensor<T> a, std::type_identity_t<T> s) { a.array() /= s; return a; }
+template <class T> Tensor<T> operator/(Tensor<T> a, std::type_identity_t<T> s) {
+  return detail::map_blocks(std::move(a), [s](auto r) { r /= s; });
+}
 /// s / x elementwise.
-template <class T> Tensor<T> operator/(std::type_identity_t<T> s, Tensor<T> a) { a.array() = s / a.array(); return a; }
+template <class T> Tensor<T> operator/(std::type_identity_t<T> s, Tensor<T> a) {
+  return detail::map_blocks(std::move(a), [s](auto r) { r = s / r; });
+}
 /// −x.
-template <class T> Tensor<T> operator-(Tensor<T> a) { a.array() = -a.array(); return a; }
+template <class T> Tensor<T> operator-(Tensor<T> a) {
+  return detail::map_blocks(std::move(a), [](auto r) { r = -r; });
+}
 
 /// In-place accumulation of an equal-shaped tensor.
 template <class T> Tensor<T>& operator+=(Tensor<T>& a, const Tensor<T>& b) {
   if (!(a.shape() == b.shape()))
     throw shape_error("operator+=: shapes " + a.shape().str() + " and " + b.shape().str() + " must be equal");
-  a.array() += b.array();
+  detail::for_blocks(a.size(), [&](index_t begin, index_t n) {
+    detail::Run<T>(a.data() + begin, n) += detail::ConstRun<T>(b.data() + begin, n);
+  });
   return a;
 }
 
@@ -62,23 +77,6 @@ template <class T>
 void require_domain(const char* op, const Tensor<T>& x, bool ok, const char* expected) {
   if (!ok) throw value_error(std::string(op) + ": input of shape " + x.shape().str() + " has elements outside the domain (" +
                              expected + ")");
-}
-}  // namespace detail
-
-namespace detail {
-/// Elementwise work in fixed blocks of 2¹⁵ elements, run on metagrad's threads when there are several: f(begin, count)
-/// for each. The blocks are the same on any thread count (and on one), so the bits are too.
-template <class F>
-void for_blocks(index_t n, F f) {
-  constexpr index_t block = index_t(1) << 15;
-  if (n <= block) return f(index_t(0), n);
-  parallel_for((n + block - 1) / block, [&](std::int64_t i) { f(i * block, std::min(block, n - i * block)); });
-}
-/// x with f applied to each block of its elements, in place: f(array) assigns to the array it is given.
-template <class T, class F>
-Tensor<T> map_blocks(Tensor<T> x, F f) {
-  for_blocks(x.size(), [&](index_t begin, index_t count) { f(Run<T>(x.data() + begin, count)); });
-  return x;
 }
 }  // namespace detail
 
