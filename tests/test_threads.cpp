@@ -90,7 +90,7 @@ std::vector<TD> results_on_threads(int n) {
   return out;
 }
 
-/// An op of the vocabulary on inputs large enough that its kernels are split (2¹⁷ elements and more).
+/// An op of the vocabulary on inputs large enough that its kernels are split (2¹⁸ elements and more).
 struct OpCase {
   const char* name;
   std::function<VD(const Vars&)> f;
@@ -98,13 +98,13 @@ struct OpCase {
 };
 
 std::vector<OpCase> op_cases() {
-  const TD a = randn({256, 520}, 70), b = randu({256, 520}, 71, 0.5, 2.0), bias = randn({520}, 72);
-  const TD per_row = randu({256, 1}, 73, 0.5, 2.0), planes = randn({2, 1, 520}, 74);
-  TD away = randu({256, 520}, 75, 0.2, 2.0);  // away from the kinks of abs, relu and clamp
+  const TD a = randn({512, 520}, 70), b = randu({512, 520}, 71, 0.5, 2.0), bias = randn({520}, 72);
+  const TD per_row = randu({512, 1}, 73, 0.5, 2.0), planes = randn({2, 1, 520}, 74);
+  TD away = randu({512, 520}, 75, 0.2, 2.0);  // away from the kinks of abs, relu and clamp
   for (index_t i = 0; i < away.size(); i += 2) away.data()[i] = -away.data()[i];
   IndexVector labels, rows;
-  for (index_t i = 0; i < 256; ++i) labels.push_back((i * 37) % 520), rows.push_back((i * 11) % 300);
-  const TD tall = randn({300, 520}, 76), cube = randn({16, 16, 520}, 77);
+  for (index_t i = 0; i < 512; ++i) labels.push_back((i * 37) % 520), rows.push_back((i * 11) % 300);
+  const TD tall = randn({300, 520}, 76), cube = randn({32, 16, 520}, 77);
   return {
       {"add", [](const Vars& v) { return v[0] + v[1]; }, {a, b}},
       {"sub, a bias", [](const Vars& v) { return v[0] - v[1]; }, {a, bias}},
@@ -139,11 +139,11 @@ std::vector<OpCase> op_cases() {
       {"log_softmax", [](const Vars& v) { return log_softmax(v[0], 0); }, {a}},
       {"cross_entropy", [=](const Vars& v) { return mean(cross_entropy(v[0], labels)); }, {a}},
       {"mse", [](const Vars& v) { return mse(v[0], v[1]); }, {a, b}},
-      {"broadcast_to", [](const Vars& v) { return broadcast_to(v[0], {2, 256, 520}); }, {per_row}},
+      {"broadcast_to", [](const Vars& v) { return broadcast_to(v[0], {2, 512, 520}); }, {per_row}},
       {"sum_to a row", [](const Vars& v) { return sum_to(v[0], {1, 520}); }, {planes * per_row}},
-      {"sum_to one value per row", [](const Vars& v) { return sum_to(v[0], {256, 1}); }, {a}},
+      {"sum_to one value per row", [](const Vars& v) { return sum_to(v[0], {512, 1}); }, {a}},
       {"sum_to a general shape", [](const Vars& v) { return sum_to(v[0], {2, 1, 520}); }, {planes * per_row}},
-      {"reshape", [](const Vars& v) { return reshape(v[0], {520, 256}); }, {a}},
+      {"reshape", [](const Vars& v) { return reshape(v[0], {520, 512}); }, {a}},
       {"gather and scatter rows", [=](const Vars& v) { return scatter_add_rows(gather_rows(v[0], rows), rows, 300); }, {tall}},
       {"slice, pad, concat", [](const Vars& v) { return concat({pad(slice(v[0], 1, 3, 517), 1, 2, 1), v[1]}, 0); }, {a, b}},
   };

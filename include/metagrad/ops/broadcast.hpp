@@ -19,12 +19,20 @@ namespace detail {
 /// bits of every result, are the same on any number of threads.
 constexpr index_t block_size = index_t(1) << 15;
 
-/// f(begin, count) for each block of [0, n), on metagrad's threads when there are several (serially for one block).
+/// Below this many elements, elementwise work stays on the calling thread (in the same blocks): waking the workers
+/// would cost more than it saves.
+constexpr index_t min_parallel_elements = index_t(1) << 18;
+
+/// f(begin, count) for each block of [0, n), on metagrad's threads when there are several and n is large enough.
 template <class F>
 void for_blocks(index_t n, F f) {
   if (n <= block_size) return f(index_t(0), n);
-  parallel_for((n + block_size - 1) / block_size,
-               [&](std::int64_t i) { f(i * block_size, std::min(block_size, n - i * block_size)); });
+  const auto block = [&](std::int64_t i) { f(i * block_size, std::min(block_size, n - i * block_size)); };
+  const index_t blocks = (n + block_size - 1) / block_size;
+  if (n < min_parallel_elements)
+    for (index_t i = 0; i < blocks; ++i) block(i);
+  else
+    parallel_for(blocks, block);
 }
 
 /// x with f applied to each block of its elements, in place: f(array) assigns to the array it is given.
@@ -41,7 +49,7 @@ Tensor<T> map_blocks(Tensor<T> x, F f) {
 template <class F>
 void for_parts(index_t n, index_t cost_per_item, F f) {
   const index_t parts = std::min<index_t>(n, num_threads());
-  if (parts <= 1 || n * cost_per_item < 4 * block_size) return f(index_t(0), n);
+  if (parts <= 1 || n * cost_per_item < min_parallel_elements) return f(index_t(0), n);
   parallel_for(parts, [&](std::int64_t i) { f(n * i / parts, n * (i + 1) / parts); });
 }
 
