@@ -290,3 +290,53 @@ TEST_CASE("the same bits on 1, 2, 3 and 4 threads: meta-training iterations, opt
     CHECK(tree_flatten(many.best.weights) == tree_flatten(one.best.weights));
   }
 }
+
+TEST_CASE("ShardPlan: near-equal shards, contiguous ranks, and clear errors for impossible plans") {
+  const ShardPlan plan(10, 4);
+  std::vector<std::pair<index_t, index_t>> ranges;
+  for (std::int64_t s = 0; s < plan.count(); ++s) ranges.emplace_back(plan.shard(s).begin, plan.shard(s).end);
+  CHECK(ranges == std::vector<std::pair<index_t, index_t>>{{0, 2}, {2, 5}, {5, 7}, {7, 10}});
+  CHECK(plan.shard(1).fraction() == 0.3);
+  CHECK(plan.owned(0, 3) == std::pair<std::int64_t, std::int64_t>{0, 1});
+  CHECK(plan.owned(2, 3) == std::pair<std::int64_t, std::int64_t>{2, 4});
+  CHECK_THROWS_WITH_AS(ShardPlan(10, 11), doctest::Contains("no shard is empty"), value_error);
+  CHECK_THROWS_AS(ShardPlan(10, 0), value_error);
+  CHECK_THROWS_WITH_AS(plan.owned(0, 5), doctest::Contains("at least as many shards as ranks"), value_error);
+  CHECK_THROWS_AS(plan.shard(4), value_error);
+}
+
+TEST_CASE("the sharded gradient: the batch's gradient, the same bits on 1, 2, 3 and 4 threads, errors passed on") {
+  const Mlp<double> model{{30, 16, 4}, Activation::tanh};
+  const ParamList<TD> params = model.init(5);
+  const TD x = randn({50, 30}, 6);
+  IndexVector y(50);
+  for (index_t i = 0; i < 50; ++i) y[static_cast<std::size_t>(i)] = i % 4;
+  const auto shard_loss = [&](const Vars& p, const Shard& s) {
+    IndexVector labels(y.begin() + s.begin, y.begin() + s.end);
+    return mean(cross_entropy(model.logits(p, slice(x, 0, s.begin, s.size())), labels)) * s.fraction();
+  };
+  const auto [whole_loss, whole] =
+      loss_and_gradient(params, [&](const Vars& p) { return mean(cross_entropy(model.logits(p, x), y)); });
+  for (const std::int64_t shards : {1, 3, 8}) {
+    CAPTURE(shards);
+    const ShardPlan plan(50, shards);
+    std::optional<std::uint64_t> bits;
+    for (int threads = 1; threads <= 4; ++threads) {
+      const ThreadCount scope(threads);
+      const auto [loss, gradient] = sharded_loss_and_gradient(params, plan, shard_loss);
+      const std::uint64_t h = tree_hash(std::pair{loss, gradient});
+      if (!bits) bits = h;
+      CHECK(h == *bits);
+      CHECK(std::abs(loss.item() - whole_loss.item()) < 1e-14);
+      for (std::size_t i = 0; i < params.size(); ++i) CHECK((gradient[i].array() - whole[i].array()).abs().maxCoeff() < 1e-14);
+    }
+  }
+  const ShardPlan plan(50, 5);
+  CHECK_THROWS_WITH_AS(sharded_loss_and_gradient(params, plan, [&](const Vars& p, const Shard& s) {
+    if (s.index == 3) throw data_error("shard 3 is unreadable");
+    return shard_loss(p, s);
+  }), "shard 3 is unreadable", data_error);
+  CHECK_THROWS_WITH_AS(sharded_loss_and_gradient(params, plan, [&](const Vars& p, const Shard& s) {
+    return cross_entropy(model.logits(p, slice(x, 0, s.begin, s.size())), IndexVector(y.begin() + s.begin, y.begin() + s.end));
+  }), doctest::Contains("shard 0's loss has shape [10] (one number expected)"), shape_error);
+}

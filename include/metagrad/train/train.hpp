@@ -1,4 +1,5 @@
 #pragma once
-// The training-loop driver and its callbacks.
+// The training-loop driver, its callbacks, and the batch gradient summed over virtual shards.
 #include "metagrad/train/loop.hpp"
 #include "metagrad/train/callbacks.hpp"
+#include "metagrad/train/sharded_gradient.hpp"

@@ -1,0 +1,204 @@
+// Data parallelism over MPI, run by ctest under `mpirun -np N` for N = 1 … 4: every rank checks that it holds the same
+// bits as a single process computing every shard itself. Every rank runs every test case and the same collectives in
+// the same order, so the checks are CHECKs (a REQUIRE that failed on one rank only would leave the others waiting).
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <metagrad/distributed/distributed.hpp>
+#include <metagrad/metagrad.hpp>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace {
+
+using namespace metagrad;
+using T = double;
+using Params = ParamList<Tensor<T>>;
+
+const distributed::Communicator& world() {
+  static const distributed::Communicator communicator;
+  return communicator;
+}
+
+/// 512 points in 20-D labelled by a random linear teacher, and a 20-32-5 tanh network.
+struct Problem {
+  Dataset<T> data;
+  Mlp<T> model{{20, 32, 5}, Activation::tanh};
+  BatchOrder order{512, 96, 7};
+
+  Problem() {
+    const Tensor<T> x = Tensor<T>::random_normal({512, 20}, 1);
+    const Tensor<T> scores = matmul(x, Tensor<T>::random_normal({20, 5}, 2));
+    IndexVector y(512);
+    for (index_t i = 0; i < 512; ++i) scores.matrix().row(i).maxCoeff(&y[static_cast<std::size_t>(i)]);
+    data = Dataset<T>{x, y, 5};
+  }
+
+  /// Shard s's part of the batch's mean cross-entropy.
+  Var<T> shard_loss(const Dataset<T>& batch, const ParamList<Var<T>>& p, const Shard& s) const {
+    const Dataset<T> part = batch.slice(s.begin, s.size());
+    return mean(cross_entropy(model.logits(p, part.inputs), part.labels)) * s.fraction();
+  }
+
+  /// Step t of SGD (step size 0.2) with the gradient over `plan`'s shards. To inject failures: each shard's loss is
+  /// multiplied by before(t, shard) (1: unchanged to the bit), and after(t, params) runs after the update.
+  template <class Communicator, class Before, class After>
+  auto step_fn(Params& params, const ShardPlan& plan, const Communicator& communicator, Before before, After after) const {
+    return [this, &params, plan, &communicator, before, after](std::int64_t t) {
+      const Dataset<T> batch = data.batch(order.batch(t));
+      auto [loss, g] = sharded_loss_and_gradient(params, plan, [&](const ParamList<Var<T>>& p, const Shard& s) {
+        return shard_loss(batch, p, s) * before(t, s);
+      }, communicator);
+      return propose_step(StepReport{.loss = loss.item()}, [&params, g = std::move(g), t, after] {
+        for (std::size_t i = 0; i < params.size(); ++i) params[i].array() -= 0.2 * g[i].array();
+        after(t, params);
+      });
+    };
+  }
+
+  /// `steps` steps of the single-process run from the initial parameters.
+  Params single_process(std::int64_t steps, const ShardPlan& plan) const {
+    Params params = model.init(3);
+    train(steps, step_fn(params, plan, SingleProcess{}, [](std::int64_t, const Shard&) { return T(1); },
+                         [](std::int64_t, Params&) {}));
+    return params;
+  }
+};
+
+const auto no_failure = [](std::int64_t, const Shard&) { return T(1); };
+const auto no_change = [](std::int64_t, Params&) {};
+
+std::string rank_prefix(int rank) { return "rank " + std::to_string(rank) + " of " + std::to_string(world().size()) + ": "; }
+
+}  // namespace
+
+TEST_CASE("the sharded gradient is the same bits on every rank as in a single process, for shards of any size") {
+  const Problem problem;
+  const Params params = problem.model.init(3);
+  const Dataset<T> batch = problem.data.batch(problem.order.batch(0));
+  const auto loss_fn = [&](const ParamList<Var<T>>& p, const Shard& s) { return problem.shard_loss(batch, p, s); };
+  const auto [whole_loss, whole_gradient] = loss_and_gradient(params, [&](const ParamList<Var<T>>& p) {
+    return mean(cross_entropy(problem.model.logits(p, batch.inputs), batch.labels));
+  });
+  for (const std::int64_t shards : {4, 7, 12}) {
+    CAPTURE(shards);
+    const ShardPlan plan(96, shards);
+    const auto [loss, gradient] = sharded_loss_and_gradient(params, plan, loss_fn, world());
+    const auto [single_loss, single_gradient] = sharded_loss_and_gradient(params, plan, loss_fn);
+    CHECK(loss.item() == single_loss.item());
+    CHECK(tree_hash(gradient) == tree_hash(single_gradient));
+    CHECK_NOTHROW(world().check_identical(tree_hash(gradient), "the gradients"));
+    // The same gradient as the unsharded batch's, to rounding.
+    CHECK(std::abs(loss.item() - whole_loss.item()) < 1e-14);
+    for (std::size_t i = 0; i < params.size(); ++i)
+      CHECK((gradient[i].array() - whole_gradient[i].array()).abs().maxCoeff() < 1e-14);
+  }
+}
+
+TEST_CASE("data-parallel training ends with the single process's parameters to the last bit") {
+  const Problem problem;
+  const ShardPlan plan(96, 12);
+  Params params = problem.model.init(3);
+  const std::uint64_t bytes_before = world().bytes_received();
+  const TrainingSummary summary = distributed::train(world(), 40, problem.step_fn(params, plan, world(), no_failure, no_change),
+                                                     distributed::ParameterCheck(world(), params, 10));
+  CHECK(summary.steps == 40);
+  CHECK(tree_hash(params) == tree_hash(problem.single_process(40, plan)));
+  // Each rank receives the other ranks' largest tree nodes: nothing on one rank, one gradient (+ the loss) on two.
+  const std::uint64_t per_step = (world().bytes_received() - bytes_before) / 40;
+  MESSAGE("rank " << world().rank() << " of " << world().size() << " received " << per_step << " bytes per step");
+  if (world().size() == 1) CHECK(per_step == 0);
+  if (world().size() == 2) CHECK(per_step >= (20 * 32 + 32 + 32 * 5 + 5 + 1) * sizeof(T));
+}
+
+TEST_CASE("a failure on one rank reaches every rank as the same error before any rank applies the step") {
+  const Problem problem;
+  const ShardPlan plan(96, 12);
+  const int last = world().size() - 1;
+  const std::uint64_t after_three_steps = tree_hash(problem.single_process(3, plan));
+
+  SUBCASE("a throw inside the last rank's shard at step 3") {
+    Params params = problem.model.init(3);
+    const auto corrupt = [&](std::int64_t t, const Shard& s) {
+      if (t == 3 && s.index == plan.count() - 1) throw data_error("batch 3: corrupt file");
+      return T(1);
+    };
+    try {
+      distributed::train(world(), 10, problem.step_fn(params, plan, world(), corrupt, no_change));
+      FAIL("no error");
+    } catch (const data_error& e) {
+      CHECK(std::string(e.what()) == rank_prefix(last) + "batch 3: corrupt file");
+    }
+    CHECK(tree_hash(params) == after_three_steps);
+  }
+  SUBCASE("a throw on rank 0 before its gradient, at step 3") {
+    Params params = problem.model.init(3);
+    auto step = problem.step_fn(params, plan, world(), no_failure, no_change);
+    try {
+      distributed::train(world(), 10, [&](std::int64_t t) {
+        if (t == 3 && world().rank() == 0) throw value_error("step 3: cannot read the batch");
+        return step(t);
+      });
+      FAIL("no error");
+    } catch (const value_error& e) {
+      CHECK(std::string(e.what()) == rank_prefix(0) + "step 3: cannot read the batch");
+    }
+    CHECK(tree_hash(params) == after_three_steps);
+  }
+  SUBCASE("a NaN in the last rank's shard at step 3 stops every rank there") {
+    Params params = problem.model.init(3);
+    const auto nan = [&](std::int64_t t, const Shard& s) {
+      return t == 3 && s.index == plan.count() - 1 ? std::numeric_limits<T>::quiet_NaN() : T(1);
+    };
+    try {
+      distributed::train(world(), 10, problem.step_fn(params, plan, world(), nan, no_change));
+      FAIL("no error");
+    } catch (const training_error& e) {
+      CHECK(std::string(e.what()).find("at step 3") != std::string::npos);
+    }
+    CHECK(tree_hash(params) == after_three_steps);
+  }
+}
+
+TEST_CASE("ParameterCheck stops every rank when one rank's parameters drift") {
+  const Problem problem;
+  const ShardPlan plan(96, 12);
+  Params params = problem.model.init(3);
+  const auto drift = [&](std::int64_t t, Params& p) {
+    if (t == 6 && world().rank() == world().size() - 1) p[0].data()[0] += 1e-9;
+  };
+  const auto run = [&] {
+    distributed::train(world(), 10, problem.step_fn(params, plan, world(), no_failure, drift),
+                       distributed::ParameterCheck(world(), params, 4));
+  };
+  if (world().size() == 1) {
+    CHECK_NOTHROW(run());  // one rank cannot differ from itself
+  } else {
+    try {
+      run();
+      FAIL("no error");
+    } catch (const training_error& e) {
+      CHECK(std::string(e.what()).find("the parameters after step 7 differ between ranks") != std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS(distributed::ParameterCheck(world(), params, 0), value_error);
+}
+
+TEST_CASE("more ranks than shards is a value_error on every rank, before any exchange") {
+  const Problem problem;
+  const Params params = problem.model.init(3);
+  const Dataset<T> batch = problem.data.batch(problem.order.batch(0));
+  const auto loss_fn = [&](const ParamList<Var<T>>& p, const Shard& s) { return problem.shard_loss(batch, p, s); };
+  const ShardPlan plan(96, 1);
+  if (world().size() == 1) CHECK_NOTHROW(sharded_loss_and_gradient(params, plan, loss_fn, world()));
+  else CHECK_THROWS_WITH_AS(sharded_loss_and_gradient(params, plan, loss_fn, world()),
+                            doctest::Contains("at least as many shards as ranks"), value_error);
+}
+
+int main(int argc, char** argv) {
+  const metagrad::distributed::Environment mpi(argc, argv);
+  doctest::Context context(argc, argv);
+  return context.run();
+}
