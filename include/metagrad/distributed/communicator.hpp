@@ -125,9 +125,10 @@ class Communicator {
   /// The underlying MPI communicator (metagrad's private copy).
   MPI_Comm get() const { return comm_; }
 
-  /// Collective: every rank's `mine` (counts[r] numbers from rank r), concatenated in rank order, on every rank.
+  /// Collective: every rank's `mine` (counts[r] numbers from rank r), concatenated in rank order into `out` (the sum
+  /// of the counts long), on every rank.
   template <class T>
-  std::vector<T> all_gather(std::span<const T> mine, std::span<const std::int64_t> counts) const {
+  void all_gather(std::span<const T> mine, std::span<const std::int64_t> counts, std::span<T> out) const {
     if (static_cast<int>(counts.size()) != size_ || counts[static_cast<std::size_t>(rank_)] != static_cast<std::int64_t>(mine.size()))
       throw value_error("Communicator::all_gather: " + std::to_string(mine.size()) + " numbers from rank " +
                         std::to_string(rank_) + " do not match the counts given for " + std::to_string(counts.size()) +
@@ -141,12 +142,13 @@ class Communicator {
       offset[r] = static_cast<int>(total);
       total += counts[r];
     }
-    std::vector<T> out(static_cast<std::size_t>(total));
+    if (static_cast<std::int64_t>(out.size()) != total)
+      throw value_error("Communicator::all_gather: room for " + std::to_string(out.size()) + " numbers, " +
+                        std::to_string(total) + " expected");
     detail::check_mpi(MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), detail::mpi_type<T>(), out.data(),
                                      count.data(), offset.data(), detail::mpi_type<T>(), comm_),
                       "MPI_Allgatherv");
     bytes_received_ += static_cast<std::uint64_t>(total - static_cast<std::int64_t>(mine.size())) * sizeof(T);
-    return out;
   }
 
   /// Collective: returns when no rank failed; otherwise every rank throws the same exception — the type and message
@@ -172,7 +174,8 @@ class Communicator {
   /// its parameters); `what` names it in the message.
   void check_identical(std::uint64_t value, const std::string& what) const {
     const std::vector<std::int64_t> counts(static_cast<std::size_t>(size_), 1);
-    const std::vector<std::uint64_t> all = all_gather(std::span<const std::uint64_t>(&value, 1), std::span<const std::int64_t>(counts));
+    std::vector<std::uint64_t> all(counts.size());
+    all_gather(std::span<const std::uint64_t>(&value, 1), std::span<const std::int64_t>(counts), std::span<std::uint64_t>(all));
     for (int r = 1; r < size_; ++r)
       if (all[static_cast<std::size_t>(r)] != all[0])
         throw training_error(what + " differ between ranks: rank 0 has hash " + std::to_string(all[0]) + ", rank " +

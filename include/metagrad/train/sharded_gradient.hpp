@@ -12,11 +12,11 @@
 //
 // The communicator is a type with
 //   int rank() const;  int size() const;
-//   std::vector<T> all_gather(std::span<const T> mine, std::span<const std::int64_t> counts) const;  // rank order
+//   void all_gather(std::span<const T> mine, std::span<const std::int64_t> counts, std::span<T> out) const;
+//                                                     // every rank's numbers into out, in rank order
 //   void agree(std::exception_ptr local_failure) const;  // collective: if any rank failed, all throw its error
 // SingleProcess (below) is the one without MPI; metagrad/distributed/communicator.hpp has the MPI one.
-#include <Eigen/Core>
-
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <span>
@@ -83,10 +83,11 @@ struct SingleProcess {
   int rank() const { return 0; }
   /// Always 1.
   int size() const { return 1; }
-  /// Its own numbers.
+  /// Its own numbers, into `out`.
   template <class T>
-  std::vector<T> all_gather(std::span<const T> mine, std::span<const std::int64_t>) const {
-    return {mine.begin(), mine.end()};
+  void all_gather(std::span<const T> mine, std::span<const std::int64_t>, std::span<T> out) const {
+    if (out.size() != mine.size()) throw value_error("SingleProcess::all_gather: output of the wrong size");
+    std::copy(mine.begin(), mine.end(), out.begin());
   }
   /// Rethrows its own failure.
   void agree(std::exception_ptr local_failure) const {
@@ -113,24 +114,48 @@ inline void largest_nodes_inside(Node node, std::int64_t first, std::int64_t end
   largest_nodes_inside({node.mid(), node.hi}, first, end, out);
 }
 
+/// A node's sum: the loss and the gradient.
 template <class T>
-using Flat = Eigen::Array<T, Eigen::Dynamic, 1>;
+struct Part {
+  Tensor<T> loss;
+  ParamList<Tensor<T>> gradient;
+  /// Adds `other` elementwise: the same bits as a new sum, without the allocation.
+  void add(const Part& other) {
+    loss.array() += other.loss.array();
+    for (std::size_t i = 0; i < gradient.size(); ++i) gradient[i].array() += other.gradient[i].array();
+  }
+};
 
-/// Node's sum from leaves[s − first] (shards inside [first, …)).
+/// Node's sum, taking the leaves (leaves[s − first] for the shards s inside it).
 template <class T>
-Flat<T> sum_of_leaves(Node node, const std::vector<Flat<T>>& leaves, std::int64_t first) {
-  if (node.hi - node.lo == 1) return leaves[static_cast<std::size_t>(node.lo - first)];
-  return sum_of_leaves({node.lo, node.mid()}, leaves, first) + sum_of_leaves({node.mid(), node.hi}, leaves, first);
+Part<T> sum_of_leaves(Node node, std::vector<Part<T>>& leaves, std::int64_t first) {
+  if (node.hi - node.lo == 1) return std::move(leaves[static_cast<std::size_t>(node.lo - first)]);
+  Part<T> sum = sum_of_leaves({node.lo, node.mid()}, leaves, first);
+  sum.add(sum_of_leaves({node.mid(), node.hi}, leaves, first));
+  return sum;
 }
 
-/// Node's sum where the gathered nodes (in `known`, each `width` numbers at its offset) stop the descent.
+/// Node's sum where the gathered nodes (in `known`, each `width` numbers at its offset) stop the descent; the
+/// numbers are laid out as flatten() lays out a Part.
 template <class T>
-Flat<T> sum_of_known(Node node, const std::vector<std::pair<Node, std::size_t>>& known, const std::vector<T>& gathered,
-                     std::int64_t width) {
+Tensor<T> sum_of_known(Node node, const std::vector<std::pair<Node, std::size_t>>& known, const Tensor<T>& gathered,
+                       std::int64_t width) {
   for (const auto& [k, offset] : known)
-    if (k.lo == node.lo && k.hi == node.hi) return Eigen::Map<const Flat<T>>(gathered.data() + offset, width);
-  return sum_of_known({node.lo, node.mid()}, known, gathered, width) +
-         sum_of_known({node.mid(), node.hi}, known, gathered, width);
+    if (k.lo == node.lo && k.hi == node.hi) {
+      Tensor<T> copy = Tensor<T>::uninitialized({width});
+      std::copy(gathered.data() + offset, gathered.data() + offset + width, copy.data());
+      return copy;
+    }
+  Tensor<T> sum = sum_of_known({node.lo, node.mid()}, known, gathered, width);
+  sum.array() += sum_of_known({node.mid(), node.hi}, known, gathered, width).array();
+  return sum;
+}
+
+/// The loss, then every gradient element, at `out`.
+template <class T>
+void flatten(const Part<T>& part, T* out) {
+  *out++ = part.loss.item();
+  for (const auto& g : part.gradient) out = std::copy(g.begin(), g.end(), out);
 }
 
 }  // namespace shard_detail
@@ -145,15 +170,13 @@ template <class T, class ShardLoss, class Communicator = SingleProcess>
 std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const ParamList<Tensor<T>>& params,
                                                                      const ShardPlan& plan, ShardLoss&& shard_loss,
                                                                      const Communicator& communicator = {}) {
-  using shard_detail::Flat;
   using shard_detail::Node;
+  using shard_detail::Part;
   const int ranks = communicator.size();
   const auto owned = plan.owned(communicator.rank(), ranks);
   const std::int64_t first = owned.first, end = owned.second;
-  std::int64_t width = 1;  // the loss, then every gradient element
-  for (const auto& p : params) width += p.size();
 
-  std::vector<Flat<T>> leaves(static_cast<std::size_t>(end - first));
+  std::vector<Part<T>> leaves(static_cast<std::size_t>(end - first));
   std::exception_ptr failure;
   try {
     parallel_for(end - first, [&](std::int64_t i) {
@@ -165,22 +188,21 @@ std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const Param
                             "'s loss has shape " + l.shape().str() + " (one number expected)");
         return l;
       });
-      Flat<T>& leaf = leaves[static_cast<std::size_t>(i)];
-      leaf.resize(width);
-      leaf[0] = loss.item();
-      std::int64_t at = 1;
-      for (const auto& g : gradient) {
-        std::copy(g.begin(), g.end(), leaf.data() + at);
-        at += g.size();
-      }
+      leaves[static_cast<std::size_t>(i)] = {reshape(std::move(loss), Shape{}), std::move(gradient)};
     });
   } catch (...) {
     failure = std::current_exception();
   }
   communicator.agree(failure);  // collective: every rank gets here, and throws together
 
-  // Each rank's largest nodes inside its shards: computed here for this rank, gathered for all.
   const Node root{0, plan.count()};
+  if (ranks == 1) {  // the whole tree is here: nothing to exchange
+    Part<T> total = shard_detail::sum_of_leaves(root, leaves, first);
+    return {std::move(total.loss), std::move(total.gradient)};
+  }
+  // Each rank's largest nodes inside its shards: summed here for this rank, gathered for all.
+  std::int64_t width = 1;  // the loss, then every gradient element
+  for (const auto& p : params) width += p.size();
   std::vector<std::pair<Node, std::size_t>> known;
   std::vector<std::int64_t> counts;
   std::size_t offset = 0;
@@ -196,24 +218,26 @@ std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const Param
   }
   std::vector<Node> mine;
   shard_detail::largest_nodes_inside(root, first, end, mine);
-  std::vector<T> send(mine.size() * static_cast<std::size_t>(width));
+  // Tensors, not vectors: their memory comes from metagrad's cache instead of being page-faulted in every step.
+  Tensor<T> send = Tensor<T>::uninitialized({static_cast<index_t>(mine.size()) * width});
   for (std::size_t k = 0; k < mine.size(); ++k)
-    Eigen::Map<Flat<T>>(send.data() + k * static_cast<std::size_t>(width), width) =
-        shard_detail::sum_of_leaves(mine[k], leaves, first);
+    shard_detail::flatten(shard_detail::sum_of_leaves(mine[k], leaves, first), send.data() + k * static_cast<std::size_t>(width));
   leaves.clear();
-  const std::vector<T> gathered = communicator.all_gather(std::span<const T>(send), std::span<const std::int64_t>(counts));
-  const Flat<T> total = shard_detail::sum_of_known(root, known, gathered, width);
+  Tensor<T> gathered = Tensor<T>::uninitialized({static_cast<index_t>(offset)});
+  communicator.all_gather(std::span<const T>(send.begin(), send.end()), std::span<const std::int64_t>(counts),
+                          std::span<T>(gathered.begin(), gathered.end()));
+  const Tensor<T> total = shard_detail::sum_of_known(root, known, gathered, width);
 
   ParamList<Tensor<T>> gradient;
   gradient.reserve(params.size());
-  std::int64_t at = 1;
+  const T* at = total.data() + 1;
   for (const auto& p : params) {
     Tensor<T> g = Tensor<T>::uninitialized(p.shape());
-    std::copy(total.data() + at, total.data() + at + p.size(), g.data());
+    std::copy(at, at + p.size(), g.data());
     at += p.size();
     gradient.push_back(std::move(g));
   }
-  return {Tensor<T>::scalar(total[0]), std::move(gradient)};
+  return {Tensor<T>::scalar(total.data()[0]), std::move(gradient)};
 }
 
 }  // namespace metagrad
