@@ -7,7 +7,11 @@
 #include <metagrad/distributed/distributed.hpp>
 #include <metagrad/metagrad.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <string>
 
@@ -184,6 +188,32 @@ TEST_CASE("ParameterCheck stops every rank when one rank's parameters drift") {
     }
   }
   CHECK_THROWS_AS(distributed::ParameterCheck(world(), params, 0), value_error);
+}
+
+TEST_CASE("a run saved on N ranks resumes on fewer ranks with the same bits") {
+  const Problem problem;
+  const ShardPlan plan(96, 12);
+  Params params = problem.model.init(3);
+  distributed::train(world(), 5, problem.step_fn(params, plan, world(), no_failure, no_change));
+  // One file for this job: every rank of it has the same parent (mpirun), other jobs do not.
+  const auto file = std::filesystem::temp_directory_path() / ("metagrad-checkpoint-" + std::to_string(getppid()) + ".npz");
+  if (world().rank() == 0) save_tree(file, params);
+  world().barrier();
+  // The first max(1, N − 1) ranks resume from the file.
+  const int resuming = std::max(1, world().size() - 1);
+  MPI_Comm part = MPI_COMM_NULL;
+  MPI_Comm_split(world().get(), world().rank() < resuming ? 0 : MPI_UNDEFINED, world().rank(), &part);
+  if (part != MPI_COMM_NULL) {
+    const distributed::Communicator fewer(part);
+    MPI_Comm_free(&part);
+    CHECK(fewer.size() == resuming);
+    Params resumed = problem.model.init(4);  // other numbers, overwritten by the file
+    load_tree(file, resumed);
+    distributed::train(fewer, StepRange{5, 10}, problem.step_fn(resumed, plan, fewer, no_failure, no_change));
+    CHECK(tree_hash(resumed) == tree_hash(problem.single_process(10, plan)));
+  }
+  world().barrier();
+  if (world().rank() == 0) std::filesystem::remove(file);
 }
 
 TEST_CASE("more ranks than shards is a value_error on every rank, before any exchange") {
