@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -214,6 +215,30 @@ TEST_CASE("a run saved on N ranks resumes on fewer ranks with the same bits") {
   }
   world().barrier();
   if (world().rank() == 0) std::filesystem::remove(file);
+}
+
+TEST_CASE("distributed meta-training: the single process's meta-losses, evaluations and weights to the last bit") {
+  const QuadraticTask<double> task;
+  const MetaTrainingOptions options{.optimizee_steps = 10, .unroll = 5, .meta_iterations = 2, .meta_batch = 3,
+                                    .evaluate_every = 1, .evaluation_optimizees = 3, .seed = 5};
+  const auto initial = LstmOptimizer<Tensor<T>>::initial(8, 4);
+  const auto many = distributed::meta_train(world(), task, initial, options);
+  const auto one = meta_train(task, initial, options);
+  CHECK(many.meta_losses == one.meta_losses);
+  CHECK(many.evaluations == one.evaluations);
+  CHECK(many.optimizee_steps == one.optimizee_steps);
+  CHECK(tree_hash(many.best.weights) == tree_hash(one.best.weights));
+  CHECK(many.meta_losses.size() == 4);
+
+  // A task whose second optimizee on a rank fails: every rank throws the same error, wherever it happened.
+  struct Failing : QuadraticTask<double> {
+    Problem sample(std::uint64_t seed) const {
+      if (++calls_ == 2) throw data_error("optimizee file unreadable");
+      return QuadraticTask<double>::sample(seed);
+    }
+    mutable std::atomic<int> calls_{0};
+  };
+  CHECK_THROWS_AS(distributed::meta_train(world(), Failing{}, initial, options), data_error);
 }
 
 TEST_CASE("more ranks than shards is a value_error on every rank, before any exchange") {

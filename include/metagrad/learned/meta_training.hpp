@@ -2,18 +2,21 @@
 // Meta-training a learned optimizer (PAPERS.md §2): meta-batches of fresh optimizees, each unroll of each one a
 // metagradient (UnrollRun, unroll_run.hpp), one step of clipped Adam on their mean, and a held-out evaluation that
 // keeps the best weights; with loss_curve, the evaluation used for the learned optimizer and its baselines alike.
-// The optimizees of a meta-batch, and those of an evaluation, run on metagrad's threads, each on its own tape, and their
-// results are added in a fixed order: the same bits on any number of threads. A task's const member functions are
+// The optimizees of a meta-batch, and those of an evaluation, run on metagrad's threads (and over MPI ranks with
+// distributed::meta_train), each on its own tape, and their results are added in a fixed order: the same bits on any
+// number of threads and ranks. A task's const member functions are
 // called from several threads at once, so they must not change shared state.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "metagrad/learned/unroll_run.hpp"
@@ -22,6 +25,7 @@
 #include "metagrad/optim/clip.hpp"
 #include "metagrad/optim/step_size/constant.hpp"
 #include "metagrad/threads.hpp"
+#include "metagrad/train/sharded_gradient.hpp"
 
 namespace metagrad {
 
@@ -84,34 +88,48 @@ inline std::uint64_t optimizee_seed(std::uint64_t seed, std::uint64_t iteration,
 }  // namespace meta_detail
 
 /// The mean loss along `optimizee_steps`-step runs of `optimizer` (at step size 1) on the held-out optimizees of
-/// `options`, over each run's last `evaluation_last_steps` losses (all when 0).
-template <class Task>
+/// `options`, over each run's last `evaluation_last_steps` losses (all when 0). With an MPI communicator
+/// (metagrad/distributed/) the optimizees are split over its ranks; the result is the same bits on any number.
+template <class Task, class Communicator = SingleProcess>
 typename Task::value_type evaluate_learned_optimizer(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& optimizer,
-                                                     const MetaTrainingOptions& options) {
+                                                     const MetaTrainingOptions& options, const Communicator& communicator = {}) {
   using T = typename Task::value_type;
-  // The optimizees' runs on metagrad's threads, each on its own tape; their losses added in order afterwards.
-  std::vector<std::vector<T>> curves(static_cast<std::size_t>(std::max(options.evaluation_optimizees, 0)));
-  parallel_for(options.evaluation_optimizees, [&](std::int64_t i) {
+  // The optimizees' runs on metagrad's threads (and ranks), each on its own tape; their losses added in order afterwards.
+  const std::int64_t length = options.optimizee_steps + 1;
+  const Tensor<T> curves = gather_items<T>(communicator, std::max(options.evaluation_optimizees, 0), length, [&](std::int64_t i, T* out) {
     const auto problem = task.sample(meta_detail::optimizee_seed(~options.seed, 0, static_cast<std::uint64_t>(i)));
-    curves[static_cast<std::size_t>(i)] = loss_curve(task, problem, optimizer, T(1), options.optimizee_steps);
+    const std::vector<T> curve = loss_curve(task, problem, optimizer, T(1), options.optimizee_steps);
+    std::copy(curve.begin(), curve.end(), out);
   });
+  const std::int64_t first = options.evaluation_last_steps > 0 && options.evaluation_last_steps < length
+                                 ? length - options.evaluation_last_steps : 0;
   T total = 0;
   std::int64_t count = 0;
-  for (const auto& curve : curves) {
-    const std::size_t first = options.evaluation_last_steps > 0 && static_cast<std::size_t>(options.evaluation_last_steps) < curve.size()
-                                  ? curve.size() - static_cast<std::size_t>(options.evaluation_last_steps) : 0;
-    for (std::size_t t = first; t < curve.size(); ++t) total += curve[t], ++count;
-  }
+  for (std::int64_t i = 0; i < curves.shape()[0]; ++i)
+    for (std::int64_t t = first; t < length; ++t) total += curves.data()[i * length + t], ++count;
   return total / static_cast<T>(count);
 }
 
-/// Meta-trains `optimizer` on optimizees drawn from `task` (PAPERS.md §2): for every meta-batch of fresh optimizees,
-/// each unroll of each optimizee is a metagradient of Σ_t f(θ_t) with respect to the LSTM's weights (RecordAll, or
-/// StoreAll when record_unrolls is off: an unroll is short); their mean, clipped to `clip_norm`, is one Adam step;
-/// the optimizees continue from their unrolls' final states. The held-out evaluation keeps the best weights. Callbacks see one report per
-/// meta-update: its meta-loss, and the held-out evaluation as validation_loss when one follows it.
-template <class Task, TrainingCallback... Callbacks>
-MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& initial,
+namespace meta_detail {
+/// A tree shaped like `like` holding the numbers at `numbers`, leaf after leaf.
+template <class Tree, class T>
+Tree unflatten_numbers(const Tree& like, const T* numbers) {
+  std::vector<tree_leaf_t<Tree>> leaves;
+  for (const auto& leaf : tree_flatten(like)) {
+    auto copy = tree_leaf_t<Tree>::uninitialized(leaf.shape());
+    std::copy(numbers, numbers + leaf.size(), copy.data());
+    numbers += leaf.size();
+    leaves.push_back(std::move(copy));
+  }
+  return tree_unflatten(like, std::move(leaves));
+}
+}  // namespace meta_detail
+
+namespace meta_detail {
+/// meta_train with the optimizees split over the ranks of `communicator`.
+template <class Communicator, class Task, TrainingCallback... Callbacks>
+MetaTrainingResult<typename Task::value_type> meta_train(const Communicator& communicator, const Task& task,
+                                                         const LstmOptimizer<Tensor<typename Task::value_type>>& initial,
                                                          const MetaTrainingOptions& options, Callbacks&&... callbacks) {
   using T = typename Task::value_type;
   if (options.unroll < 1 || options.optimizee_steps < options.unroll || options.optimizee_steps % options.unroll != 0)
@@ -133,7 +151,7 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   require(options.time_budget_seconds >= 0, "time_budget_seconds", options.time_budget_seconds, "0 or more");
   initial.check();
   const auto started = std::chrono::steady_clock::now();
-  MetaTrainingResult<T> result{initial, evaluate_learned_optimizer(task, initial, options), {}, {}, 0};
+  MetaTrainingResult<T> result{initial, evaluate_learned_optimizer(task, initial, options, communicator), {}, {}, 0};
   result.evaluations.push_back(result.best_evaluation);
   // The mean metagradient's norm clipped (no limit for clip_norm = 0), then Adam.
   const T max_norm = options.clip_norm > 0 ? static_cast<T>(options.clip_norm) : std::numeric_limits<T>::infinity();
@@ -147,33 +165,45 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   bool stop = false;
   for (int k = 0; k < options.meta_iterations && !stop; ++k) {
     std::vector<UnrollRun<Task>> runs;
-    for (int i = 0; i < options.meta_batch; ++i) {
-      runs.emplace_back(task, task.sample(meta_detail::optimizee_seed(options.seed, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(i))),
-                        initial, options.unroll);
-      runs.back().second_derivatives = options.second_derivatives;
-      if (options.weight_late_losses) runs.back().weighting_horizon = options.optimizee_steps;
+    std::exception_ptr failure;  // sampling an optimizee can fail on one rank (a file): the ranks agree first
+    try {
+      for (int i = 0; i < options.meta_batch; ++i) {
+        runs.emplace_back(task, task.sample(optimizee_seed(options.seed, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(i))),
+                          initial, options.unroll);
+        runs.back().second_derivatives = options.second_derivatives;
+        if (options.weight_late_losses) runs.back().weighting_horizon = options.optimizee_steps;
+      }
+    } catch (...) {
+      failure = std::current_exception();
     }
+    communicator.agree(failure);
     for (std::int64_t u = 0; u < unrolls; ++u, ++update) {
-      // The optimizees' unrolls on metagrad's threads, each on its own tape; their metagradients are added in order
-      // afterwards (the same bits on any number of threads), and nothing is changed until all have succeeded.
+      // The optimizees' unrolls on metagrad's threads (and ranks), each on its own tape; their metagradients are added
+      // in order afterwards (the same bits on any number of threads and ranks), and nothing is changed until all have
+      // succeeded. Each rank continues its own optimizees.
       using Metagradient = MetagradientResult<T, LstmOptimizerWeights<Tensor<T>>>;
       std::vector<std::optional<Metagradient>> metagradients(runs.size());
-      parallel_for(static_cast<std::int64_t>(runs.size()), [&](std::int64_t i) {
+      std::int64_t width = 1;  // the objective, then the gradient's numbers
+      for (const auto& leaf : tree_flatten(weights)) width += leaf.size();
+      const Tensor<T> all = gather_items<T>(communicator, static_cast<std::int64_t>(runs.size()), width, [&](std::int64_t i, T* out) {
         const auto& run = runs[static_cast<std::size_t>(i)];
         const MetagradientOptions unchecked{.check_determinism = false, .step_loss_weights = run.step_loss_weights()};
-        metagradients[static_cast<std::size_t>(i)] =
+        const Metagradient& mg = metagradients[static_cast<std::size_t>(i)].emplace(
             options.record_unrolls ? metagradient(run, weights, options.unroll, RecordAll{}, unchecked)
-                                   : metagradient(run, weights, options.unroll, StoreAll{}, unchecked);
+                                   : metagradient(run, weights, options.unroll, StoreAll{}, unchecked));
+        *out++ = mg.objective;
+        for (const auto& g : tree_flatten(mg.gradient)) out = std::copy(g.begin(), g.end(), out);
       });
       std::optional<LstmOptimizerWeights<Tensor<T>>> sum;  // the mean metagradient
       T meta_loss = 0;
       for (std::size_t i = 0; i < runs.size(); ++i) {
-        const Metagradient& mg = *metagradients[i];
-        runs[i] = runs[i].next(mg);  // the optimizee continues under the weights this unroll was taken with
-        meta_loss += mg.objective / static_cast<T>(runs.size());
+        if (metagradients[i]) runs[i] = runs[i].next(*metagradients[i]);  // under the weights the unroll was taken with
+        const T* row = all.data() + static_cast<std::int64_t>(i) * width;
+        const auto gradient = unflatten_numbers(weights, row + 1);
+        meta_loss += row[0] / static_cast<T>(runs.size());
         const auto share = static_cast<T>(runs.size());
-        if (!sum) sum = tree_map(mg.gradient, [&](const Tensor<T>& g) { return g / share; });
-        else tree_for_each([&](const TreePath&, Tensor<T>& s, const Tensor<T>& g) { s += g / share; }, *sum, mg.gradient);
+        if (!sum) sum = tree_map(gradient, [&](const Tensor<T>& g) { return g / share; });
+        else tree_for_each([&](const TreePath&, Tensor<T>& s, const Tensor<T>& g) { s += g / share; }, *sum, gradient);
         result.optimizee_steps += options.unroll;
       }
       auto [flat, next_state] = meta_optimizer.step(tree_flatten(weights), tree_flatten(*sum), std::move(meta_state));
@@ -187,7 +217,7 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
       stop = out_of_time || k + 1 == options.meta_iterations;
       if (last_unroll && ((k + 1) % options.evaluate_every == 0 || stop)) {
         const auto candidate = initial.with_weights(weights);
-        const T evaluation = evaluate_learned_optimizer(task, candidate, options);
+        const T evaluation = evaluate_learned_optimizer(task, candidate, options, communicator);
         result.evaluations.push_back(evaluation);
         if (evaluation < result.best_evaluation) result.best_evaluation = evaluation, result.best = candidate;
         report.validation_loss = static_cast<double>(evaluation);
@@ -201,6 +231,20 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const
   }
   notify.end({update, result.meta_losses.empty() ? 0.0 : static_cast<double>(result.meta_losses.back()), result.stopped_early});
   return result;
+}
+}  // namespace meta_detail
+
+/// Meta-trains `optimizer` on optimizees drawn from `task` (PAPERS.md §2): for every meta-batch of fresh optimizees,
+/// each unroll of each optimizee is a metagradient of Σ_t f(θ_t) with respect to the LSTM's weights (RecordAll, or
+/// StoreAll when record_unrolls is off: an unroll is short); their mean, clipped to `clip_norm`, is one Adam step;
+/// the optimizees continue from their unrolls' final states. The held-out evaluation keeps the best weights. Callbacks see one report per
+/// meta-update: its meta-loss, and the held-out evaluation as validation_loss when one follows it.
+/// With an MPI communicator (distributed::meta_train) each meta-batch's optimizees, and the evaluation's, are split over
+/// the ranks; every rank gets the same bits as one process.
+template <class Task, TrainingCallback... Callbacks>
+MetaTrainingResult<typename Task::value_type> meta_train(const Task& task, const LstmOptimizer<Tensor<typename Task::value_type>>& initial,
+                                                         const MetaTrainingOptions& options, Callbacks&&... callbacks) {
+  return meta_detail::meta_train(SingleProcess{}, task, initial, options, std::forward<Callbacks>(callbacks)...);
 }
 
 }  // namespace metagrad

@@ -95,6 +95,32 @@ struct SingleProcess {
   }
 };
 
+/// Runs compute(i, out) for the items i of 0 … count − 1 that are this rank's (items [count·r/N, count·(r+1)/N) on
+/// rank r of N: a rank may have none) on metagrad's threads; compute writes item i's `width` numbers to out. Returns
+/// every item's numbers, row i of a [count, width] tensor, on every rank — the same bits as computing every item in
+/// one process. If compute throws on any rank, every rank throws the same error (the lowest failing rank's, and on a
+/// rank the lowest failing item's).
+template <class T, class Communicator, class Compute>
+Tensor<T> gather_items(const Communicator& communicator, std::int64_t count, std::int64_t width, Compute&& compute) {
+  const int ranks = communicator.size();
+  const auto first_item = [&](int r) { return count * r / ranks; };
+  const std::int64_t first = first_item(communicator.rank()), end = first_item(communicator.rank() + 1);
+  Tensor<T> mine = Tensor<T>::uninitialized({(end - first) * width});
+  std::exception_ptr failure;
+  try {
+    parallel_for(end - first, [&](std::int64_t i) { compute(first + i, mine.data() + i * width); });
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  communicator.agree(failure);
+  std::vector<std::int64_t> counts;
+  for (int r = 0; r < ranks; ++r) counts.push_back((first_item(r + 1) - first_item(r)) * width);
+  Tensor<T> all = Tensor<T>::uninitialized({count, width});
+  communicator.all_gather(std::span<const T>(mine.begin(), mine.end()), std::span<const std::int64_t>(counts),
+                          std::span<T>(all.begin(), all.end()));
+  return all;
+}
+
 namespace shard_detail {
 
 /// Shards [lo, hi): a node of the fixed reduction tree.
