@@ -4,15 +4,18 @@
 // computing all S virtual shards (one) and the two ranks computing S/2 each (two), on the MLP 784-256-10 (double)
 // with an SGD update, for batch 128 and 1024 and S = 2 and 8. one/two is the speedup of the ranks, whole/two that
 // over the unsharded step; same_bits that one rank and two end with the same parameters; bytes_per_step what each
-// rank receives. Each shard's gradient is a full gradient, so S costs S gradients' worth of memory traffic. BM_AllGather measures the exchange's
+// rank receives. Each shard's gradient is a full gradient, so S costs S gradients' worth of memory traffic.
+// BM_MetaTrainingOneOverTwoRanks times meta_train in one process against distributed::meta_train on two ranks. BM_AllGather measures the exchange's
 // latency (α, at 8 bytes) and inverse bandwidth (β, at 2 MB) for the README's cost model.
 #include <benchmark/benchmark.h>
 
 #include <metagrad/distributed/distributed.hpp>
 
 #include <chrono>
+#include <optional>
 
 #include "mlp.hpp"
+#include "noise_digits.hpp"
 
 namespace {
 
@@ -74,6 +77,37 @@ void BM_TrainingStepOneOverTwoRanks(benchmark::State& state) {
   if (world().rank() == 0) state.counters["same_bits"] = tree_hash(one_rank) == tree_hash(all_ranks);
 }
 BENCHMARK(BM_TrainingStepOneOverTwoRanks)->ArgsProduct({{128, 1024}, {2, 8}})->Iterations(40)->Unit(benchmark::kMillisecond);
+
+/// Meta-training as in bench_threads (c): a meta-batch of 2 MNIST-MLP optimizees (noise digits), one unroll of 20
+/// steps each, float, with the held-out evaluation of 2 optimizees before and after; one rank against two.
+void BM_MetaTrainingOneOverTwoRanks(benchmark::State& state) {
+  const MnistMlpTask<float> task{&bench::noise_digits<float>()};
+  const auto initial = LstmOptimizer<Tensor<float>>::initial(20, 1, GradientPreprocessing::moments());
+  const MetaTrainingOptions options{.optimizee_steps = 20, .unroll = 20, .meta_iterations = 1, .meta_batch = 2,
+                                    .evaluate_every = 1, .evaluation_optimizees = 2};
+  double one_s = 0, all_s = 0;
+  bool same = true;
+  for (auto _ : state) {
+    world().barrier();
+    const auto t0 = clock_type::now();
+    std::optional<MetaTrainingResult<float>> one;
+    if (world().rank() == 0) one = meta_train(task, initial, options);
+    world().barrier();
+    const auto t1 = clock_type::now();
+    const auto all = distributed::meta_train(world(), task, initial, options);
+    const auto t2 = clock_type::now();
+    if (one) same = same && one->meta_losses == all.meta_losses && one->evaluations == all.evaluations;
+    one_s += std::chrono::duration<double>(t1 - t0).count();
+    all_s += std::chrono::duration<double>(t2 - t1).count();
+  }
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["one_ms"] = 1e3 * one_s / n;
+  state.counters["two_ms"] = 1e3 * all_s / n;
+  state.counters["one/two"] = one_s / all_s;
+  state.counters["optimizee_steps"] = 20 * 2 + 2 * 2 * 20;
+  if (world().rank() == 0) state.counters["same_bits"] = same;
+}
+BENCHMARK(BM_MetaTrainingOneOverTwoRanks)->Iterations(3)->Unit(benchmark::kMillisecond);
 
 /// The exchange alone: every rank contributes `bytes` to an all-gather.
 void BM_AllGather(benchmark::State& state) {
