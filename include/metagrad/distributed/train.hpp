@@ -19,7 +19,9 @@
 namespace metagrad::distributed {
 
 /// metagrad::train on every rank of `communicator`, with the ranks agreeing after each step that none failed before
-/// the step is applied (collective: every rank calls it with the same range). Callbacks run on every rank.
+/// the step is applied (collective: every rank calls it with the same range). Callbacks run on every rank after the
+/// agreement and are not agreed on themselves: one that can fail on a single rank (writing a file, say) belongs on
+/// rank 0 only and must not throw, or the other ranks wait for it in the next step.
 template <class StepFn, TrainingCallback... Callbacks>
 TrainingSummary train(const Communicator& communicator, StepRange range, StepFn&& step_fn, Callbacks&&... callbacks) {
   using Result = std::remove_cvref_t<std::invoke_result_t<StepFn&, std::int64_t>>;
