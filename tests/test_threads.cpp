@@ -291,6 +291,28 @@ TEST_CASE("the same bits on 1, 2, 3 and 4 threads: meta-training iterations, opt
   }
 }
 
+TEST_CASE("the same bits on 1, 2, 3 and 4 threads: the LSTM cell over a learned optimizer's many coordinate rows") {
+  for (const index_t hidden : {20, 7}) {  // the fused kernels' hidden size, and the general path
+    CAPTURE(hidden);
+    const index_t rows = 3001;  // 12 blocks of 256 rows, the last one short
+    const TD x = randn({rows, 6}, 40), h = randn({rows, hidden}, 41), c = randn({rows, hidden}, 42);
+    const LstmWeights<TD> w{randn({6, 4 * hidden}, 43), randn({hidden, 4 * hidden}, 44), randn({4 * hidden}, 45)};
+    std::optional<std::uint64_t> plain, taped;
+    for (int threads = 1; threads <= 4; ++threads) {
+      const ThreadCount scope(threads);
+      const auto [h_next, c_next] = lstm_cell(x, h, c, w);
+      Tape<double> tape;
+      const Vars v{tape.variable(x), tape.variable(h), tape.variable(c), tape.variable(w.input), tape.variable(w.recurrent),
+                   tape.variable(w.bias)};
+      const auto [hv, cv] = lstm_cell(v[0], v[1], v[2], LstmWeights<VD>{v[3], v[4], v[5]});
+      const std::uint64_t p = tree_hash(std::pair{h_next, c_next}), t = tree_hash(std::pair{hv.value(), grad(sum(hv * cv), v)});
+      if (!plain) plain = p, taped = t;
+      CHECK(p == *plain);
+      CHECK(t == *taped);
+    }
+  }
+}
+
 TEST_CASE("ShardPlan: near-equal shards, contiguous ranks, and clear errors for impossible plans") {
   const ShardPlan plan(10, 4);
   std::vector<std::pair<index_t, index_t>> ranges;

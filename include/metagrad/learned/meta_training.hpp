@@ -4,8 +4,8 @@
 // keeps the best weights; with loss_curve, the evaluation used for the learned optimizer and its baselines alike.
 // The optimizees of a meta-batch, and those of an evaluation, run on metagrad's threads (and over MPI ranks with
 // distributed::meta_train), each on its own tape, and their results are added in a fixed order: the same bits on any
-// number of threads and ranks. A task's const member functions are
-// called from several threads at once, so they must not change shared state.
+// number of threads and ranks. A task's const member functions are called from several threads at once, so they must
+// not change shared state.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -123,9 +123,7 @@ Tree unflatten_numbers(const Tree& like, const T* numbers) {
   }
   return tree_unflatten(like, std::move(leaves));
 }
-}  // namespace meta_detail
 
-namespace meta_detail {
 /// meta_train with the optimizees split over the ranks of `communicator`.
 template <class Communicator, class Task, TrainingCallback... Callbacks>
 MetaTrainingResult<typename Task::value_type> meta_train(const Communicator& communicator, const Task& task,

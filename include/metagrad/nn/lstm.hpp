@@ -9,6 +9,7 @@
 #include "metagrad/autodiff/linalg.hpp"
 #include "metagrad/autodiff/reduce.hpp"
 #include "metagrad/nn/kernels/lstm.hpp"
+#include "metagrad/ops/broadcast.hpp"
 #include "metagrad/ops/elementwise.hpp"
 #include "metagrad/tensor/tree.hpp"
 
@@ -28,29 +29,33 @@ namespace nn_detail {
 /// The cell on plain tensors, one block of rows at a time: z = x·W_x + h·W_h + b, the gates and the cell update of a
 /// block are computed while it is in cache (the composed ops would make a dozen passes over [rows, 4H] arrays).
 /// Writes h' and c' ([rows, H] each), and when asked what the backward pass needs: the activated gates
-/// [σ(i), σ(f), tanh(g), σ(o)] ([rows, 4H]) and tanh(c') ([rows, H]), all row-major.
+/// [σ(i), σ(f), tanh(g), σ(o)] ([rows, 4H]) and tanh(c') ([rows, H]), all row-major. Rows are independent, so the
+/// blocks are split over metagrad's threads (a learned optimizer's coordinates): the same bits on any number.
 template <class T>
 void lstm_forward(const Tensor<T>& x, const Tensor<T>& h, const Tensor<T>& c, const Tensor<T>& w_input, const Tensor<T>& w_recurrent,
                   const Tensor<T>& bias, T* h_out, T* c_out, T* gates = nullptr, T* tanh_cell = nullptr) {
   const index_t rows = x.shape()[0], F = x.shape()[1], H = h.shape()[1];
   constexpr index_t block = lstm_block_rows;
   const GateWeights<T> w(w_input, w_recurrent, bias);
-  Buffer<T> z_scratch(gates ? 0 : block * 4 * H), tanh_scratch(tanh_cell ? 0 : block * H);
-  with_hidden_size(H, [&]<int HH>() {
-    for (index_t r = 0; r < rows; r += block) {
-      const index_t n = std::min(block, rows - r);
-      T* z = gates ? gates + r * 4 * H : z_scratch.data();
-      gate_products<T, HH>(w, x.data() + r * F, F, h.data() + r * H, H, n, z);
-      sigmoid_in_place(z, n * 4 * H);
-      auto g = gate<T, HH>(z, n, H, 2);
-      g = T(2) * g - T(1);
-      auto cell = units<T, HH>(c_out + r * H, n, H), tc = units<T, HH>(tanh_cell ? tanh_cell + r * H : tanh_scratch.data(), n, H);
-      cell = gate<T, HH>(z, n, H, 1) * units<T, HH>(c.data() + r * H, n, H) + gate<T, HH>(z, n, H, 0) * g;
-      tc = T(2) * cell;
-      sigmoid_in_place(tc.data(), n * H);
-      tc = T(2) * tc - T(1);
-      units<T, HH>(h_out + r * H, n, H) = gate<T, HH>(z, n, H, 3) * tc;
-    }
+  const index_t blocks = (rows + block - 1) / block;
+  detail::for_parts(blocks, block * 4 * H * (F + H), [&](index_t first_block, index_t end_block) {
+    Buffer<T> z_scratch(gates ? 0 : block * 4 * H), tanh_scratch(tanh_cell ? 0 : block * H);
+    with_hidden_size(H, [&]<int HH>() {
+      for (index_t r = first_block * block; r < std::min(rows, end_block * block); r += block) {
+        const index_t n = std::min(block, rows - r);
+        T* z = gates ? gates + r * 4 * H : z_scratch.data();
+        gate_products<T, HH>(w, x.data() + r * F, F, h.data() + r * H, H, n, z);
+        sigmoid_in_place(z, n * 4 * H);
+        auto g = gate<T, HH>(z, n, H, 2);
+        g = T(2) * g - T(1);
+        auto cell = units<T, HH>(c_out + r * H, n, H), tc = units<T, HH>(tanh_cell ? tanh_cell + r * H : tanh_scratch.data(), n, H);
+        cell = gate<T, HH>(z, n, H, 1) * units<T, HH>(c.data() + r * H, n, H) + gate<T, HH>(z, n, H, 0) * g;
+        tc = T(2) * cell;
+        sigmoid_in_place(tc.data(), n * H);
+        tc = T(2) * tc - T(1);
+        units<T, HH>(h_out + r * H, n, H) = gate<T, HH>(z, n, H, 3) * tc;
+      }
+    });
   });
 }
 
