@@ -5,8 +5,9 @@
 // with an SGD update, for batch 128 and 1024 and S = 2 and 8. one/two is the speedup of the ranks, whole/two that
 // over the unsharded step; same_bits that one rank and two end with the same parameters; bytes_per_step what each
 // rank receives. Each shard's gradient is a full gradient, so S costs S gradients' worth of memory traffic.
-// BM_MetaTrainingOneOverTwoRanks times meta_train in one process against distributed::meta_train on two ranks. BM_AllGather measures the exchange's
-// latency (α, at 8 bytes) and inverse bandwidth (β, at 2 MB) for the README's cost model.
+// BM_MetaTrainingOneOverTwoRanks times meta_train in one process against distributed::meta_train on two ranks.
+// BM_AllGather measures the exchange's latency (α, at 8 bytes) and inverse bandwidth (β, at 2 MB) for the README's
+// cost model.
 #include <benchmark/benchmark.h>
 
 #include <metagrad/distributed/distributed.hpp>

@@ -85,6 +85,23 @@ TEST_CASE("tree_unflatten puts a flat list back, checking the count and every sh
   check_throws_with<shape_error>([&] { (void)tree_unflatten(m, wrong); }, {"8 tensors for a tree of 7"});
 }
 
+TEST_CASE("a tree's elements written in one block, in tree_flatten's order, and read back into the same tree") {
+  const Model<TD> m = model(1);
+  const index_t count = tree_element_count(m);
+  CHECK(count == 6 + 2 + 2 + 1 + 4 + 1 + 4);
+  std::vector<double> block(static_cast<std::size_t>(count) + 1, -1.0);
+  CHECK(tree_write_elements(m, block.data()) == block.data() + count);
+  CHECK(block.back() == -1.0);  // nothing written past the end
+  std::vector<double> expected;
+  for (const TD& leaf : tree_flatten(m)) expected.insert(expected.end(), leaf.begin(), leaf.end());
+  CHECK(std::vector<double>(block.begin(), block.end() - 1) == expected);
+  for (double& x : block) x *= 2;
+  const Model<TD> doubled = tree_read_elements(m, block.data());
+  CHECK(tree_hash(doubled) == tree_hash(tree_map(m, [](const TD& t) { return t * 2.0; })));
+  CHECK(std::get<1>(doubled.extra) == 7);
+  CHECK(doubled.scale == 0.5);
+}
+
 TEST_CASE("tree_convert moves a tree onto a tape and back; gradients come back as the same tree") {
   const Model<TD> m = model(1);
   Tape<double> tape;

@@ -111,19 +111,6 @@ typename Task::value_type evaluate_learned_optimizer(const Task& task, const Lst
 }
 
 namespace meta_detail {
-/// A tree shaped like `like` holding the numbers at `numbers`, leaf after leaf.
-template <class Tree, class T>
-Tree unflatten_numbers(const Tree& like, const T* numbers) {
-  std::vector<tree_leaf_t<Tree>> leaves;
-  for (const auto& leaf : tree_flatten(like)) {
-    auto copy = tree_leaf_t<Tree>::uninitialized(leaf.shape());
-    std::copy(numbers, numbers + leaf.size(), copy.data());
-    numbers += leaf.size();
-    leaves.push_back(std::move(copy));
-  }
-  return tree_unflatten(like, std::move(leaves));
-}
-
 /// meta_train with the optimizees split over the ranks of `communicator`.
 template <class Communicator, class Task, TrainingCallback... Callbacks>
 MetaTrainingResult<typename Task::value_type> meta_train(const Communicator& communicator, const Task& task,
@@ -181,23 +168,22 @@ MetaTrainingResult<typename Task::value_type> meta_train(const Communicator& com
       // succeeded. Each rank continues its own optimizees.
       using Metagradient = MetagradientResult<T, LstmOptimizerWeights<Tensor<T>>>;
       std::vector<std::optional<Metagradient>> metagradients(runs.size());
-      std::int64_t width = 1;  // the objective, then the gradient's numbers
-      for (const auto& leaf : tree_flatten(weights)) width += leaf.size();
+      const std::int64_t width = 1 + tree_element_count(weights);  // the objective, then the gradient's elements
       const Tensor<T> all = gather_items<T>(communicator, static_cast<std::int64_t>(runs.size()), width, [&](std::int64_t i, T* out) {
         const auto& run = runs[static_cast<std::size_t>(i)];
         const MetagradientOptions unchecked{.check_determinism = false, .step_loss_weights = run.step_loss_weights()};
         const Metagradient& mg = metagradients[static_cast<std::size_t>(i)].emplace(
             options.record_unrolls ? metagradient(run, weights, options.unroll, RecordAll{}, unchecked)
                                    : metagradient(run, weights, options.unroll, StoreAll{}, unchecked));
-        *out++ = mg.objective;
-        for (const auto& g : tree_flatten(mg.gradient)) out = std::copy(g.begin(), g.end(), out);
+        *out = mg.objective;
+        tree_write_elements(mg.gradient, out + 1);
       });
       std::optional<LstmOptimizerWeights<Tensor<T>>> sum;  // the mean metagradient
       T meta_loss = 0;
       for (std::size_t i = 0; i < runs.size(); ++i) {
         if (metagradients[i]) runs[i] = runs[i].next(*metagradients[i]);  // under the weights the unroll was taken with
         const T* row = all.data() + static_cast<std::int64_t>(i) * width;
-        const auto gradient = unflatten_numbers(weights, row + 1);
+        const auto gradient = tree_read_elements(weights, row + 1);
         meta_loss += row[0] / static_cast<T>(runs.size());
         const auto share = static_cast<T>(runs.size());
         if (!sum) sum = tree_map(gradient, [&](const Tensor<T>& g) { return g / share; });

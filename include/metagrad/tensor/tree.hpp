@@ -8,6 +8,7 @@
 // Leaves are visited in a fixed order (members in the order fields() lists them, elements in index order), and each
 // has a path: "optimizer.velocity[2]", "layer1.input". Trees "of the same structure" have the same node types, the
 // same list lengths and the same fields; their leaf types may differ (a state on Tensors and on Vars).
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -248,6 +249,38 @@ Tree tree_unflatten(const Tree& like, std::vector<Leaf> leaves) {
   if (next != leaves.size())
     throw shape_error("tree_unflatten: " + std::to_string(leaves.size()) + " tensors for a tree of " + std::to_string(next));
   return out;
+}
+
+/// How many elements the tensor leaves of a plain tree hold together.
+template <class Tree>
+index_t tree_element_count(const Tree& tree) {
+  index_t count = 0;
+  tree_for_each([&](const TreePath&, const auto& leaf) {
+    if constexpr (tree_detail::is_tensor<std::remove_cvref_t<decltype(leaf)>>) count += leaf.size();
+  }, tree);
+  return count;
+}
+
+/// Writes the elements of a plain tree's tensor leaves to `out`, leaf after leaf in the tree's order (the layout an
+/// exchange of whole trees uses); returns one past the last written.
+template <class Tree, class T>
+T* tree_write_elements(const Tree& tree, T* out) {
+  tree_for_each([&](const TreePath&, const auto& leaf) {
+    if constexpr (tree_detail::is_tensor<std::remove_cvref_t<decltype(leaf)>>) out = std::copy(leaf.begin(), leaf.end(), out);
+  }, tree);
+  return out;
+}
+
+/// A tree of `like`'s structure, shapes and numbers whose tensor leaves hold the elements at `in`, laid out as
+/// tree_write_elements writes them.
+template <class Tree, class T>
+Tree tree_read_elements(const Tree& like, const T* in) {
+  return tree_map(like, [&](const auto& leaf) {
+    auto out = std::remove_cvref_t<decltype(leaf)>::uninitialized(leaf.shape());
+    std::copy_n(in, leaf.size(), out.data());
+    in += leaf.size();
+    return out;
+  });
 }
 
 /// A 64-bit hash of a plain tree's bits (shapes, values and numbers): equal trees hash equal, and trees that differ

@@ -161,8 +161,8 @@ Part<T> sum_of_leaves(Node node, std::vector<Part<T>>& leaves, std::int64_t firs
   return sum;
 }
 
-/// Node's sum where the gathered nodes (in `known`, each `width` numbers at its offset) stop the descent; the
-/// numbers are laid out as flatten() lays out a Part.
+/// Node's sum where the gathered nodes (in `known`, each `width` numbers at its offset: the loss, then the gradient
+/// as tree_write_elements lays it out) stop the descent.
 template <class T>
 Tensor<T> sum_of_known(Node node, const std::vector<std::pair<Node, std::size_t>>& known, const Tensor<T>& gathered,
                        std::int64_t width) {
@@ -175,13 +175,6 @@ Tensor<T> sum_of_known(Node node, const std::vector<std::pair<Node, std::size_t>
   Tensor<T> sum = sum_of_known({node.lo, node.mid()}, known, gathered, width);
   sum.array() += sum_of_known({node.mid(), node.hi}, known, gathered, width).array();
   return sum;
-}
-
-/// The loss, then every gradient element, at `out`.
-template <class T>
-void flatten(const Part<T>& part, T* out) {
-  *out++ = part.loss.item();
-  for (const auto& g : part.gradient) out = std::copy(g.begin(), g.end(), out);
 }
 
 }  // namespace shard_detail
@@ -227,8 +220,7 @@ std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const Param
     return {std::move(total.loss), std::move(total.gradient)};
   }
   // Each rank's largest nodes inside its shards: summed here for this rank, gathered for all.
-  std::int64_t width = 1;  // the loss, then every gradient element
-  for (const auto& p : params) width += p.size();
+  const std::int64_t width = 1 + tree_element_count(params);  // the loss, then every gradient element
   std::vector<std::pair<Node, std::size_t>> known;
   std::vector<std::int64_t> counts;
   std::size_t offset = 0;
@@ -246,24 +238,18 @@ std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const Param
   shard_detail::largest_nodes_inside(root, first, end, mine);
   // Tensors, not vectors: their memory comes from metagrad's cache instead of being page-faulted in every step.
   Tensor<T> send = Tensor<T>::uninitialized({static_cast<index_t>(mine.size()) * width});
-  for (std::size_t k = 0; k < mine.size(); ++k)
-    shard_detail::flatten(shard_detail::sum_of_leaves(mine[k], leaves, first), send.data() + k * static_cast<std::size_t>(width));
+  for (std::size_t k = 0; k < mine.size(); ++k) {
+    const Part<T> node = shard_detail::sum_of_leaves(mine[k], leaves, first);
+    T* out = send.data() + static_cast<index_t>(k) * width;
+    *out = node.loss.item();
+    tree_write_elements(node.gradient, out + 1);
+  }
   leaves.clear();
   Tensor<T> gathered = Tensor<T>::uninitialized({static_cast<index_t>(offset)});
   communicator.all_gather(std::span<const T>(send.begin(), send.end()), std::span<const std::int64_t>(counts),
                           std::span<T>(gathered.begin(), gathered.end()));
   const Tensor<T> total = shard_detail::sum_of_known(root, known, gathered, width);
-
-  ParamList<Tensor<T>> gradient;
-  gradient.reserve(params.size());
-  const T* at = total.data() + 1;
-  for (const auto& p : params) {
-    Tensor<T> g = Tensor<T>::uninitialized(p.shape());
-    std::copy(at, at + p.size(), g.data());
-    at += p.size();
-    gradient.push_back(std::move(g));
-  }
-  return {Tensor<T>::scalar(total.data()[0]), std::move(gradient)};
+  return {Tensor<T>::scalar(total.data()[0]), tree_read_elements(params, total.data() + 1)};
 }
 
 }  // namespace metagrad
