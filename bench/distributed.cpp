@@ -5,6 +5,7 @@
 // with an SGD update, for batch 128 and 1024 and S = 2 and 8. one/two is the speedup of the ranks, whole/two that
 // over the unsharded step; same_bits that one rank and two end with the same parameters; bytes_per_step what each
 // rank receives. Each shard's gradient is a full gradient, so S costs S gradients' worth of memory traffic.
+// BM_MetagradientOneOverTwoRanks times bench_metagradient's lr-schedule metagradient on one rank and on two.
 // BM_MetaTrainingOneOverTwoRanks times meta_train in one process against distributed::meta_train on two ranks.
 // BM_AllGather measures the exchange's latency (α, at 8 bytes) and inverse bandwidth (β, at 2 MB) for the README's
 // cost model.
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <optional>
 
+#include "lr_schedule_run.hpp"
 #include "mlp.hpp"
 #include "noise_digits.hpp"
 
@@ -109,6 +111,49 @@ void BM_MetaTrainingOneOverTwoRanks(benchmark::State& state) {
   if (world().rank() == 0) state.counters["same_bits"] = same;
 }
 BENCHMARK(BM_MetaTrainingOneOverTwoRanks)->Iterations(3)->Unit(benchmark::kMillisecond);
+
+/// The lr-schedule metagradient of bench_metagradient (MLP 784-100-10, batch 128, 100 steps, Replay{4}) with each
+/// batch's gradient over S shards: the whole-batch run (whole) and the sharded one (one) on one rank, against the
+/// sharded one on two ranks (two), which share each step's shards and the shards' vector–Jacobian products.
+void BM_MetagradientOneOverTwoRanks(benchmark::State& state) {
+  const std::int64_t steps = 100;
+  const Tensor<double> schedule = Tensor<double>::full({steps}, 0.05);
+  bench::LrScheduleRun whole, one_rank;
+  one_rank.shards = state.range(0);
+  bench::LrScheduleRunOn<distributed::Communicator> ranks;
+  ranks.shards = state.range(0), ranks.communicator = &world();
+  double whole_s = 0, one_s = 0, all_s = 0;
+  std::uint64_t bytes = 0;
+  bool same = true;
+  for (auto _ : state) {
+    world().barrier();
+    const auto start = clock_type::now();
+    if (world().rank() == 0) benchmark::DoNotOptimize(metagradient(whole, {schedule}, steps, Replay{4}));
+    world().barrier();
+    const auto t0 = clock_type::now();
+    std::optional<MetagradientResult<double, bench::LrScheduleRun::Meta<Tensor<double>>>> one;
+    if (world().rank() == 0) one = metagradient(one_rank, {schedule}, steps, Replay{4});
+    world().barrier();
+    const auto t1 = clock_type::now();
+    const std::uint64_t before = world().bytes_received();
+    const auto all = metagradient(ranks, {schedule}, steps, Replay{4});
+    const auto t2 = clock_type::now();
+    bytes += world().bytes_received() - before;
+    if (one) same = same && one->objective == all.objective && one->gradient.lr_schedule == all.gradient.lr_schedule;
+    whole_s += std::chrono::duration<double>(t0 - start).count();
+    one_s += std::chrono::duration<double>(t1 - t0).count();
+    all_s += std::chrono::duration<double>(t2 - t1).count();
+  }
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["whole_ms"] = 1e3 * whole_s / n;
+  state.counters["one_ms"] = 1e3 * one_s / n;
+  state.counters["two_ms"] = 1e3 * all_s / n;
+  state.counters["one/two"] = one_s / all_s;
+  state.counters["whole/two"] = whole_s / all_s;
+  state.counters["bytes_per_metagradient"] = static_cast<double>(bytes) / n;
+  if (world().rank() == 0) state.counters["same_bits"] = same;
+}
+BENCHMARK(BM_MetagradientOneOverTwoRanks)->ArgName("shards")->Arg(2)->Arg(8)->Iterations(3)->Unit(benchmark::kMillisecond);
 
 /// The exchange alone: every rank contributes `bytes` to an all-gather.
 void BM_AllGather(benchmark::State& state) {

@@ -1,16 +1,20 @@
 #pragma once
 // The metagradient benchmarks' training run: an MLP 784-100-10 (tanh) trained by SGD on MNIST-sized inputs in
 // batches of 128, in double; the metaparameter is the per-step learning-rate schedule and the objective the loss on
-// a held-out batch. Random inputs stand in for MNIST: only the sizes matter for time and memory.
+// a held-out batch. Random inputs stand in for MNIST: only the sizes matter for time and memory. With shards = S > 0
+// each batch's gradient is the fixed sum over S virtual shards (sharded_loss_and_gradient) on metagrad's threads and
+// on the ranks of `communicator`, when the run is on MPI.
 #include <metagrad/metagrad.hpp>
 
+#include <type_traits>
 #include <vector>
 
 namespace bench {
 
 using namespace metagrad;
 
-struct LrScheduleRun {
+template <class Communicator = SingleProcess>
+struct LrScheduleRunOn {
   using value_type = double;
   template <class C>
   using State = TrainingState<C, SgdState<C>>;
@@ -23,6 +27,8 @@ struct LrScheduleRun {
   IndexVector validation_labels = random_labels(batch, 4);
   BatchOrder order{examples, batch, 5};
   std::vector<Tensor<double>> initial = model.init(6);
+  std::int64_t shards = 0;                     // 0: each batch's gradient on one tape
+  const Communicator* communicator = nullptr;  // null: this process alone (SingleProcess only)
 
   template <class C>
   struct Meta {
@@ -38,13 +44,29 @@ struct LrScheduleRun {
   template <class C>
   StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     const IndexVector rows = order.batch(t);
-    const Tensor<double> x = gather_rows(inputs, rows);
-    IndexVector y;
-    for (index_t i : rows) y.push_back(labels[static_cast<std::size_t>(i)]);
-    auto [loss, g] = loss_and_gradient(s.params, [&](const std::vector<Var<double>>& p) { return mean(cross_entropy(model.logits(p, x), y)); });
+    auto [loss, g] = shards == 0
+        ? loss_and_gradient(s.params, [&](const std::vector<Var<double>>& p) { return loss_on(p, rows); })
+        : sharded_loss_and_gradient(s.params, ShardPlan(batch, shards), [this, rows](const std::vector<Var<double>>& p, const Shard& shard) {
+            return loss_on(p, IndexVector(rows.begin() + shard.begin, rows.begin() + shard.end)) * shard.fraction();
+          }, on());
     auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), schedule_at(meta.lr_schedule, t));
     return {{std::move(params), std::move(opt)}, loss};
   }
+  /// The mean cross-entropy over the training examples `rows`.
+  Var<double> loss_on(const std::vector<Var<double>>& p, const IndexVector& rows) const {
+    IndexVector y;
+    for (index_t i : rows) y.push_back(labels[static_cast<std::size_t>(i)]);
+    return mean(cross_entropy(model.logits(p, gather_rows(inputs, rows)), y));
+  }
+  const Communicator& on() const {
+    if constexpr (std::is_empty_v<Communicator>) {
+      static const Communicator alone;
+      return communicator ? *communicator : alone;
+    } else {
+      return *communicator;
+    }
+  }
+
   template <class C>
   C objective(const State<C>& s, const Meta<C>&) const {
     return mean(cross_entropy(model.logits(s.params, validation_inputs), validation_labels));
@@ -65,5 +87,7 @@ struct LrScheduleRun {
     return y;
   }
 };
+
+using LrScheduleRun = LrScheduleRunOn<>;
 
 }  // namespace bench

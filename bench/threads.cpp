@@ -3,6 +3,9 @@
 // same bits (same_bits = 1). Goals on a 2-core machine:
 //  (a) the MLP 784-256-10 gradient (tanh, softmax cross-entropy, double) at batch 128 and 1024: >= 1.5 at 1024;
 //  (b) the lr-schedule metagradient of bench_metagradient (MLP 784-100-10, batch 128, 100 steps, Replay{4}): >= 1.6;
+//      shards:0 computes each batch's gradient on one tape (threads split its products), shards:2 and 4 as the sum
+//      over 2 or 4 virtual shards, one tape each, which the threads share (different bits from shards:0, the same on
+//      one thread and two);
 //  (c) meta-training throughput (meta_train, a meta-batch of 2 MNIST-MLP optimizees, one unroll of 20 steps each,
 //      float, with the held-out evaluation of 2 optimizees before and after): >= 1.8;
 //  (d) applying the learned optimizer (momentum features, 20 hidden units) to the MNIST MLP's 15,910 coordinates.
@@ -58,7 +61,8 @@ void one_over_two(benchmark::State& state, F f, Compare compare) {
 }
 
 void BM_LrScheduleMetagradientOneOverTwoThreads(benchmark::State& state) {
-  const bench::LrScheduleRun run;
+  bench::LrScheduleRun run;
+  run.shards = state.range(0);
   const std::int64_t steps = 100;
   const Tensor<double> schedule = Tensor<double>::full({steps}, 0.05);
   one_over_two(
@@ -92,7 +96,7 @@ void BM_ApplyLearnedOptimizerOneOverTwoThreads(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_MlpGradientOneOverTwoThreads)->Arg(128)->Arg(1024)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_LrScheduleMetagradientOneOverTwoThreads)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_LrScheduleMetagradientOneOverTwoThreads)->ArgName("shards")->Arg(0)->Arg(2)->Arg(4)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_MetaTrainingOneOverTwoThreads)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_ApplyLearnedOptimizerOneOverTwoThreads)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK_MAIN();

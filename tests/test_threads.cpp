@@ -56,6 +56,53 @@ struct WideMlpRun {
   }
 };
 
+/// SGD on a 12-8-3 tanh network with per-step learning rates (as logarithms) and per-example data weights, its
+/// gradient over `shards` virtual shards of each batch (0: loss_and_gradient over the whole batch).
+struct ShardedRun {
+  using value_type = double;
+  template <class C> using State = TrainingState<C, SgdState<C>>;
+  template <class C> struct Meta {
+    C log_learning_rates;  // [steps]
+    C data_weights;        // [40]
+    METAGRAD_FIELDS(log_learning_rates, data_weights)
+  };
+  Mlp<double> model{{12, 8, 3}, Activation::tanh};
+  TD inputs = randn({40, 12}, 61);
+  IndexVector labels;
+  BatchOrder order{40, 20, 62};
+  std::int64_t shards = 0;
+  explicit ShardedRun(std::int64_t shards_) : shards(shards_) {
+    for (index_t i = 0; i < 40; ++i) labels.push_back(i % 3);
+  }
+
+  Meta<Shape> metaparameter_shapes(std::int64_t steps) const { return {{steps}, {40}}; }
+  template <class C> State<C> init(const Meta<C>& meta) const { return {as_constants(model.init(63), meta), {}}; }
+  template <class W> auto loss(const Vars& p, const W& weights, const IndexVector& rows) const {
+    IndexVector y;
+    for (index_t i : rows) y.push_back(labels[static_cast<std::size_t>(i)]);
+    return weighted_mean(cross_entropy(model.logits(p, gather_rows(inputs, rows)), y), gather_rows(weights, rows));
+  }
+  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
+    const IndexVector rows = order.batch(t);
+    auto [loss_value, g] = shards == 0
+        ? loss_and_gradient(s.params, [&](const Vars& p) { return loss(p, meta.data_weights, rows); })
+        : sharded_loss_and_gradient(s.params, std::vector<C>{meta.data_weights}, ShardPlan(20, shards),
+                                    [this, rows](const Vars& p, const Vars& in, const Shard& shard) {
+                                      const IndexVector part(rows.begin() + shard.begin, rows.begin() + shard.end);
+                                      return loss(p, in[0], part) * shard.fraction();
+                                    });
+    const auto rate = [&] {
+      if constexpr (std::is_same_v<C, TD>) return std::exp(schedule_at(meta.log_learning_rates, t));
+      else return exp(schedule_at(meta.log_learning_rates, t));
+    }();
+    auto [params, opt] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), rate);
+    return {{std::move(params), std::move(opt)}, loss_value};
+  }
+  template <class C> C objective(const State<C>& s, const Meta<C>&) const {
+    return mean(cross_entropy(model.logits(s.params, constant_like(s.params[0], inputs)), labels));
+  }
+};
+
 /// Everything whose bits must not depend on the thread count, as one list of tensors.
 std::vector<TD> results_on_threads(int n) {
   const ThreadCount threads(n);
@@ -361,4 +408,49 @@ TEST_CASE("the sharded gradient: the batch's gradient, the same bits on 1, 2, 3 
   CHECK_THROWS_WITH_AS(sharded_loss_and_gradient(params, plan, [&](const Vars& p, const Shard& s) {
     return cross_entropy(model.logits(p, slice(x, 0, s.begin, s.size())), IndexVector(y.begin() + s.begin, y.begin() + s.end));
   }), doctest::Contains("shard 0's loss has shape [10] (one number expected)"), shape_error);
+}
+
+TEST_CASE("a metagradient through sharded steps: the unsharded one to rounding, finite differences, and the same bits "
+          "under every policy and on 1, 2, 3 and 4 threads") {
+  const ShardedRun whole(0), sharded(3);
+  const ShardedRun::Meta<TD> meta{TD::full({4}, std::log(0.5)), randu({40}, 64, 0.5, 1.5)};
+  const MetagradientOptions options{.step_loss_weights = {0.5, 0.25, 1, 2}};  // the steps' losses count too
+  const auto reference = metagradient(whole, meta, 4, StoreAll{}, options);
+  const auto max_difference = [](const TD& a, const TD& b) { return (a.array() - b.array()).abs().maxCoeff(); };
+  std::optional<std::uint64_t> bits;
+  for (int threads = 1; threads <= 4; ++threads) {
+    const ThreadCount scope(threads);
+    for (const std::variant<StoreAll, Replay, Revolve> policy : {std::variant<StoreAll, Replay, Revolve>{StoreAll{}},
+                                                                  {Replay{2}}, {Revolve{2}}}) {
+      const auto result = metagradient(sharded, meta, 4, policy, options);
+      const std::uint64_t h = tree_hash(std::pair{TD::scalar(result.objective), result.gradient});
+      if (!bits) bits = h;
+      CHECK(h == *bits);
+      CHECK(std::abs(result.objective - reference.objective) < 1e-13);
+      CHECK(max_difference(result.gradient.log_learning_rates, reference.gradient.log_learning_rates) < 1e-12);
+      CHECK(max_difference(result.gradient.data_weights, reference.gradient.data_weights) < 1e-12);
+    }
+  }
+  const auto result = metagradient(sharded, meta, 4, Revolve{2}, options);
+  const double eps = 1e-5;
+  for (const auto& [leaf, index] : {std::pair{0, index_t(1)}, std::pair{1, index_t(7)}, std::pair{1, index_t(30)}}) {
+    CAPTURE(leaf);
+    CAPTURE(index);
+    ShardedRun::Meta<TD> up = meta, down = meta;
+    (leaf == 0 ? up.log_learning_rates : up.data_weights).data()[index] += eps;
+    (leaf == 0 ? down.log_learning_rates : down.data_weights).data()[index] -= eps;
+    const double difference = (run_objective(sharded, up, 4, options) - run_objective(sharded, down, 4, options)) / (2 * eps);
+    const double exact = (leaf == 0 ? result.gradient.log_learning_rates : result.gradient.data_weights).data()[index];
+    CHECK(std::abs(difference - exact) < 1e-7 * std::max(1.0, std::abs(exact)));
+  }
+
+  Tape<double> tape;
+  Vars p;
+  for (const TD& x : sharded.model.init(63)) p.push_back(tape.variable(x));
+  const IndexVector rows = sharded.order.batch(0);
+  const TD weights = TD::ones({40});
+  const auto [loss, g] = sharded_loss_and_gradient(p, ShardPlan(20, 2), [&](const Vars& q, const Shard& shard) {
+    return sharded.loss(q, weights, IndexVector(rows.begin() + shard.begin, rows.begin() + shard.end)) * shard.fraction();
+  });
+  CHECK_THROWS_WITH_AS(grad(sum(g[0] * g[0]), p, create_graph), doctest::Contains("not twice"), tape_error);
 }

@@ -4,14 +4,19 @@
 // whose metaparameters are the per-step learning rates (as logarithms), per-example data weights, and the inputs of
 // the last `poisoned` training examples.
 #include <metagrad/metagrad.hpp>
+#ifdef METAGRAD_EXAMPLES_MPI
+#include <metagrad/distributed/communicator.hpp>
+#endif
 
 #include "checks.hpp"
 
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <variant>
@@ -73,6 +78,55 @@ struct ExampleOptions {
     return {{"--data", &data}, {"--out", &out}, {"--steps", &steps}, {"--meta-steps", &meta_steps}, {"--quick", &quick}};
   }
 };
+
+/// The processes an example runs on: the ranks of an MPI job when the example was built with MPI and started by an MPI
+/// launcher (`mpirun -np 2 lr_schedule …`), else this process alone. It is the communicator of MnistRun's sharded
+/// gradients either way: every rank computes its shards of each batch and gets the same bits as one process.
+class Processes {
+ public:
+  /// This process alone.
+  Processes() = default;
+  /// Joins the MPI job when an MPI launcher started the program.
+  Processes([[maybe_unused]] int& argc, [[maybe_unused]] char**& argv) {
+#ifdef METAGRAD_EXAMPLES_MPI
+    if (distributed::launched_by_mpi()) {
+      environment_.emplace(argc, argv);
+      communicator_.emplace();
+    }
+#endif
+  }
+  int rank() const { return mpi() ? communicator().rank() : 0; }
+  int size() const { return mpi() ? communicator().size() : 1; }
+  template <class U>
+  void all_gather(std::span<const U> mine, std::span<const std::int64_t> counts, std::span<U> out) const {
+    if (mpi()) communicator().all_gather(mine, counts, out);
+    else SingleProcess{}.all_gather(mine, counts, out);
+  }
+  void agree(std::exception_ptr failure) const {
+    if (mpi()) communicator().agree(failure);
+    else SingleProcess{}.agree(failure);
+  }
+
+ private:
+#ifdef METAGRAD_EXAMPLES_MPI
+  bool mpi() const { return communicator_.has_value(); }
+  const distributed::Communicator& communicator() const { return *communicator_; }
+  std::optional<distributed::Environment> environment_;
+  std::optional<distributed::Communicator> communicator_;
+#else
+  bool mpi() const { return false; }
+  const SingleProcess& communicator() const { return single_; }
+  SingleProcess single_;
+#endif
+};
+
+/// On ranks other than 0 of an MPI job: silences stdout and moves the files into <out>/rank-r (the same bits as rank
+/// 0's, which a `diff -r` confirms), so the job prints and writes like one process.
+inline void quiet_unless_first(const Processes& processes, fs::path& out) {
+  if (processes.rank() == 0) return;
+  if (!std::freopen("/dev/null", "w", stdout)) throw io_error("cannot silence rank " + std::to_string(processes.rank()) + "'s output");
+  out /= "rank-" + std::to_string(processes.rank());
+}
 
 struct Splits {
   Dataset<T> train, validation, test;
@@ -154,6 +208,10 @@ struct MnistRun {
   T momentum = 0.9;
   /// The inputs of the last `poisoned` training examples are the metaparameter poisoned_inputs (their labels stay).
   index_t poisoned = 0;
+  /// 0: each batch's gradient on one tape; S ≥ 1: as the fixed sum over S virtual shards (sharded_loss_and_gradient),
+  /// computed on metagrad's threads and, under mpirun, spread over the ranks of `processes` with the same bits.
+  std::int64_t shards = 0;
+  const Processes* processes = nullptr;  // null: this process alone
 
   MnistRun(Mlp<T> model_, const Dataset<T>& train_, const Dataset<T>& validation_)
       : model(std::move(model_)), train(&train_), validation(&validation_) {}
@@ -176,6 +234,28 @@ struct MnistRun {
   template <class C>
   StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
     const IndexVector rows = BatchOrder(train->size(), batch_size, order_seed).batch(t);
+    auto [loss, g] = shards == 0
+        ? loss_and_gradient(s.params, [&](const std::vector<Var<T>>& p) { return loss_on(p, meta.data_weights, meta.poisoned_inputs, rows); })
+        : sharded_loss_and_gradient(s.params, std::vector<C>{meta.data_weights, meta.poisoned_inputs}, ShardPlan(batch_size, shards),
+                                    [this, rows](const std::vector<Var<T>>& p, const std::vector<Var<T>>& in, const Shard& shard) {
+                                      const IndexVector part(rows.begin() + shard.begin, rows.begin() + shard.end);
+                                      return loss_on(p, in[0], in[1], part) * shard.fraction();
+                                    }, on());
+    const auto rate = [&] {
+      if constexpr (std::is_same_v<C, Tensor<T>>) return std::exp(schedule_at(meta.log_learning_rates, t));
+      else return exp(schedule_at(meta.log_learning_rates, t));
+    }();
+    auto [params, velocity] = metagrad::step(Momentum<hyper_t<C>>{.momentum = momentum}, std::move(s.params), g, std::move(s.optimizer), rate);
+    return {{std::move(params), std::move(velocity)}, loss};
+  }
+
+  /// Independent runs go one after another under MPI: every rank must meet the same collectives in the same order.
+  bool parallel_runs() const { return on().size() == 1; }
+
+  /// The weighted mean cross-entropy over the training examples `rows` (a batch, or a shard of one), with the data
+  /// weights and poisoned inputs given as Tensors or Vars.
+  template <class W, class X>
+  Var<T> loss_on(const std::vector<Var<T>>& p, const W& data_weights, const X& poisoned_inputs, const IndexVector& rows) const {
     const index_t first_poisoned = train->size() - poisoned;
     IndexVector clean, clean_labels, changed, changed_labels, weight_rows;
     for (index_t i : rows) {
@@ -185,27 +265,20 @@ struct MnistRun {
     }
     weight_rows = clean;  // the weights in the order of the losses: clean examples first
     for (index_t i : changed) weight_rows.push_back(i + first_poisoned);
-    const C weights = gather_rows(meta.data_weights, weight_rows);
-    const Tensor<T> clean_inputs = gather_rows(train->inputs, clean);
-    std::optional<C> changed_inputs;
-    if (!changed.empty()) changed_inputs = gather_rows(meta.poisoned_inputs, changed);
-    auto [loss, g] = loss_and_gradient(s.params, [&](const std::vector<Var<T>>& p) {
-      std::vector<Var<T>> losses;
-      if (!clean.empty()) losses.push_back(cross_entropy(model.logits(p, clean_inputs), clean_labels));
-      if (changed_inputs) losses.push_back(cross_entropy(model.logits(p, *changed_inputs), changed_labels));
-      return weighted_mean(losses.size() == 1 ? losses[0] : concat(losses, 0), weights);
-    });
-    const auto rate = [&] {
-      if constexpr (std::is_same_v<C, Tensor<T>>) return std::exp(schedule_at(meta.log_learning_rates, t));
-      else return exp(schedule_at(meta.log_learning_rates, t));
-    }();
-    auto [params, velocity] = metagrad::step(Momentum<hyper_t<C>>{.momentum = momentum}, std::move(s.params), g, std::move(s.optimizer), rate);
-    return {{std::move(params), std::move(velocity)}, loss};
+    std::vector<Var<T>> losses;
+    if (!clean.empty()) losses.push_back(cross_entropy(model.logits(p, gather_rows(train->inputs, clean)), clean_labels));
+    if (!changed.empty()) losses.push_back(cross_entropy(model.logits(p, gather_rows(poisoned_inputs, changed)), changed_labels));
+    return weighted_mean(losses.size() == 1 ? losses[0] : concat(losses, 0), gather_rows(data_weights, weight_rows));
   }
 
   template <class C>
   C objective(const State<C>& s, const Meta<C>&) const {
     return mean(cross_entropy(model.logits(s.params, validation->inputs), validation->labels));
+  }
+
+  const Processes& on() const {
+    static const Processes alone;
+    return processes ? *processes : alone;
   }
 
   /// The trained parameters for `meta` after `steps` steps (plain training, no tape beyond each step's gradient).

@@ -7,9 +7,11 @@
 // Every schedule is judged by the validation loss after training; the test accuracy of each winner is reported.
 // Writes grid.csv, hd.csv, mgd.csv, schedules.csv and metasmoothness.csv into --out and ends with one JSON line.
 //
-//   lr_schedule [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--hidden H] [--quick] [--demo]
+//   lr_schedule [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--hidden H] [--shards S] [--quick] [--demo]
 //
 // --demo runs only the metagradient descent (25 steps) and prints what it learned: scripts/demo's flagship run.
+// Each batch's gradient is the fixed sum over --shards virtual shards (default 4), computed on metagrad's threads; built
+// with MPI and started by `mpirun -np N` (N ≤ S), the ranks share the shards and print the same JSON line, to the bit.
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -23,6 +25,7 @@ namespace {
 struct Options : ExampleOptions {
   std::int64_t hidden = 64;
   bool demo = false;  // metagradient descent alone, fewer steps: the one-minute flagship run of scripts/demo
+  std::int64_t shards = 4;  // virtual shards of each batch: the results depend on them, never on threads or ranks
   Options() { out = "lr_schedule-results", steps = 500, meta_steps = 50; }
 };
 
@@ -81,18 +84,25 @@ std::pair<std::vector<T>, ParamList<Tensor<T>>> hypergradient_run(const MnistRun
 
 int main(int argc, char** argv) try {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen, also in a pipe
+  const Processes processes(argc, argv);
   Options opt;
   auto flags = opt.flags();
-  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}});
+  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}, {"--shards", &opt.shards}});
   parse_flags("lr_schedule", argc, argv, flags);
+  quiet_unless_first(processes, opt.out);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 3, opt.hidden = 16;
   if (opt.demo) opt.meta_steps = 25;
-  if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1) throw value_error("lr_schedule: steps, meta-steps and hidden must be positive");
+  if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1 || opt.shards < 1)
+    throw value_error("lr_schedule: steps, meta-steps, hidden and shards must be positive");
+  if (opt.shards < processes.size())
+    throw value_error("lr_schedule: " + std::to_string(opt.shards) + " shards for " + std::to_string(processes.size()) +
+                      " MPI ranks (at least one shard per rank: raise --shards)");
   const auto splits = load_splits("lr_schedule", opt.data, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   fs::create_directories(opt.out);
   const Mlp<T> model{{784, opt.hidden, 10}, Activation::tanh};
-  const MnistRun run(model, splits->train, splits->validation);
+  MnistRun run(model, splits->train, splits->validation);
+  run.shards = opt.shards, run.processes = &processes;
   const std::int64_t T_steps = opt.steps;
 
   // Why this setup: how metasmooth the run is along the schedule (a 5% change of every learning rate) for the batch

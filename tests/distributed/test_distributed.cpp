@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <limits>
 #include <string>
+#include <variant>
 
 namespace {
 
@@ -69,6 +70,46 @@ struct Problem {
     train(steps, step_fn(params, plan, SingleProcess{}, [](std::int64_t, const Shard&) { return T(1); },
                          [](std::int64_t, Params&) {}));
     return params;
+  }
+};
+
+/// The Problem trained by SGD with per-step learning rates (as logarithms) and per-example data weights, each batch's
+/// gradient over `plan`'s shards on `communicator`'s ranks: what a data-parallel metagradient differentiates.
+template <class C>
+struct ShardedMeta {
+  C log_learning_rates;  // [steps]
+  C data_weights;        // [512]
+  METAGRAD_FIELDS(log_learning_rates, data_weights)
+};
+template <class Communicator>
+struct ShardedRun {
+  using value_type = T;
+  template <class C> using State = TrainingState<C, SgdState<C>>;
+  template <class C> using Meta = ShardedMeta<C>;
+  const Problem& problem;
+  ShardPlan plan;
+  const Communicator& communicator;
+
+  Meta<Shape> metaparameter_shapes(std::int64_t steps) const { return {{steps}, {512}}; }
+  template <class C> State<C> init(const Meta<C>& meta) const { return {as_constants(problem.model.init(3), meta), {}}; }
+  template <class C> StepResult<State<C>, C> step(std::int64_t t, State<C> s, const Meta<C>& meta) const {
+    const IndexVector rows = problem.order.batch(t);
+    auto [loss, g] = sharded_loss_and_gradient(s.params, std::vector<C>{meta.data_weights}, plan,
+        [this, rows](const ParamList<Var<T>>& p, const std::vector<Var<T>>& in, const Shard& shard) {
+          const IndexVector part(rows.begin() + shard.begin, rows.begin() + shard.end);
+          const Dataset<T> examples = problem.data.batch(part);
+          return weighted_mean(cross_entropy(problem.model.logits(p, examples.inputs), examples.labels), gather_rows(in[0], part)) *
+                 shard.fraction();
+        }, communicator);
+    const auto rate = [&] {
+      if constexpr (std::is_same_v<C, Tensor<T>>) return std::exp(schedule_at(meta.log_learning_rates, t));
+      else return exp(schedule_at(meta.log_learning_rates, t));
+    }();
+    auto [params, optimizer] = metagrad::step(Sgd<hyper_t<C>>{}, std::move(s.params), g, std::move(s.optimizer), rate);
+    return {{std::move(params), std::move(optimizer)}, loss};
+  }
+  template <class C> C objective(const State<C>& s, const Meta<C>&) const {
+    return mean(cross_entropy(problem.model.logits(s.params, constant_like(s.params[0], problem.data.inputs)), problem.data.labels));
   }
 };
 
@@ -164,6 +205,42 @@ TEST_CASE("a failure on one rank reaches every rank as the same error before any
       CHECK(std::string(e.what()).find("at step 3") != std::string::npos);
     }
     CHECK(tree_hash(params) == after_three_steps);
+  }
+}
+
+TEST_CASE("a data-parallel metagradient under REPLAY and revolve: the single process's objective and metagradient to the "
+          "last bit") {
+  const Problem problem;
+  const ShardPlan plan(96, 12);
+  const ShardedRun<distributed::Communicator> distributed_run{problem, plan, world()};
+  const ShardedRun<SingleProcess> single_run{problem, plan, SingleProcess{}};
+  const ShardedMeta<Tensor<T>> meta{Tensor<T>::full({8}, std::log(0.3)), Tensor<T>::random_uniform({512}, 9, 0.5, 1.5)};
+  const auto single = metagradient(single_run, meta, 8, StoreAll{});
+  const std::uint64_t bytes_before = world().bytes_received();
+  for (const std::variant<StoreAll, Replay, Revolve> policy : {std::variant<StoreAll, Replay, Revolve>{StoreAll{}},
+                                                                {Replay{3}}, {Revolve{2}}}) {
+    CAPTURE(policy.index());
+    const auto result = metagradient(distributed_run, meta, 8, policy);
+    CHECK(result.objective == single.objective);
+    CHECK(tree_hash(result.gradient) == tree_hash(single.gradient));
+    CHECK(tree_hash(result.final_state) == tree_hash(single.final_state));
+  }
+  if (world().size() > 1) CHECK(world().bytes_received() > bytes_before);  // the steps' VJPs were exchanged
+  // A shard that fails only in the backward (its data weights' gradient is asked for) stops every rank with its error.
+  const auto failing = [&](const ParamList<Var<T>>& p, const std::vector<Var<T>>& in, const Shard& shard) {
+    if (in[0].requires_grad() && shard.index == plan.count() - 1) throw value_error("a shard's backward failed");
+    return mean(cross_entropy(problem.model.logits(p, problem.data.inputs), problem.data.labels)) * in[0].value().item();
+  };
+  Tape<T> tape;
+  ParamList<Var<T>> p;
+  for (const auto& x : problem.model.init(3)) p.push_back(tape.variable(x));
+  const Var<T> scale = tape.variable(Tensor<T>::scalar(1.0));
+  const auto [loss, g] = sharded_loss_and_gradient(p, {scale}, plan, failing, world());
+  try {
+    backward(loss + sum(g[0] * g[0]));
+    FAIL("no error");
+  } catch (const value_error& e) {
+    CHECK(std::string(e.what()) == rank_prefix(world().size() - 1) + "a shard's backward failed");
   }
 }
 

@@ -16,6 +16,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <limits>
 #include <span>
@@ -72,6 +73,14 @@ inline ErrorKind kind_of(std::exception_ptr failure, std::string& message) {
 }
 
 }  // namespace detail
+
+/// Whether an MPI launcher (mpirun, mpiexec, srun) started this process: a program that also runs on its own can leave
+/// MPI alone when it was not (Open MPI, MPICH's Hydra and PMIx-based launchers set these variables).
+inline bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(name)) return true;
+  return false;
+}
 
 /// Initializes MPI unless the program already has, and finalizes it at the end of its scope if it initialized it.
 /// Make one at the top of main(), before any Communicator.

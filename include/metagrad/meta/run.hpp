@@ -13,7 +13,9 @@
 // tensors and is recorded on a tape when a step is differentiated. Step t must be a pure function of (t, state, meta):
 // its batch and every random draw come from a seed and t (BatchOrder), never from state kept in the run object.
 // Independent runs of one run object may go on several threads at once (metasmoothness runs its three in parallel), so
-// its const member functions must not change shared state (set_num_threads(1) when one must).
+// its const member functions must not change shared state. A run whose steps must not run concurrently (its steps
+// talk to other MPI ranks, which must see the same collectives in the same order) says so with an optional
+//   bool parallel_runs() const                                    false: independent runs go one after another
 #include <concepts>
 #include <cstdint>
 #include <type_traits>
@@ -66,6 +68,13 @@ concept TrainingRun = requires(const R& run, std::int64_t t, const meta_t<R, Ten
 namespace meta_detail {
 template <class C> inline constexpr bool is_var = false;
 template <class T> inline constexpr bool is_var<Var<T>> = true;
+
+/// Whether independent runs of `run` may go on several threads at once (see the top of this file).
+template <class Run>
+bool parallel_runs(const Run& run) {
+  if constexpr (requires { { run.parallel_runs() } -> std::convertible_to<bool>; }) return run.parallel_runs();
+  else return true;
+}
 }  // namespace meta_detail
 
 /// The hyperparameter type that goes with carrier C: the plain number on Tensors, Var on a tape — so a rule built

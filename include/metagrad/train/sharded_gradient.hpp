@@ -9,6 +9,8 @@
 // rank adds up the rest of the tree. Every node is the same sum of the same leaves on any number of ranks, so the
 // result is the same bits as the single-process run — which depends on S, never on N — and the exchange moves at
 // most about 2·log2(S) gradients per rank (one each at N = 2 with S a power of two, as much as an allreduce).
+// On a tape (a step a metagradient differentiates) the loss and gradient are one recorded node, whose backward sums
+// the shards' vector–Jacobian products along the same tree, exchanged the same way: metagradients keep the bits too.
 //
 // The communicator is a type with
 //   int rank() const;  int size() const;
@@ -17,10 +19,12 @@
 //   void agree(std::exception_ptr local_failure) const;  // collective: if any rank failed, all throw its error
 // SingleProcess (below) is the one without MPI; metagrad/distributed/communicator.hpp has the MPI one.
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <exception>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -140,29 +144,19 @@ inline void largest_nodes_inside(Node node, std::int64_t first, std::int64_t end
   largest_nodes_inside({node.mid(), node.hi}, first, end, out);
 }
 
-/// A node's sum: the loss and the gradient.
+/// Node's sum, in place: `rows` holds `width` numbers for each shard from `first`, and node [lo, hi)'s sum ends up in
+/// row lo − first (left half plus right half, each summed the same way first).
 template <class T>
-struct Part {
-  Tensor<T> loss;
-  ParamList<Tensor<T>> gradient;
-  /// Adds `other` elementwise: the same bits as a new sum, without the allocation.
-  void add(const Part& other) {
-    loss.array() += other.loss.array();
-    for (std::size_t i = 0; i < gradient.size(); ++i) gradient[i].array() += other.gradient[i].array();
-  }
-};
-
-/// Node's sum, taking the leaves (leaves[s − first] for the shards s inside it).
-template <class T>
-Part<T> sum_of_leaves(Node node, std::vector<Part<T>>& leaves, std::int64_t first) {
-  if (node.hi - node.lo == 1) return std::move(leaves[static_cast<std::size_t>(node.lo - first)]);
-  Part<T> sum = sum_of_leaves({node.lo, node.mid()}, leaves, first);
-  sum.add(sum_of_leaves({node.mid(), node.hi}, leaves, first));
-  return sum;
+void sum_rows(Node node, T* rows, std::int64_t first, std::int64_t width) {
+  if (node.hi - node.lo == 1) return;
+  sum_rows({node.lo, node.mid()}, rows, first, width);
+  sum_rows({node.mid(), node.hi}, rows, first, width);
+  T* into = rows + (node.lo - first) * width;
+  const T* from = rows + (node.mid() - first) * width;
+  for (std::int64_t i = 0; i < width; ++i) into[i] += from[i];
 }
 
-/// Node's sum where the gathered nodes (in `known`, each `width` numbers at its offset: the loss, then the gradient
-/// as tree_write_elements lays it out) stop the descent.
+/// Node's sum where the gathered nodes (in `known`, each `width` numbers at its offset in `gathered`) stop the descent.
 template <class T>
 Tensor<T> sum_of_known(Node node, const std::vector<std::pair<Node, std::size_t>>& known, const Tensor<T>& gathered,
                        std::int64_t width) {
@@ -177,38 +171,20 @@ Tensor<T> sum_of_known(Node node, const std::vector<std::pair<Node, std::size_t>
   return sum;
 }
 
-}  // namespace shard_detail
-
-/// The batch's loss and its gradient with respect to `params`, as the fixed tree's sum over the plan's shards:
-/// `shard_loss(vars, shard)` gets the parameters as Vars and a Shard and returns that shard's part of the batch loss
-/// as a rank-0 Var (e.g. a mean over the shard's rows times shard.fraction()). Each shard runs on its own tape on one
-/// of metagrad's threads; with an MPI communicator each rank runs its own shards. Every rank returns the same bits,
-/// which are those of the single-process run on any number of threads and ranks. If a shard throws on any rank,
-/// every rank throws the same error (the lowest failing rank's) and nothing is returned.
-template <class T, class ShardLoss, class Communicator = SingleProcess>
-std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const ParamList<Tensor<T>>& params,
-                                                                     const ShardPlan& plan, ShardLoss&& shard_loss,
-                                                                     const Communicator& communicator = {}) {
-  using shard_detail::Node;
-  using shard_detail::Part;
+/// The fixed tree's sum over the plan's shards of `width` numbers each — row(shard, out) writes a shard's — on every
+/// rank the same bits, those of one process computing every shard. Each rank computes its own shards on metagrad's
+/// threads and the largest tree nodes inside them; the ranks exchange those nodes and each adds up the rest of the
+/// tree. If row throws on any rank, every rank throws the lowest failing rank's error.
+template <class T, class Communicator, class Row>
+Tensor<T> tree_sum(const ShardPlan& plan, std::int64_t width, Row&& row, const Communicator& communicator) {
   const int ranks = communicator.size();
   const auto owned = plan.owned(communicator.rank(), ranks);
   const std::int64_t first = owned.first, end = owned.second;
-
-  std::vector<Part<T>> leaves(static_cast<std::size_t>(end - first));
+  // A tensor, not a vector: its memory comes from metagrad's cache instead of being page-faulted in every step.
+  Tensor<T> rows = Tensor<T>::uninitialized({(end - first) * width});
   std::exception_ptr failure;
   try {
-    parallel_for(end - first, [&](std::int64_t i) {
-      const Shard shard = plan.shard(first + i);
-      auto [loss, gradient] = loss_and_gradient(params, [&](const ParamList<Var<T>>& vars) {
-        Var<T> l = shard_loss(vars, shard);
-        if (l.shape().size() != 1)
-          throw shape_error("sharded_loss_and_gradient: shard " + std::to_string(shard.index) +
-                            "'s loss has shape " + l.shape().str() + " (one number expected)");
-        return l;
-      });
-      leaves[static_cast<std::size_t>(i)] = {reshape(std::move(loss), Shape{}), std::move(gradient)};
-    });
+    parallel_for(end - first, [&](std::int64_t i) { row(plan.shard(first + i), rows.data() + i * width); });
   } catch (...) {
     failure = std::current_exception();
   }
@@ -216,18 +192,18 @@ std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const Param
 
   const Node root{0, plan.count()};
   if (ranks == 1) {  // the whole tree is here: nothing to exchange
-    Part<T> total = shard_detail::sum_of_leaves(root, leaves, first);
-    return {std::move(total.loss), std::move(total.gradient)};
+    sum_rows(root, rows.data(), first, width);
+    Tensor<T> sum = Tensor<T>::uninitialized({width});
+    std::copy_n(rows.data(), width, sum.data());
+    return sum;
   }
-  // Each rank's largest nodes inside its shards: summed here for this rank, gathered for all.
-  const std::int64_t width = 1 + tree_element_count(params);  // the loss, then every gradient element
-  std::vector<std::pair<Node, std::size_t>> known;
+  std::vector<std::pair<Node, std::size_t>> known;  // every rank's largest nodes, at their offsets in the exchange
   std::vector<std::int64_t> counts;
   std::size_t offset = 0;
   for (int r = 0; r < ranks; ++r) {
     const auto [r_first, r_end] = plan.owned(r, ranks);
     std::vector<Node> nodes;
-    shard_detail::largest_nodes_inside(root, r_first, r_end, nodes);
+    largest_nodes_inside(root, r_first, r_end, nodes);
     for (const Node& node : nodes) {
       known.emplace_back(node, offset);
       offset += static_cast<std::size_t>(width);
@@ -235,21 +211,175 @@ std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const Param
     counts.push_back(static_cast<std::int64_t>(nodes.size()) * width);
   }
   std::vector<Node> mine;
-  shard_detail::largest_nodes_inside(root, first, end, mine);
-  // Tensors, not vectors: their memory comes from metagrad's cache instead of being page-faulted in every step.
+  largest_nodes_inside(root, first, end, mine);
   Tensor<T> send = Tensor<T>::uninitialized({static_cast<index_t>(mine.size()) * width});
   for (std::size_t k = 0; k < mine.size(); ++k) {
-    const Part<T> node = shard_detail::sum_of_leaves(mine[k], leaves, first);
-    T* out = send.data() + static_cast<index_t>(k) * width;
-    *out = node.loss.item();
-    tree_write_elements(node.gradient, out + 1);
+    sum_rows(mine[k], rows.data(), first, width);
+    const T* sum = rows.data() + (mine[k].lo - first) * width;
+    std::copy(sum, sum + width, send.data() + static_cast<index_t>(k) * width);
   }
-  leaves.clear();
   Tensor<T> gathered = Tensor<T>::uninitialized({static_cast<index_t>(offset)});
   communicator.all_gather(std::span<const T>(send.begin(), send.end()), std::span<const std::int64_t>(counts),
                           std::span<T>(gathered.begin(), gathered.end()));
-  const Tensor<T> total = shard_detail::sum_of_known(root, known, gathered, width);
+  return sum_of_known(root, known, gathered, width);
+}
+
+/// One shard's row, on this thread's scratch tape. Without an adjoint: the shard's loss, then its gradient with
+/// respect to the parameters. With the adjoint [l̄, ḡ] of (loss, gradient): the gradient of l̄·loss + ⟨gradient, ḡ⟩
+/// with respect to the parameters, then the inputs — the shard's part of the vector–Jacobian product.
+template <class T, class ShardLoss>
+void shard_row(const std::vector<Tensor<T>>& params, const std::vector<Tensor<T>>& inputs, const Shard& shard,
+               ShardLoss& shard_loss, const std::type_identity_t<T>* adjoint, std::type_identity_t<T>* out) {
+  thread_local Tape<T> tape;
+  const TapeScope<T> scratch(tape);
+  ParamList<Var<T>> p;
+  std::vector<Var<T>> in;
+  for (const auto& x : params) p.push_back(tape.variable(x));
+  for (const auto& x : inputs) in.push_back(adjoint ? tape.variable(x) : tape.constant(x));
+  const Var<T> loss = shard_loss(std::as_const(p), std::as_const(in), shard);
+  if (loss.shape().size() != 1)
+    throw shape_error("sharded_loss_and_gradient: shard " + std::to_string(shard.index) + "'s loss has shape " +
+                      loss.shape().str() + " (one number expected)");
+  if (!adjoint) {
+    *out = loss.value().data()[0];
+    tree_write_elements(grad(loss, p), out + 1);
+    return;
+  }
+  const std::vector<Var<T>> g = grad(loss, p, create_graph);
+  Var<T> total = adjoint[0] * reshape(loss, Shape{});
+  const T* next = adjoint + 1;
+  for (const Var<T>& gi : g) {
+    Tensor<T> a = Tensor<T>::uninitialized(gi.shape());
+    std::copy_n(next, a.size(), a.data());
+    next += a.size();
+    total = total + dot(gi, tape.constant(std::move(a)));
+  }
+  p.insert(p.end(), in.begin(), in.end());
+  tree_write_elements(grad(total, p), out);
+}
+
+/// The recorded node of the taped sharded_loss_and_gradient: its value is [loss, gradient's elements]; its backward
+/// computes each owned shard's vector–Jacobian product on a scratch tape and sums them along the same tree, exchanged
+/// like the forward, so the metagradient through it is the same bits on any number of threads and ranks.
+template <class T, class ShardLoss, class Communicator>
+class ShardedGradientOp final : public Op<T> {
+ public:
+  ShardedGradientOp(ShardPlan plan, ShardLoss shard_loss, const Communicator& communicator, std::size_t param_count)
+      : plan_(plan), shard_loss_(std::move(shard_loss)), communicator_(stored(communicator)), param_count_(param_count) {}
+  const char* name() const override { return "sharded_loss_and_gradient"; }
+
+  void backward(TensorBackward<T>& ctx) const override {
+    std::vector<Tensor<T>> params, inputs;
+    std::int64_t width = 0;
+    for (int k = 0; k < ctx.inputs(); ++k) {
+      (static_cast<std::size_t>(k) < param_count_ ? params : inputs).push_back(ctx.value(k));
+      width += ctx.value(k).size();
+    }
+    const Tensor<T>& adjoint = ctx.grad();
+    const Tensor<T> total = tree_sum<T>(plan_, width, [&](const Shard& shard, T* out) {
+      shard_row(params, inputs, shard, shard_loss_, adjoint.data(), out);
+    }, communicator());
+    const T* next = total.data();
+    for (int k = 0; k < ctx.inputs(); ++k) {
+      Tensor<T> g = Tensor<T>::uninitialized(ctx.value(k).shape());
+      std::copy_n(next, g.size(), g.data());
+      next += g.size();
+      if (ctx.needs(k)) ctx.accumulate(k, std::move(g));
+    }
+  }
+  void backward(VarBackward<T>&) const override {
+    throw tape_error("sharded_loss_and_gradient: its recorded gradient can be differentiated once (a metagradient "
+                     "through the step), not twice");
+  }
+
+ private:
+  // A stateless communicator (SingleProcess) is kept by value, so a default argument may be one; an MPI one by address.
+  static constexpr bool by_value = std::is_empty_v<Communicator>;
+  using Stored = std::conditional_t<by_value, Communicator, const Communicator*>;
+  static Stored stored(const Communicator& c) {
+    if constexpr (by_value) return c;
+    else return &c;
+  }
+  const Communicator& communicator() const {
+    if constexpr (by_value) return communicator_;
+    else return *communicator_;
+  }
+
+  ShardPlan plan_;
+  ShardLoss shard_loss_;
+  Stored communicator_;
+  std::size_t param_count_;
+};
+
+template <class T>
+std::vector<Tensor<T>> values_of(const std::vector<Var<T>>& vars) {
+  std::vector<Tensor<T>> out;
+  for (const auto& v : vars) out.push_back(v.value());
+  return out;
+}
+
+}  // namespace shard_detail
+
+/// The batch's loss and its gradient with respect to `params`, as the fixed tree's sum over the plan's shards:
+/// `shard_loss(params, inputs, shard)` gets the parameters and `inputs` (tensors the loss reads that are not
+/// parameters: data weights, the batch's inputs) as Vars and a Shard, and returns that shard's part of the batch loss
+/// as a rank-0 Var (e.g. a mean over the shard's rows times shard.fraction()). Each shard runs on its own tape on one
+/// of metagrad's threads, so shard_loss must be safe to call concurrently; with an MPI communicator each rank runs its
+/// own shards. Every rank returns the same bits, which are those of the single-process run on any number of threads
+/// and ranks. If a shard throws on any rank, every rank throws the same error (the lowest failing rank's) and nothing
+/// is returned.
+template <class T, class ShardLoss, class Communicator = SingleProcess>
+std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const ParamList<Tensor<T>>& params,
+                                                                     const std::vector<Tensor<T>>& inputs,
+                                                                     const ShardPlan& plan, ShardLoss&& shard_loss,
+                                                                     const Communicator& communicator = {}) {
+  const std::int64_t width = 1 + tree_element_count(params);  // the loss, then every gradient element
+  const Tensor<T> total = shard_detail::tree_sum<T>(plan, width, [&](const Shard& shard, T* out) {
+    shard_detail::shard_row(params, inputs, shard, shard_loss, nullptr, out);
+  }, communicator);
   return {Tensor<T>::scalar(total.data()[0]), tree_read_elements(params, total.data() + 1)};
+}
+
+/// The same, recorded on the parameters' tape (the step of a metagradient): the loss and the gradient are Vars,
+/// differentiable once with respect to `params` and `inputs` — the backward computes each shard's vector–Jacobian
+/// product (a Hessian–vector product for the parameters) on its own tape and sums them along the same tree, exchanged
+/// between the ranks like the forward, so a metagradient is the same bits on any number of threads and ranks. The
+/// recorded node keeps a copy of shard_loss and calls it again in the backward, after the step has returned: it must
+/// capture by value (indices, the step number) or refer only to what outlives the metagradient (the dataset, the
+/// model, the communicator), and read per-step tensors through `inputs`.
+template <class T, class ShardLoss, class Communicator = SingleProcess>
+std::pair<Var<T>, ParamList<Var<T>>> sharded_loss_and_gradient(const ParamList<Var<T>>& params, const std::vector<Var<T>>& inputs,
+                                                               const ShardPlan& plan, ShardLoss&& shard_loss,
+                                                               const Communicator& communicator = {}) {
+  if (params.empty()) throw value_error("sharded_loss_and_gradient: no parameters to take the gradient with respect to");
+  const std::vector<Tensor<T>> param_values = shard_detail::values_of(params), input_values = shard_detail::values_of(inputs);
+  const std::int64_t width = 1 + tree_element_count(param_values);
+  Tensor<T> total = shard_detail::tree_sum<T>(plan, width, [&](const Shard& shard, T* out) {
+    shard_detail::shard_row(param_values, input_values, shard, shard_loss, nullptr, out);
+  }, communicator);
+  std::vector<Var<T>> all = params;
+  all.insert(all.end(), inputs.begin(), inputs.end());
+  using Rule = shard_detail::ShardedGradientOp<T, std::decay_t<ShardLoss>, Communicator>;
+  const Var<T> flat = params.front().tape().record(std::move(total), all,
+                                                   Rule(plan, std::forward<ShardLoss>(shard_loss), communicator, params.size()));
+  ParamList<Var<T>> gradient;
+  index_t offset = 1;
+  for (const auto& p : params) {
+    gradient.push_back(reshape(slice(flat, 0, offset, p.value().size()), p.shape()));
+    offset += p.value().size();
+  }
+  return {reshape(slice(flat, 0, 0, 1), Shape{}), std::move(gradient)};
+}
+
+/// Without inputs: `shard_loss(params, shard)`, on plain tensors or on a tape.
+template <class P, class ShardLoss, class Communicator = SingleProcess>
+  requires std::same_as<P, Tensor<typename P::value_type>> || std::same_as<P, Var<typename P::value_type>>
+std::pair<P, ParamList<P>> sharded_loss_and_gradient(const ParamList<P>& params, const ShardPlan& plan, ShardLoss&& shard_loss,
+                                                     const Communicator& communicator = {}) {
+  using T = typename P::value_type;
+  auto without_inputs = [shard_loss = std::forward<ShardLoss>(shard_loss)](const ParamList<Var<T>>& p, const std::vector<Var<T>>&,
+                                                                          const Shard& shard) { return shard_loss(p, shard); };
+  return sharded_loss_and_gradient(params, std::vector<P>{}, plan, std::move(without_inputs), communicator);
 }
 
 }  // namespace metagrad
