@@ -73,9 +73,11 @@ struct ExampleOptions {
   std::int64_t steps = 0;  // training steps of each run
   int meta_steps = 0;      // metagradient steps
   bool quick = false;      // the small version the tests run
+  std::int64_t shards = 0;  // 0: each batch's gradient on one tape; S: over S virtual shards (and MPI ranks)
 
   std::vector<Flag> flags() {
-    return {{"--data", &data}, {"--out", &out}, {"--steps", &steps}, {"--meta-steps", &meta_steps}, {"--quick", &quick}};
+    return {{"--data", &data}, {"--out", &out}, {"--steps", &steps}, {"--meta-steps", &meta_steps}, {"--quick", &quick},
+            {"--shards", &shards}};
   }
 };
 
@@ -120,12 +122,17 @@ class Processes {
 #endif
 };
 
-/// On ranks other than 0 of an MPI job: silences stdout and moves the files into <out>/rank-r (the same bits as rank
-/// 0's, which a `diff -r` confirms), so the job prints and writes like one process.
-inline void quiet_unless_first(const Processes& processes, fs::path& out) {
+/// After the flags: a value_error unless every rank has a shard; on ranks other than 0 of an MPI job, silences stdout
+/// and moves the files into <out>/rank-r (the same bits as rank 0's, which `diff -r` confirms), so that the job prints
+/// and writes like one process.
+inline void share_work(const char* example, const Processes& processes, ExampleOptions& opt) {
+  if (opt.shards < 0) throw value_error(std::string(example) + ": --shards " + std::to_string(opt.shards) + " (0 or more expected)");
+  if (processes.size() > 1 && opt.shards < processes.size())
+    throw value_error(std::string(example) + ": " + std::to_string(opt.shards) + " shards for " + std::to_string(processes.size()) +
+                      " MPI ranks (at least one shard per rank: set --shards)");
   if (processes.rank() == 0) return;
   if (!std::freopen("/dev/null", "w", stdout)) throw io_error("cannot silence rank " + std::to_string(processes.rank()) + "'s output");
-  out /= "rank-" + std::to_string(processes.rank());
+  opt.out /= "rank-" + std::to_string(processes.rank());
 }
 
 struct Splits {

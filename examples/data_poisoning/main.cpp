@@ -5,7 +5,7 @@
 // same examples, and flipped labels on 2.5% of the examples. Writes attack.csv, results.csv and metasmoothness.csv
 // into --out and ends with one JSON line.
 //
-//   data_poisoning [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--train N] [--quick]
+//   data_poisoning [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--train N] [--shards S] [--quick]
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -30,10 +30,12 @@ struct Setup {
 
 int main(int argc, char** argv) try {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen, also in a pipe
+  const Processes processes(argc, argv);
   Options opt;
   auto flags = opt.flags();
   flags.push_back({"--train", &opt.train});
   parse_flags("data_poisoning", argc, argv, flags);
+  share_work("data_poisoning", processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 40) throw value_error("data_poisoning: steps, meta-steps and train must be positive");
   const auto splits = load_splits("data_poisoning", opt.data, opt.train, opt.quick ? 200 : 1000);
@@ -54,6 +56,7 @@ int main(int argc, char** argv) try {
   std::vector<double> scores;
   for (const auto& s : setups) {
     MnistRun run(Mlp<T>{{784, hidden, 10}, s.activation, s.output_scale}, splits->train, splits->validation);
+    run.shards = opt.shards, run.processes = &processes;
     run.batch_size = s.batch;
     run.poisoned = poisoned;
     const auto meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
@@ -73,6 +76,7 @@ int main(int argc, char** argv) try {
   std::printf("attacking the most metasmooth setup: %s\n", chosen->name);
 
   MnistRun run(Mlp<T>{{784, hidden, 10}, chosen->activation, chosen->output_scale}, splits->train, splits->validation);
+  run.shards = opt.shards, run.processes = &processes;
   run.batch_size = chosen->batch;
   run.poisoned = poisoned;
   MnistMeta meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));

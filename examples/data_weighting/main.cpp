@@ -6,7 +6,7 @@
 // the learned weights, and on the truly clean subset. Writes weights.csv, mgd.csv, metasmoothness.csv into --out and
 // ends with one JSON line.
 //
-//   data_weighting [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--train N] [--quick]
+//   data_weighting [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--train N] [--shards S] [--quick]
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -50,10 +50,12 @@ Tensor<T> normalized(Tensor<T> w) {
 
 int main(int argc, char** argv) try {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen, also in a pipe
+  const Processes processes(argc, argv);
   Options opt;
   auto flags = opt.flags();
   flags.push_back({"--train", &opt.train});
   parse_flags("data_weighting", argc, argv, flags);
+  share_work("data_weighting", processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 10) throw value_error("data_weighting: steps, meta-steps and train must be positive");
   auto splits = load_splits("data_weighting", opt.data, opt.train, opt.quick ? 200 : 1000);
@@ -73,6 +75,7 @@ int main(int argc, char** argv) try {
   }
   const Mlp<T> model{{784, opt.quick ? 16 : 64, 10}, Activation::tanh};
   MnistRun run(model, splits->train, splits->validation);
+  run.shards = opt.shards, run.processes = &processes;
   run.batch_size = 100;
   const T rate = 0.05;
   MnistMeta meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));

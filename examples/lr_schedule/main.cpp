@@ -10,8 +10,9 @@
 //   lr_schedule [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--hidden H] [--shards S] [--quick] [--demo]
 //
 // --demo runs only the metagradient descent (25 steps) and prints what it learned: scripts/demo's flagship run.
-// Each batch's gradient is the fixed sum over --shards virtual shards (default 4), computed on metagrad's threads; built
-// with MPI and started by `mpirun -np N` (N ≤ S), the ranks share the shards and print the same JSON line, to the bit.
+// Each batch's gradient is the fixed sum over --shards virtual shards (default 4; 0: one tape), computed on metagrad's
+// threads; built with MPI and started by `mpirun -np N` (N ≤ S), the ranks share the shards and print the same JSON
+// line, to the bit.
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -25,8 +26,7 @@ namespace {
 struct Options : ExampleOptions {
   std::int64_t hidden = 64;
   bool demo = false;  // metagradient descent alone, fewer steps: the one-minute flagship run of scripts/demo
-  std::int64_t shards = 4;  // virtual shards of each batch: the results depend on them, never on threads or ranks
-  Options() { out = "lr_schedule-results", steps = 500, meta_steps = 50; }
+  Options() { out = "lr_schedule-results", steps = 500, meta_steps = 50, shards = 4; }
 };
 
 /// A named schedule of the grid.
@@ -87,16 +87,12 @@ int main(int argc, char** argv) try {
   const Processes processes(argc, argv);
   Options opt;
   auto flags = opt.flags();
-  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}, {"--shards", &opt.shards}});
+  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}});
   parse_flags("lr_schedule", argc, argv, flags);
-  quiet_unless_first(processes, opt.out);
+  share_work("lr_schedule", processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 3, opt.hidden = 16;
   if (opt.demo) opt.meta_steps = 25;
-  if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1 || opt.shards < 1)
-    throw value_error("lr_schedule: steps, meta-steps, hidden and shards must be positive");
-  if (opt.shards < processes.size())
-    throw value_error("lr_schedule: " + std::to_string(opt.shards) + " shards for " + std::to_string(processes.size()) +
-                      " MPI ranks (at least one shard per rank: raise --shards)");
+  if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1) throw value_error("lr_schedule: steps, meta-steps and hidden must be positive");
   const auto splits = load_splits("lr_schedule", opt.data, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   fs::create_directories(opt.out);

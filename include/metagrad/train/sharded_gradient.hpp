@@ -22,6 +22,7 @@
 #include <concepts>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -224,60 +225,100 @@ Tensor<T> tree_sum(const ShardPlan& plan, std::int64_t width, Row&& row, const C
   return sum_of_known(root, known, gathered, width);
 }
 
-/// One shard's row, on this thread's scratch tape. Without an adjoint: the shard's loss, then its gradient with
-/// respect to the parameters. With the adjoint [l̄, ḡ] of (loss, gradient): the gradient of l̄·loss + ⟨gradient, ḡ⟩
-/// with respect to the parameters, then the inputs — the shard's part of the vector–Jacobian product.
+/// A shard's loss, checked to be one number.
+template <class T>
+Var<T> checked_loss(Var<T> loss, const Shard& shard) {
+  if (loss.shape().size() != 1)
+    throw shape_error("sharded_loss_and_gradient: shard " + std::to_string(shard.index) + "'s loss has shape " +
+                      loss.shape().str() + " (one number expected)");
+  return reshape(loss, Shape{});
+}
+
+/// Shard `shard`'s loss and gradient with respect to the parameters, written to `out` (the loss first), from a
+/// recording on this thread's scratch tape; the inputs are constants.
 template <class T, class ShardLoss>
 void shard_row(const std::vector<Tensor<T>>& params, const std::vector<Tensor<T>>& inputs, const Shard& shard,
-               ShardLoss& shard_loss, const std::type_identity_t<T>* adjoint, std::type_identity_t<T>* out) {
+               ShardLoss& shard_loss, std::type_identity_t<T>* out) {
   thread_local Tape<T> tape;
   const TapeScope<T> scratch(tape);
   ParamList<Var<T>> p;
   std::vector<Var<T>> in;
   for (const auto& x : params) p.push_back(tape.variable(x));
-  for (const auto& x : inputs) in.push_back(adjoint ? tape.variable(x) : tape.constant(x));
-  const Var<T> loss = shard_loss(std::as_const(p), std::as_const(in), shard);
-  if (loss.shape().size() != 1)
-    throw shape_error("sharded_loss_and_gradient: shard " + std::to_string(shard.index) + "'s loss has shape " +
-                      loss.shape().str() + " (one number expected)");
-  if (!adjoint) {
-    *out = loss.value().data()[0];
-    tree_write_elements(grad(loss, p), out + 1);
-    return;
-  }
-  const std::vector<Var<T>> g = grad(loss, p, create_graph);
-  Var<T> total = adjoint[0] * reshape(loss, Shape{});
-  const T* next = adjoint + 1;
-  for (const Var<T>& gi : g) {
-    Tensor<T> a = Tensor<T>::uninitialized(gi.shape());
-    std::copy_n(next, a.size(), a.data());
-    next += a.size();
-    total = total + dot(gi, tape.constant(std::move(a)));
-  }
-  p.insert(p.end(), in.begin(), in.end());
-  tree_write_elements(grad(total, p), out);
+  for (const auto& x : inputs) in.push_back(tape.constant(x));
+  const Var<T> loss = checked_loss(shard_loss(std::as_const(p), std::as_const(in), shard), shard);
+  *out = loss.value().data()[0];
+  tree_write_elements(grad(loss, p), out + 1);
 }
 
-/// The recorded node of the taped sharded_loss_and_gradient: its value is [loss, gradient's elements]; its backward
-/// computes each owned shard's vector–Jacobian product on a scratch tape and sums them along the same tree, exchanged
-/// like the forward, so the metagradient through it is the same bits on any number of threads and ranks.
-template <class T, class ShardLoss, class Communicator>
+/// One shard's loss and recorded gradient (create_graph) on a tape of its own, kept for the backward.
+template <class T>
+struct ShardRecording {
+  Tape<T> tape;
+  ParamList<Var<T>> params;
+  std::vector<Var<T>> inputs;
+  Var<T> loss;
+  std::vector<Var<T>> gradient;
+  bool released = false;
+
+  /// Records the shard and writes its loss and gradient to `out` (the loss first).
+  template <class ShardLoss>
+  ShardRecording(const std::vector<Tensor<T>>& param_values, const std::vector<Tensor<T>>& input_values,
+                 const Shard& shard, ShardLoss& shard_loss, T* out) {
+    for (const auto& x : param_values) params.push_back(tape.variable(x));
+    for (const auto& x : input_values) inputs.push_back(tape.variable(x));
+    loss = checked_loss(shard_loss(std::as_const(params), std::as_const(inputs), shard), shard);
+    gradient = grad(loss, params, create_graph);
+    *out = loss.value().item();
+    out += 1;
+    for (const auto& g : gradient) out = std::copy(g.value().begin(), g.value().end(), out);
+  }
+
+  /// The shard's part of the vector–Jacobian product with the adjoint [l̄, ḡ] of (loss, gradient): the gradient of
+  /// l̄·loss + ⟨gradient, ḡ⟩ with respect to the parameters, then the inputs, written to `out`. Once: it releases the
+  /// recording.
+  void vector_jacobian_product(const T* adjoint, T* out) {
+    if (released)
+      throw tape_error("sharded_loss_and_gradient: the backward through a recorded step runs once (it releases the "
+                       "shards' recordings, on the threads that use them); record the step again to differentiate it again");
+    const struct Release {  // the recording's memory goes back to this thread's cache, which records the next step
+      ShardRecording& r;
+      ~Release() {
+        r.tape.clear();
+        r.released = true;
+      }
+    } release{*this};
+    Var<T> total = adjoint[0] * loss;
+    const T* next = adjoint + 1;
+    for (const Var<T>& g : gradient) {
+      Tensor<T> a = Tensor<T>::uninitialized(g.shape());
+      std::copy_n(next, a.size(), a.data());
+      next += a.size();
+      total = total + dot(g, tape.constant(std::move(a)));
+    }
+    std::vector<Var<T>> xs = params;
+    xs.insert(xs.end(), inputs.begin(), inputs.end());
+    tree_write_elements(grad(total, xs), out);
+  }
+};
+
+/// The recorded node of the taped sharded_loss_and_gradient: its value is [loss, gradient's elements]; it keeps its
+/// rank's shard recordings, and its backward takes each one's vector–Jacobian product and sums them along the same
+/// tree, exchanged like the forward, so the metagradient through it is the same bits on any number of threads and
+/// ranks.
+template <class T, class Communicator>
 class ShardedGradientOp final : public Op<T> {
  public:
-  ShardedGradientOp(ShardPlan plan, ShardLoss shard_loss, const Communicator& communicator, std::size_t param_count)
-      : plan_(plan), shard_loss_(std::move(shard_loss)), communicator_(stored(communicator)), param_count_(param_count) {}
+  ShardedGradientOp(ShardPlan plan, std::vector<std::unique_ptr<ShardRecording<T>>> recordings, std::int64_t first,
+                    const Communicator& communicator)
+      : plan_(plan), recordings_(std::move(recordings)), first_(first), communicator_(stored(communicator)) {}
   const char* name() const override { return "sharded_loss_and_gradient"; }
 
   void backward(TensorBackward<T>& ctx) const override {
-    std::vector<Tensor<T>> params, inputs;
     std::int64_t width = 0;
-    for (int k = 0; k < ctx.inputs(); ++k) {
-      (static_cast<std::size_t>(k) < param_count_ ? params : inputs).push_back(ctx.value(k));
-      width += ctx.value(k).size();
-    }
+    for (int k = 0; k < ctx.inputs(); ++k) width += ctx.value(k).size();
     const Tensor<T>& adjoint = ctx.grad();
     const Tensor<T> total = tree_sum<T>(plan_, width, [&](const Shard& shard, T* out) {
-      shard_row(params, inputs, shard, shard_loss_, adjoint.data(), out);
+      recordings_[static_cast<std::size_t>(shard.index - first_)]->vector_jacobian_product(adjoint.data(), out);
     }, communicator());
     const T* next = total.data();
     for (int k = 0; k < ctx.inputs(); ++k) {
@@ -306,9 +347,9 @@ class ShardedGradientOp final : public Op<T> {
   }
 
   ShardPlan plan_;
-  ShardLoss shard_loss_;
+  std::vector<std::unique_ptr<ShardRecording<T>>> recordings_;  // shard first_ + i's
+  std::int64_t first_;
   Stored communicator_;
-  std::size_t param_count_;
 };
 
 template <class T>
@@ -335,18 +376,17 @@ std::pair<Tensor<T>, ParamList<Tensor<T>>> sharded_loss_and_gradient(const Param
                                                                      const Communicator& communicator = {}) {
   const std::int64_t width = 1 + tree_element_count(params);  // the loss, then every gradient element
   const Tensor<T> total = shard_detail::tree_sum<T>(plan, width, [&](const Shard& shard, T* out) {
-    shard_detail::shard_row(params, inputs, shard, shard_loss, nullptr, out);
+    shard_detail::shard_row(params, inputs, shard, shard_loss, out);
   }, communicator);
   return {Tensor<T>::scalar(total.data()[0]), tree_read_elements(params, total.data() + 1)};
 }
 
 /// The same, recorded on the parameters' tape (the step of a metagradient): the loss and the gradient are Vars,
-/// differentiable once with respect to `params` and `inputs` — the backward computes each shard's vector–Jacobian
-/// product (a Hessian–vector product for the parameters) on its own tape and sums them along the same tree, exchanged
-/// between the ranks like the forward, so a metagradient is the same bits on any number of threads and ranks. The
-/// recorded node keeps a copy of shard_loss and calls it again in the backward, after the step has returned: it must
-/// capture by value (indices, the step number) or refer only to what outlives the metagradient (the dataset, the
-/// model, the communicator), and read per-step tensors through `inputs`.
+/// differentiable once with respect to `params` and `inputs`. Each of this rank's shards is recorded on a tape of its
+/// own (its gradient with create_graph), which the node keeps until the outer tape drops it; the backward takes each
+/// shard's vector–Jacobian product (a Hessian–vector product for the parameters) and sums them along the same tree,
+/// exchanged between the ranks like the forward, so a metagradient is the same bits on any number of threads and ranks.
+/// The node's value is the gradient's elements after the loss, in one block; the loss and the gradient are views of it.
 template <class T, class ShardLoss, class Communicator = SingleProcess>
 std::pair<Var<T>, ParamList<Var<T>>> sharded_loss_and_gradient(const ParamList<Var<T>>& params, const std::vector<Var<T>>& inputs,
                                                                const ShardPlan& plan, ShardLoss&& shard_loss,
@@ -354,14 +394,17 @@ std::pair<Var<T>, ParamList<Var<T>>> sharded_loss_and_gradient(const ParamList<V
   if (params.empty()) throw value_error("sharded_loss_and_gradient: no parameters to take the gradient with respect to");
   const std::vector<Tensor<T>> param_values = shard_detail::values_of(params), input_values = shard_detail::values_of(inputs);
   const std::int64_t width = 1 + tree_element_count(param_values);
+  const std::int64_t first = plan.owned(communicator.rank(), communicator.size()).first;
+  std::vector<std::unique_ptr<shard_detail::ShardRecording<T>>> recordings(
+      static_cast<std::size_t>(plan.owned(communicator.rank(), communicator.size()).second - first));
   Tensor<T> total = shard_detail::tree_sum<T>(plan, width, [&](const Shard& shard, T* out) {
-    shard_detail::shard_row(param_values, input_values, shard, shard_loss, nullptr, out);
+    recordings[static_cast<std::size_t>(shard.index - first)] =
+        std::make_unique<shard_detail::ShardRecording<T>>(param_values, input_values, shard, shard_loss, out);
   }, communicator);
   std::vector<Var<T>> all = params;
   all.insert(all.end(), inputs.begin(), inputs.end());
-  using Rule = shard_detail::ShardedGradientOp<T, std::decay_t<ShardLoss>, Communicator>;
-  const Var<T> flat = params.front().tape().record(std::move(total), all,
-                                                   Rule(plan, std::forward<ShardLoss>(shard_loss), communicator, params.size()));
+  const Var<T> flat = params.front().tape().record(
+      std::move(total), all, shard_detail::ShardedGradientOp<T, Communicator>(plan, std::move(recordings), first, communicator));
   ParamList<Var<T>> gradient;
   index_t offset = 1;
   for (const auto& p : params) {
@@ -377,9 +420,10 @@ template <class P, class ShardLoss, class Communicator = SingleProcess>
 std::pair<P, ParamList<P>> sharded_loss_and_gradient(const ParamList<P>& params, const ShardPlan& plan, ShardLoss&& shard_loss,
                                                      const Communicator& communicator = {}) {
   using T = typename P::value_type;
-  auto without_inputs = [shard_loss = std::forward<ShardLoss>(shard_loss)](const ParamList<Var<T>>& p, const std::vector<Var<T>>&,
-                                                                          const Shard& shard) { return shard_loss(p, shard); };
-  return sharded_loss_and_gradient(params, std::vector<P>{}, plan, std::move(without_inputs), communicator);
+  auto without_inputs = [&shard_loss](const ParamList<Var<T>>& p, const std::vector<Var<T>>&, const Shard& shard) {
+    return shard_loss(p, shard);
+  };
+  return sharded_loss_and_gradient(params, std::vector<P>{}, plan, without_inputs, communicator);
 }
 
 }  // namespace metagrad
