@@ -41,28 +41,23 @@ void sgd_step(ParamList<Tensor<double>>& params, const ShardPlan& plan, const Te
   for (std::size_t i = 0; i < params.size(); ++i) params[i].array() -= 0.01 * g[i].array();
 }
 
-void BM_TrainingStepOneOverTwoRanks(benchmark::State& state) {
-  const index_t batch = state.range(0);
-  const std::int64_t shards = state.range(1);
-  const bench::Problem pb;
-  const Tensor<double> x = Tensor<double>::random_normal({batch, bench::inputs}, 1);
-  IndexVector labels;
-  for (index_t i = 0; i < batch; ++i) labels.push_back(i % bench::classes);
-  const ShardPlan plan(batch, shards);
-  auto whole = pb.params, one_rank = pb.params, all_ranks = pb.params;
+/// Times, in each iteration, rank 0 running whole() and then one(), and then every rank running all() together, and
+/// reports the times, their ratios and the bytes each rank received per iteration (as the counter `bytes_name`).
+template <class Whole, class One, class All>
+void time_whole_one_all(benchmark::State& state, const char* bytes_name, Whole whole, One one, All all) {
   double whole_s = 0, one_s = 0, all_s = 0;
   std::uint64_t bytes = 0;
   for (auto _ : state) {
     world().barrier();
     const auto start = clock_type::now();
-    if (world().rank() == 0) sgd_step(whole, ShardPlan(batch, 1), x, labels, SingleProcess{});
+    if (world().rank() == 0) whole();
     world().barrier();
     const auto t0 = clock_type::now();
-    if (world().rank() == 0) sgd_step(one_rank, plan, x, labels, SingleProcess{});
+    if (world().rank() == 0) one();
     world().barrier();
     const auto t1 = clock_type::now();
     const std::uint64_t before = world().bytes_received();
-    sgd_step(all_ranks, plan, x, labels, world());
+    all();
     const auto t2 = clock_type::now();
     bytes += world().bytes_received() - before;
     whole_s += std::chrono::duration<double>(t0 - start).count();
@@ -75,7 +70,21 @@ void BM_TrainingStepOneOverTwoRanks(benchmark::State& state) {
   state.counters["two_ms"] = 1e3 * all_s / n;
   state.counters["one/two"] = one_s / all_s;
   state.counters["whole/two"] = whole_s / all_s;
-  state.counters["bytes_per_step"] = static_cast<double>(bytes) / n;
+  state.counters[bytes_name] = static_cast<double>(bytes) / n;
+}
+
+void BM_TrainingStepOneOverTwoRanks(benchmark::State& state) {
+  const index_t batch = state.range(0);
+  const std::int64_t shards = state.range(1);
+  const bench::Problem pb;
+  const Tensor<double> x = Tensor<double>::random_normal({batch, bench::inputs}, 1);
+  IndexVector labels;
+  for (index_t i = 0; i < batch; ++i) labels.push_back(i % bench::classes);
+  const ShardPlan plan(batch, shards);
+  auto whole = pb.params, one_rank = pb.params, all_ranks = pb.params;
+  time_whole_one_all(
+      state, "bytes_per_step", [&] { sgd_step(whole, ShardPlan(batch, 1), x, labels, SingleProcess{}); },
+      [&] { sgd_step(one_rank, plan, x, labels, SingleProcess{}); }, [&] { sgd_step(all_ranks, plan, x, labels, world()); });
   state.counters["ranks"] = world().size();
   if (world().rank() == 0) state.counters["same_bits"] = tree_hash(one_rank) == tree_hash(all_ranks);
 }
@@ -122,35 +131,15 @@ void BM_MetagradientOneOverTwoRanks(benchmark::State& state) {
   one_rank.shards = state.range(0);
   bench::LrScheduleRunOn<distributed::Communicator> ranks;
   ranks.shards = state.range(0), ranks.communicator = &world();
-  double whole_s = 0, one_s = 0, all_s = 0;
-  std::uint64_t bytes = 0;
+  std::optional<MetagradientResult<double, bench::LrScheduleRun::Meta<Tensor<double>>>> one;
   bool same = true;
-  for (auto _ : state) {
-    world().barrier();
-    const auto start = clock_type::now();
-    if (world().rank() == 0) benchmark::DoNotOptimize(metagradient(whole, {schedule}, steps, Replay{4}));
-    world().barrier();
-    const auto t0 = clock_type::now();
-    std::optional<MetagradientResult<double, bench::LrScheduleRun::Meta<Tensor<double>>>> one;
-    if (world().rank() == 0) one = metagradient(one_rank, {schedule}, steps, Replay{4});
-    world().barrier();
-    const auto t1 = clock_type::now();
-    const std::uint64_t before = world().bytes_received();
-    const auto all = metagradient(ranks, {schedule}, steps, Replay{4});
-    const auto t2 = clock_type::now();
-    bytes += world().bytes_received() - before;
-    if (one) same = same && one->objective == all.objective && one->gradient.lr_schedule == all.gradient.lr_schedule;
-    whole_s += std::chrono::duration<double>(t0 - start).count();
-    one_s += std::chrono::duration<double>(t1 - t0).count();
-    all_s += std::chrono::duration<double>(t2 - t1).count();
-  }
-  const auto n = static_cast<double>(state.iterations());
-  state.counters["whole_ms"] = 1e3 * whole_s / n;
-  state.counters["one_ms"] = 1e3 * one_s / n;
-  state.counters["two_ms"] = 1e3 * all_s / n;
-  state.counters["one/two"] = one_s / all_s;
-  state.counters["whole/two"] = whole_s / all_s;
-  state.counters["bytes_per_metagradient"] = static_cast<double>(bytes) / n;
+  time_whole_one_all(
+      state, "bytes_per_metagradient", [&] { benchmark::DoNotOptimize(metagradient(whole, {schedule}, steps, Replay{4})); },
+      [&] { one = metagradient(one_rank, {schedule}, steps, Replay{4}); },
+      [&] {
+        const auto all = metagradient(ranks, {schedule}, steps, Replay{4});
+        if (one) same = same && one->objective == all.objective && one->gradient.lr_schedule == all.gradient.lr_schedule;
+      });
   if (world().rank() == 0) state.counters["same_bits"] = same;
 }
 BENCHMARK(BM_MetagradientOneOverTwoRanks)->ArgName("shards")->Arg(2)->Arg(8)->Iterations(3)->Unit(benchmark::kMillisecond);

@@ -454,3 +454,28 @@ TEST_CASE("a metagradient through sharded steps: the unsharded one to rounding, 
   });
   CHECK_THROWS_WITH_AS(grad(sum(g[0] * g[0]), p, create_graph), doctest::Contains("not twice"), tape_error);
 }
+
+TEST_CASE("for_each_run: independent runs on the threads, or one after another when the run says so") {
+  struct Serial {
+    bool parallel_runs() const { return false; }
+  };
+  struct Parallel {};
+  const ThreadCount scope(2);
+  CHECK(parallel_runs(Parallel{}));
+  CHECK_FALSE(parallel_runs(Serial{}));
+  const std::thread::id caller = std::this_thread::get_id();
+  std::vector<std::int64_t> order;
+  bool on_caller = true;
+  for_each_run(Serial{}, 5, [&](std::int64_t i) {
+    on_caller = on_caller && std::this_thread::get_id() == caller;
+    order.push_back(i);  // no lock: one after another on this thread
+  });
+  CHECK(on_caller);
+  CHECK(order == std::vector<std::int64_t>{0, 1, 2, 3, 4});
+  std::vector<int> ran(7, 0);
+  CHECK_THROWS_WITH_AS(for_each_run(Parallel{}, 7, [&](std::int64_t i) {
+    ran[static_cast<std::size_t>(i)] = 1;
+    if (i == 2 || i == 5) throw value_error("run " + std::to_string(i) + " failed");
+  }), "run 2 failed", value_error);
+  CHECK(ran == std::vector<int>(7, 1));
+}

@@ -128,10 +128,14 @@ int main(int argc, char** argv) try {
   auto grid_csv = open_csv(opt.out / "grid.csv", "family,peak,warmup,val_loss,test_accuracy");
   T grid_best = std::numeric_limits<T>::infinity(), grid_best_accuracy = 0;
   const Schedule* best_schedule = nullptr;
-  for (const auto& s : schedules) {
-    const auto params = run.trained(run.meta(s.rates), T_steps);
-    const T val = validation_loss(model, params, splits->validation);
-    const T accuracy = evaluate(model, params, splits->test).accuracy;
+  std::vector<Evaluation> outcomes(schedules.size());  // the configurations on metagrad's threads (one at a time under MPI)
+  for_each_run(run, static_cast<std::int64_t>(schedules.size()), [&](std::int64_t i) {
+    const auto params = run.trained(run.meta(schedules[static_cast<std::size_t>(i)].rates), T_steps);
+    outcomes[static_cast<std::size_t>(i)] = {validation_loss(model, params, splits->validation), evaluate(model, params, splits->test).accuracy};
+  });
+  for (std::size_t i = 0; i < schedules.size(); ++i) {
+    const Schedule& s = schedules[i];
+    const auto [val, accuracy] = outcomes[i];
     grid_csv << s.family << ',' << s.peak << ',' << s.warmup << ',' << val << ',' << accuracy << '\n';
     if (val < grid_best) grid_best = val, grid_best_accuracy = accuracy, best_schedule = &s;
   }

@@ -48,11 +48,9 @@ double metasmoothness(const Run& run, const meta_t<Run, Tensor<typename Run::val
   // The three runs on metagrad's threads (each records on its own thread's tape; see threads.hpp), unless the run says
   // its runs must go one after another.
   std::vector<std::vector<Tensor<T>>> finals(3);
-  const auto final_state = [&](std::int64_t k) {
+  for_each_run(run, 3, [&](std::int64_t k) {
     finals[static_cast<std::size_t>(k)] = tree_flatten(run_final_state(run, points[static_cast<std::size_t>(k)], steps));
-  };
-  if (meta_detail::parallel_runs(run)) parallel_for(3, final_state);
-  else for (std::int64_t k = 0; k < 3; ++k) final_state(k);
+  });
   const auto sign = [](T x) { return static_cast<double>((x > 0) - (x < 0)); };
   double weighted = 0, total = 0;
   for (std::size_t i = 0; i < finals[0].size(); ++i) {

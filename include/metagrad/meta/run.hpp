@@ -25,6 +25,7 @@
 #include "metagrad/autodiff/grad.hpp"
 #include "metagrad/autodiff/index.hpp"
 #include "metagrad/optim/update_rule.hpp"
+#include "metagrad/threads.hpp"
 
 namespace metagrad {
 
@@ -69,13 +70,26 @@ namespace meta_detail {
 template <class C> inline constexpr bool is_var = false;
 template <class T> inline constexpr bool is_var<Var<T>> = true;
 
-/// Whether independent runs of `run` may go on several threads at once (see the top of this file).
+}  // namespace meta_detail
+
+/// Whether independent runs of `run` may go on several threads at once: its parallel_runs() when it declares one,
+/// else true (see the top of this file).
 template <class Run>
 bool parallel_runs(const Run& run) {
   if constexpr (requires { { run.parallel_runs() } -> std::convertible_to<bool>; }) return run.parallel_runs();
   else return true;
 }
-}  // namespace meta_detail
+
+/// Runs task(i) for i = 0 … count − 1 — independent runs of `run`, such as a grid's configurations — on metagrad's
+/// threads when parallel_runs(run), else one after another; the lowest-numbered failing task's exception is rethrown.
+template <class Run, class Task>
+void for_each_run(const Run& run, std::int64_t count, Task&& task) {
+  if (parallel_runs(run)) {
+    parallel_for(count, task);
+  } else {
+    for (std::int64_t i = 0; i < count; ++i) task(i);
+  }
+}
 
 /// The hyperparameter type that goes with carrier C: the plain number on Tensors, Var on a tape — so a rule built
 /// inside a step, `Momentum<hyper_t<C>>{.momentum = scalar(meta[1])}`, is the fused plain rule or the taped one.
