@@ -433,7 +433,9 @@ TEST_CASE("a metagradient through sharded steps: the unsharded one to rounding, 
   }
   const auto result = metagradient(sharded, meta, 4, Revolve{2}, options);
   const double eps = 1e-5;
-  for (const auto& [leaf, index] : {std::pair{0, index_t(1)}, std::pair{1, index_t(7)}, std::pair{1, index_t(30)}}) {
+  for (const auto& coordinate : {std::pair{0, index_t(1)}, std::pair{1, index_t(7)}, std::pair{1, index_t(30)}}) {
+    const int leaf = coordinate.first;  // 0: a log learning rate, 1: a data weight
+    const index_t index = coordinate.second;
     CAPTURE(leaf);
     CAPTURE(index);
     ShardedRun::Meta<TD> up = meta, down = meta;
