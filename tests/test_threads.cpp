@@ -455,6 +455,8 @@ TEST_CASE("a metagradient through sharded steps: the unsharded one to rounding, 
     return sharded.loss(q, weights, IndexVector(rows.begin() + shard.begin, rows.begin() + shard.end)) * shard.fraction();
   });
   CHECK_THROWS_WITH_AS(grad(sum(g[0] * g[0]), p, create_graph), doctest::Contains("not twice"), tape_error);
+  CHECK(grad(loss + sum(g[0]), p).size() == p.size());  // the backward releases the shards' recordings
+  CHECK_THROWS_WITH_AS(grad(loss, p), doctest::Contains("runs once"), tape_error);
 }
 
 TEST_CASE("for_each_run: independent runs on the threads, or one after another when the run says so") {

@@ -12,9 +12,10 @@
 // each a template over the carrier C (Tensor<value_type> or Var<value_type>), so one definition trains fast on plain
 // tensors and is recorded on a tape when a step is differentiated. Step t must be a pure function of (t, state, meta):
 // its batch and every random draw come from a seed and t (BatchOrder), never from state kept in the run object.
-// Independent runs of one run object may go on several threads at once (metasmoothness runs its three in parallel), so
-// its const member functions must not change shared state. A run whose steps must not run concurrently (its steps
-// talk to other MPI ranks, which must see the same collectives in the same order) says so with an optional
+// Independent runs of one run object may go on several threads at once (metasmoothness runs its three in parallel, and
+// for_each_run a grid's), so its const member functions must not change shared state. A run whose steps must not run
+// concurrently (its steps talk to other MPI ranks, which must see the same collectives in the same order) says so with
+// an optional
 //   bool parallel_runs() const                                    false: independent runs go one after another
 #include <concepts>
 #include <cstdint>
@@ -69,7 +70,6 @@ concept TrainingRun = requires(const R& run, std::int64_t t, const meta_t<R, Ten
 namespace meta_detail {
 template <class C> inline constexpr bool is_var = false;
 template <class T> inline constexpr bool is_var<Var<T>> = true;
-
 }  // namespace meta_detail
 
 /// Whether independent runs of `run` may go on several threads at once: its parallel_runs() when it declares one,
