@@ -151,7 +151,7 @@ std::vector<OpCase> op_cases() {
   for (index_t i = 0; i < away.size(); i += 2) away.data()[i] = -away.data()[i];
   IndexVector labels, rows;
   for (index_t i = 0; i < 512; ++i) labels.push_back((i * 37) % 520), rows.push_back((i * 11) % 300);
-  const TD tall = randn({300, 520}, 76), cube = randn({32, 16, 520}, 77);
+  const TD tall = randn({300, 520}, 76), cube = randn({32, 16, 520}, 77), images = randn({40, 8, 20, 20}, 81);
   return {
       {"add", [](const Vars& v) { return v[0] + v[1]; }, {a, b}},
       {"sub, a bias", [](const Vars& v) { return v[0] - v[1]; }, {a, bias}},
@@ -193,6 +193,17 @@ std::vector<OpCase> op_cases() {
       {"reshape", [](const Vars& v) { return reshape(v[0], {520, 512}); }, {a}},
       {"gather and scatter rows", [=](const Vars& v) { return scatter_add_rows(gather_rows(v[0], rows), rows, 300); }, {tall}},
       {"slice, pad, concat", [](const Vars& v) { return concat({pad(slice(v[0], 1, 3, 517), 1, 2, 1), v[1]}, 0); }, {a, b}},
+      {"conv2d", [](const Vars& v) { return conv2d(v[0], v[1], {.padding = {1, 1}}); }, {images, randn({16, 8, 3, 3}, 82)}},
+      {"conv2d, strided, dilated, in groups",
+       [](const Vars& v) { return conv2d(v[0], v[1], {.stride = {2, 1}, .dilation = {1, 2}, .groups = 2}); },
+       {images, randn({12, 4, 3, 3}, 83)}},
+      {"max_pool2d", [](const Vars& v) { return max_pool2d(v[0]); }, {images}},
+      {"avg_pool2d", [](const Vars& v) { return avg_pool2d(v[0], {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}); },
+       {images}},
+      {"batch_norm", [](const Vars& v) {
+         const auto b = batch_statistics(v[0]);
+         return batch_norm(v[0], b.mean, b.variance, v[1], v[2]);
+       }, {images, randu({8}, 84, 0.5, 1.5), randn({8}, 85)}},
   };
 }
 

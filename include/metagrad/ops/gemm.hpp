@@ -162,11 +162,14 @@ template <int N, class T>
 }
 
 /// C = op(A)·op(B) by the plain loop, the same chains, for products too small or too narrow to repay packing: each
-/// row of C is swept once per inner index, four rows at a time so that a narrow C still has chains to overlap.
+/// row of C is swept once per inner index, four rows at a time so that a narrow C still has chains to overlap. With
+/// `accumulate`, each element's chain continues from C's value instead of starting at 0.
 template <class T>
-void gemm_loop(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C, index_t ldc) {
+void gemm_loop(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C, index_t ldc,
+               bool accumulate = false) {
   constexpr index_t block = 4;
-  for (index_t i = 0; i < m; ++i) std::fill(C + i * ldc, C + i * ldc + n, T(0));
+  if (!accumulate)
+    for (index_t i = 0; i < m; ++i) std::fill(C + i * ldc, C + i * ldc + n, T(0));
   for (index_t i0 = 0; i0 < m; i0 += block) {
     const index_t rows = std::min(block, m - i0);
     for (index_t p = 0; p < depth; ++p) {
@@ -180,12 +183,14 @@ void gemm_loop(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedM
   }
 }
 
-/// C [m × n] (row stride ldc) = op(A) [m × depth] · op(B) [depth × n], on the calling thread.
+/// C [m × n] (row stride ldc) = op(A) [m × depth] · op(B) [depth × n], on the calling thread. With `accumulate`,
+/// each element's chain continues from C's value: a product over depths d₁ then d₂ gives the bits of one over d₁ + d₂.
 template <class T>
-void gemm_serial(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C, index_t ldc) {
+void gemm_serial(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C, index_t ldc,
+                 bool accumulate = false) {
   using K = GemmKernel<T>;
   constexpr int MR = K::rows, NR = K::cols;
-  if (m * n * depth <= 4096 || n < K::width) return gemm_loop(m, n, depth, A, B, C, ldc);
+  if (m * n * depth <= 4096 || n < K::width) return gemm_loop(m, n, depth, A, B, C, ldc, accumulate);
   const index_t nc_max = std::min<index_t>(K::nc, (n + NR - 1) / NR * NR);
   const index_t mc_max = std::min<index_t>(K::mc, (m + MR - 1) / MR * MR);
   const index_t kc_max = std::min<index_t>(K::kc, depth);
@@ -203,7 +208,7 @@ void gemm_serial(index_t m, index_t n, index_t depth, StridedMatrix<T> A, Stride
     const index_t nb = std::min(K::nc, n - jc);
     for (index_t pc = 0; pc < depth; pc += K::kc) {
       const index_t kb = std::min(K::kc, depth - pc);
-      const bool accumulate = pc > 0;
+      const bool continued = accumulate || pc > 0;
       if (!direct_b) pack<NR>(StridedMatrix<T>{B.data, B.col_stride, B.row_stride}, jc, nb, pc, kb, packed_b.data());
       for (index_t ic = 0; ic < m; ic += K::mc) {
         const index_t mb = std::min(K::mc, m - ic);
@@ -219,13 +224,13 @@ void gemm_serial(index_t m, index_t n, index_t depth, StridedMatrix<T> A, Stride
             const index_t a_row = direct_a ? A.row_stride : 1, a_step = direct_a ? A.col_stride : MR;
             T* c = C + (ic + i0) * ldc + jc + j0;
             if (w == used * K::width) {
-              K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, c, ldc, accumulate);
+              K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, c, ldc, continued);
               continue;
             }
             // A tile past the right edge runs on a copy and writes back the part inside C.
-            if (accumulate)
+            if (continued)
               for (index_t r = 0; r < h; ++r) std::copy_n(c + r * ldc, w, edge + r * NR);
-            K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, edge, NR, accumulate);
+            K::tile(h, used, kb, ap, a_row, a_step, bp, b_step, edge, NR, continued);
             for (index_t r = 0; r < h; ++r) std::copy_n(edge + r * NR, w, c + r * ldc);
           }
         }
@@ -239,12 +244,13 @@ inline constexpr index_t min_parallel_work = index_t(1) << 18;
 
 /// C [m × n] (row-major, row stride n) = op(A) [m × depth] · op(B) [depth × n], on metagrad's threads: C is cut
 /// into strips of whole tiles along its longer side (the other operand is packed once per strip), one per thread.
-/// Every element's chain runs whole in one strip, so the bits are those of the serial product.
+/// Every element's chain runs whole in one strip, so the bits are those of the serial product. With `accumulate`, the
+/// chains continue from C's values (see gemm_serial).
 template <class T>
-void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C) {
+void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix<T> B, T* C, bool accumulate = false) {
   using K = GemmKernel<T>;
   const index_t tasks = std::min<index_t>(num_threads(), m * n * depth / min_parallel_work);
-  if (tasks <= 1) return gemm_serial(m, n, depth, A, B, C, n);
+  if (tasks <= 1) return gemm_serial(m, n, depth, A, B, C, n, accumulate);
   const bool by_rows = m >= n;
   const index_t extent = by_rows ? m : n, unit = by_rows ? K::rows : K::cols;
   const index_t strip = ((extent + tasks - 1) / tasks + unit - 1) / unit * unit;
@@ -252,10 +258,10 @@ void gemm(index_t m, index_t n, index_t depth, StridedMatrix<T> A, StridedMatrix
     const index_t begin = t * strip, size = std::min(strip, extent - begin);
     if (by_rows)
       gemm_serial(size, n, depth, StridedMatrix<T>{A.data + begin * A.row_stride, A.row_stride, A.col_stride}, B,
-                  C + begin * n, n);
+                  C + begin * n, n, accumulate);
     else
       gemm_serial(m, size, depth, A, StridedMatrix<T>{B.data + begin * B.col_stride, B.row_stride, B.col_stride},
-                  C + begin, n);
+                  C + begin, n, accumulate);
   });
 }
 

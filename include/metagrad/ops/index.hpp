@@ -38,6 +38,14 @@ template <class T> Tensor<T> unsqueeze(Tensor<T> x, int axis) {
   return std::move(x).reshape(unsqueezed(x.shape(), axis));
 }
 
+/// x [N, …] as a matrix [N, the rest], on either carrier.
+template <class X>
+auto flatten(const X& x) {
+  const Shape& s = x.shape();
+  if (s.rank() < 1) throw shape_error("flatten: a tensor with a batch axis expected, got " + s.str());
+  return reshape(x, Shape{s[0], s[0] == 0 ? 0 : s.size() / s[0]});
+}
+
 namespace detail {
 /// Checks that every index lies in [0, extent).
 inline void check_indices(const char* op, const IndexVector& indices, index_t extent, const char* what) {
