@@ -267,3 +267,69 @@ TEST_CASE("dropout: the mask is a pure function of (seed, step, layer), keeps ab
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("convolutional networks") {
+
+TEST_CASE("LeNet-5: PyTorch's shapes and initialization, logits on either carrier, derivatives, errors") {
+  const LeNet5<double> model{.channels = 1, .image_size = 12, .classes = 3, .activation = Activation::tanh};
+  const std::vector<TD> params = model.init(1);
+  REQUIRE(params.size() == 10);
+  CHECK(params[0].shape() == Shape{6, 1, 5, 5});
+  CHECK(params[4].shape() == Shape{16, 120});  // 16 channels of 1×1 features for 12×12 images
+  CHECK(LeNet5<double>{}.parameter_shapes()[4] == Shape{400, 120});  // 16 × 5 × 5 for MNIST's 28×28
+  CHECK(params[0].array().abs().maxCoeff() <= 1 / std::sqrt(25.0));  // U(±1/√fan_in), fan_in = 1 · 5 · 5
+  CHECK(params[0].array().abs().maxCoeff() > 0.9 / std::sqrt(25.0));
+  CHECK(params[8].array().abs().maxCoeff() <= 1 / std::sqrt(84.0));
+  CHECK(model.init(1) == params);
+
+  const TD x = randn({2, 1, 12, 12}, 900);
+  Tape<double> tape;
+  Vars p;
+  for (const TD& t : params) p.push_back(tape.variable(t));
+  const TD plain = model.logits(params, x);
+  CHECK(plain.shape() == Shape{2, 3});
+  CHECK(model.logits(p, x).value() == plain);
+  const auto loss = [&](const Vars& v) { return model.logits(v, x); };
+  CHECK(check_gradient(loss, params));
+  CHECK(check_hvp(loss, params));
+
+  CHECK_THROWS_WITH_AS(model.logits(params, randn({2, 1, 28, 28}, 901)),
+                       doctest::Contains("input of shape [2, 1, 28, 28], expected [batch, 1, 12, 12]"), const shape_error&);
+  std::vector<TD> wrong = params;
+  wrong[2] = TD({16, 5, 5, 5});
+  CHECK_THROWS_WITH_AS(model.logits(wrong, x), doctest::Contains("parameter 2 has shape [16, 5, 5, 5], [16, 6, 5, 5] expected"),
+                       const shape_error&);
+  CHECK_THROWS_AS((LeNet5<double>{.image_size = 8}.init(1)), const value_error&);
+}
+
+TEST_CASE("the small ResNet: batch norm before, after or nowhere; training and evaluation mode; derivatives") {
+  const TD x = randn({3, 1, 6, 6}, 910);
+  for (const BatchNormPlacement placement :
+       {BatchNormPlacement::none, BatchNormPlacement::before_activation, BatchNormPlacement::after_activation}) {
+    INFO("batch norm " << placement_name(placement));
+    const ResNet<double> model{.channels = 1, .classes = 3, .widths = {2, 3}, .blocks = 1, .batch_norm = placement,
+                               .output_scale = 0.5};
+    CHECK(model.units().size() == 6);  // stem, 2 units of a block, downsampling unit, 2 units of a block
+    const std::vector<TD> params = model.init(2);
+    const std::size_t per_unit = 1 + (model.has_bias() ? 1 : 0) + (model.has_batch_norm() ? 2 : 0);
+    REQUIRE(params.size() == 6 * per_unit + 2);
+    CHECK(model.batch_norms() == (model.has_batch_norm() ? 6u : 0u));
+    // Training mode returns the statistics the running ones are updated from; evaluation mode uses those.
+    std::vector<BatchStatistics<TD>> statistics;
+    const TD training = model.logits(params, x, statistics);
+    CHECK(training == model.logits(params, x));
+    REQUIRE(statistics.size() == model.batch_norms());
+    const auto running = updated(model.init_running_statistics(), statistics);
+    CHECK(model.eval_logits(params, x, running).shape() == Shape{3, 3});
+    if (placement == BatchNormPlacement::none) CHECK(model.eval_logits(params, x, running) == training);
+    const auto loss = [&](const Vars& v) { return model.logits(v, x); };
+    CHECK(check_gradient(loss, params));
+    CHECK(check_hvp(loss, params));
+    CHECK_THROWS_WITH_AS(model.eval_logits(params, x, std::vector<RunningStatistics<TD>>(1)),
+                         doctest::Contains("1 running statistics for"), const value_error&);
+  }
+  CHECK_THROWS_WITH_AS(ResNet<double>{.channels = 3}.logits(ResNet<double>{}.init(1), randn({2, 1, 8, 8}, 911)),
+                       doctest::Contains("parameter 0 has shape [16, 1, 3, 3], [16, 3, 3, 3] expected"), const shape_error&);
+}
+
+}  // TEST_SUITE

@@ -10,6 +10,7 @@
 //   running = updated(running, batch);                                  // the state for evaluation mode
 //   h = batch_norm(h, running.mean, running.variance, gamma, beta);     // evaluation mode
 #include <string>
+#include <vector>
 
 #include "metagrad/autodiff/elementwise.hpp"
 #include "metagrad/autodiff/reduce.hpp"
@@ -88,6 +89,18 @@ auto updated(const RunningStatistics<R>& running, const BatchStatistics<B>& batc
   auto mean = running.mean * (T(1) - m) + batch.mean * m;
   auto variance = running.variance * (T(1) - m) + batch.variance * (m * unbias);
   return RunningStatistics<decltype(mean)>{std::move(mean), std::move(variance)};
+}
+
+/// Each of a network's running statistics after one training batch, in order (see updated above).
+template <class R, class B>
+auto updated(const std::vector<RunningStatistics<R>>& running, const std::vector<BatchStatistics<B>>& batch,
+             double momentum = 0.1) {
+  if (running.size() != batch.size())
+    throw value_error("updated (batch norm running statistics): " + std::to_string(running.size()) +
+                      " running statistics and " + std::to_string(batch.size()) + " batches' statistics");
+  std::vector<decltype(updated(running[0], batch[0], momentum))> out;
+  for (std::size_t k = 0; k < running.size(); ++k) out.push_back(updated(running[k], batch[k], momentum));
+  return out;
 }
 
 /// (x − mean) / √(variance + ε) · γ + β over the trailing axes of x that γ and β span (layer normalization, as
