@@ -3,7 +3,8 @@
 // 16 and 32, one residual block per stage, batch norm before each ReLU) on MNIST-sized inputs [128, 1, 28, 28], softmax
 // cross-entropy, in double precision (LibTorch's convolutions then run im2col and OpenBLAS) and in single precision
 // (where LibTorch's run on oneDNN), METAGRAD_BENCH_THREADS threads each (default 1).
-// Goals: LibTorch / metagrad >= 1.0 for each network's gradient at batch 128; metagrad's HVP <= 2.5x its gradient.
+// Goals: LibTorch / metagrad >= 1.0 for each network's gradient at batch 128; metagrad's HVP <= 2.5x its gradient. A
+// training step (gradient and SGD update) is timed beside them.
 // Each ratio alternates the two contenders within every iteration.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
@@ -145,6 +146,30 @@ void BM_HvpLibTorchOverMetagrad(benchmark::State& state) {
   state.counters["relative_diff"] = mismatch;
 }
 
+/// A training step on a batch: the gradient and a momentum-free SGD update of the parameters (metagrad's pure
+/// `step`, LibTorch's in-place update without recording).
+template <class Problem>
+void BM_StepLibTorchOverMetagrad(benchmark::State& state) {
+  using T = typename Problem::value_type;
+  Setup<Problem> s;
+  const T rate = T(0.01);
+  bench::time_alternately(
+      state, "libtorch",
+      [&] {
+        const auto g = s.torch_gradient();
+        torch::NoGradGuard no_grad;
+        for (std::size_t i = 0; i < g.size(); ++i) s.tparams[i].sub_(g[i], rate);
+        return g.size();
+      },
+      "metagrad",
+      [&] {
+        auto g = s.gradient();
+        auto [params, sgd] = metagrad::step(Sgd<T>{}, std::move(s.params), g, SgdState<Tensor<T>>{}, rate);
+        s.params = std::move(params);
+        return g.size();
+      });
+}
+
 /// metagrad's HVP over its own gradient (goal <= 2.5).
 template <class Problem>
 void BM_HvpOverGradient(benchmark::State& state) {
@@ -157,6 +182,7 @@ void BM_HvpOverGradient(benchmark::State& state) {
 #define CNN_BENCHMARKS(Problem, name)                                                                                \
   BENCHMARK(BM_GradientLibTorchOverMetagrad<Problem>)->Name(name "/gradient/libtorch_over_metagrad")->Unit(benchmark::kMillisecond)->MinTime(3.0); \
   BENCHMARK(BM_HvpLibTorchOverMetagrad<Problem>)->Name(name "/hvp/libtorch_over_metagrad")->Unit(benchmark::kMillisecond)->MinTime(3.0);           \
+  BENCHMARK(BM_StepLibTorchOverMetagrad<Problem>)->Name(name "/training_step/libtorch_over_metagrad")->Unit(benchmark::kMillisecond)->MinTime(3.0); \
   BENCHMARK(BM_HvpOverGradient<Problem>)->Name(name "/metagrad/hvp_over_gradient")->Unit(benchmark::kMillisecond)->MinTime(3.0)
 CNN_BENCHMARKS(LeNetProblem<double>, "LeNet5<double>");
 CNN_BENCHMARKS(ResNetProblem<double>, "ResNet<double>");

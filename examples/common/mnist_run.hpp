@@ -1,8 +1,8 @@
 #pragma once
 // What the metagradient examples share: command-line flags, the MNIST-10k splits, evaluation, CSV/JSON output, and
-// the training run they differentiate (`MnistRun`): an MLP trained by SGD with heavy-ball momentum in minibatches,
-// whose metaparameters are the per-step learning rates (as logarithms), per-example data weights, and the inputs of
-// the last `poisoned` training examples.
+// the training run they differentiate (`MnistRun`): a model (an MLP, or a convolutional network on the images) trained
+// by SGD with heavy-ball momentum in minibatches, whose metaparameters are the per-step learning rates (as
+// logarithms), per-example data weights, and the inputs of the last `poisoned` training examples.
 #include <metagrad/metagrad.hpp>
 #ifdef METAGRAD_EXAMPLES_MPI
 #include <metagrad/distributed/communicator.hpp>
@@ -156,9 +156,26 @@ struct Evaluation {
   T loss, accuracy;
 };
 
-inline Evaluation evaluate(const Mlp<T>& model, const ParamList<Tensor<T>>& params, const Dataset<T>& data) {
-  const Tensor<T> z = model.logits(params, data.inputs);
-  return {mean(cross_entropy(z, data.labels)).item(), accuracy(z, data.labels)};
+/// The mean cross-entropy and the accuracy of the model on `data`. Images go through in chunks of 1,000 (so that a
+/// convolutional network's activations stay small); a network with batch norm then normalizes each chunk with its own
+/// statistics (training mode).
+template <class Model>
+Evaluation evaluate(const Model& model, const ParamList<Tensor<T>>& params, const Dataset<T>& data) {
+  if (data.inputs.rank() != 4) {
+    const Tensor<T> z = model.logits(params, data.inputs);
+    return {mean(cross_entropy(z, data.labels)).item(), accuracy(z, data.labels)};
+  }
+  const index_t chunk = 1000;
+  T loss = 0, correct = 0;
+  for (index_t start = 0; start < data.size(); start += chunk) {
+    const Dataset<T> part = data.slice(start, std::min(chunk, data.size() - start));
+    const Tensor<T> z = model.logits(params, part.inputs);
+    const T n = static_cast<T>(part.size());
+    loss += mean(cross_entropy(z, part.labels)).item() * n;
+    correct += accuracy(z, part.labels) * n;
+  }
+  const T n = static_cast<T>(data.size());
+  return {loss / n, correct / n};
 }
 
 /// One JSON object on one line, keys in the order added.
@@ -191,23 +208,29 @@ inline std::ofstream open_csv(const fs::path& path, const std::string& header) {
   return out;
 }
 
+/// MnistRun's metaparameters, a tree: errors and files name them by these fields.
+template <class C>
+struct MnistMetaparameters {
+  C log_learning_rates;  // [steps]
+  C data_weights;        // [training examples]
+  C poisoned_inputs;     // [poisoned, the shape of one input]
+  METAGRAD_FIELDS(log_learning_rates, data_weights, poisoned_inputs)
+};
+
 /// The examples' training run. Step t trains on batch t of a BatchOrder over the training set, with the per-example
 /// cross-entropy weighted by the data weights (1 is ordinary training), and takes a heavy-ball momentum step of size
-/// exp(u_t). The objective is the mean cross-entropy on the validation set.
+/// exp(u_t). The objective is the mean cross-entropy on the validation set. The model is any with init(seed) and
+/// logits(params, inputs) whose inputs have the datasets' shape: an Mlp on rows of 784 pixels, LeNet5 or ResNet on
+/// images [N, 1, 28, 28] (see as_images).
+template <class Model = Mlp<T>>
 struct MnistRun {
   using value_type = T;
   template <class C>
   using State = TrainingState<C, MomentumState<C>>;
-  /// The metaparameters, a tree: errors and files name them by these fields.
   template <class C>
-  struct Meta {
-    C log_learning_rates;  // [steps]
-    C data_weights;        // [training examples]
-    C poisoned_inputs;     // [poisoned, 784]
-    METAGRAD_FIELDS(log_learning_rates, data_weights, poisoned_inputs)
-  };
+  using Meta = MnistMetaparameters<C>;
 
-  Mlp<T> model;
+  Model model;
   const Dataset<T>* train = nullptr;
   const Dataset<T>* validation = nullptr;
   index_t batch_size = 128;
@@ -220,10 +243,12 @@ struct MnistRun {
   std::int64_t shards = 0;
   const Processes* processes = nullptr;  // null: this process alone
 
-  MnistRun(Mlp<T> model_, const Dataset<T>& train_, const Dataset<T>& validation_)
+  MnistRun(Model model_, const Dataset<T>& train_, const Dataset<T>& validation_)
       : model(std::move(model_)), train(&train_), validation(&validation_) {}
 
-  Meta<Shape> metaparameter_shapes(std::int64_t steps) const { return {{steps}, {train->size()}, {poisoned, model.widths[0]}}; }
+  Meta<Shape> metaparameter_shapes(std::int64_t steps) const {
+    return {{steps}, {train->size()}, train->inputs.shape().with_extent(0, poisoned)};
+  }
 
   /// Metaparameters for a schedule of learning rates, unit data weights and the training set's own inputs.
   Meta<Tensor<T>> meta(const std::vector<T>& learning_rates) const {
@@ -295,6 +320,35 @@ struct MnistRun {
 };
 
 /// MnistRun's metaparameters on plain tensors.
-using MnistMeta = MnistRun::Meta<Tensor<T>>;
+using MnistMeta = MnistMetaparameters<Tensor<T>>;
+
+/// The dataset with each row of 784 pixels as a 1 × 28 × 28 image, for the convolutional networks.
+inline Dataset<T> as_images(Dataset<T> data) {
+  data.inputs = reshape(std::move(data.inputs), Shape{data.size(), 1, 28, 28});
+  return data;
+}
+
+/// MNIST-10k's splits (load_splits) as images [N, 1, 28, 28].
+inline std::optional<Splits> load_image_splits(const char* example, const fs::path& data, index_t train_size,
+                                               index_t validation_size) {
+  auto s = load_splits(example, data, train_size, validation_size);
+  if (!s) return s;
+  return Splits{as_images(std::move(s->train)), as_images(std::move(s->validation)), as_images(std::move(s->test))};
+}
+
+/// CIFAR-10 from the folder of its binary batches: the first `train_size` images of data_batch_1.bin, data_batch_2.bin
+/// … for training, the next `validation_size` for validation, and test_batch.bin for testing; images [N, 3, 32, 32].
+inline Splits load_cifar10_splits(const char* example, const fs::path& folder, index_t train_size, index_t validation_size) {
+  std::vector<fs::path> files;
+  for (int k = 1; k <= 5 && static_cast<index_t>(files.size()) * 10000 < train_size + validation_size; ++k)
+    if (fs::exists(folder / ("data_batch_" + std::to_string(k) + ".bin"))) files.push_back(folder / ("data_batch_" + std::to_string(k) + ".bin"));
+  if (files.empty())
+    throw data_error(std::string(example) + ": no CIFAR-10 training batch (data_batch_1.bin …) in '" + folder.string() + "'");
+  const Dataset<T> all = load_cifar10<T>(files);
+  if (train_size + validation_size > all.size())
+    throw value_error(std::string(example) + ": " + std::to_string(train_size) + " training and " + std::to_string(validation_size) +
+                      " validation images requested, " + folder.string() + " has " + std::to_string(all.size()));
+  return Splits{all.slice(0, train_size), all.slice(train_size, validation_size), load_cifar10<T>({folder / "test_batch.bin"})};
+}
 
 }  // namespace example

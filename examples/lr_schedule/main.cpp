@@ -66,7 +66,7 @@ T validation_loss(const Mlp<T>& model, const ParamList<Tensor<T>>& params, const
 
 /// An online run of a hypergradient optimizer on the same batches: the learning rates it chose and its parameters.
 template <class Opt>
-std::pair<std::vector<T>, ParamList<Tensor<T>>> hypergradient_run(const MnistRun& run, const Opt& optimizer, std::int64_t steps) {
+std::pair<std::vector<T>, ParamList<Tensor<T>>> hypergradient_run(const MnistRun<>& run, const Opt& optimizer, std::int64_t steps) {
   ParamList<Tensor<T>> params = run.model.init(run.init_seed);
   auto state = optimizer.init(params);
   const BatchOrder order(run.train->size(), run.batch_size, run.order_seed);

@@ -16,14 +16,14 @@ struct DropoutKey {
   std::uint64_t layer = 0;  ///< Which dropout of the model (its position, say).
 };
 
-/// The mask that dropout multiplies by: each element 1 / (1 − rate) with probability 1 − rate, else 0, drawn from
-/// the generator that the key alone seeds.
 namespace detail {
 inline void check_dropout_rate(double rate) {
   if (!(rate >= 0 && rate < 1)) throw value_error("dropout: rate " + std::to_string(rate) + " (0 <= rate < 1 expected)");
 }
 }  // namespace detail
 
+/// The mask that dropout multiplies by: each element 1 / (1 − rate) with probability 1 − rate, else 0, drawn from
+/// the generator that the key alone seeds.
 template <class T>
 Tensor<T> dropout_mask(const Shape& shape, double rate, const DropoutKey& key) {
   detail::check_dropout_rate(rate);

@@ -47,7 +47,9 @@ struct ResNet {
 
   /// One 3×3 convolution unit: its input and output channels and its stride.
   struct Unit {
-    index_t in, out, stride;
+    index_t in;      ///< Input channels.
+    index_t out;     ///< Output channels.
+    index_t stride;  ///< 1, or 2 where a stage halves the resolution.
   };
   /// The units in order of application.
   std::vector<Unit> units() const {

@@ -106,15 +106,23 @@ struct ConvGeometry {
     });
   }
 
+  /// out[j] += in[j] for j < n: a unit-stride loop the compiler vectorizes (the rows are short: a call per row costs).
+  template <class T>
+  static void add_row(const T* __restrict in, index_t n, T* __restrict out) {
+    for (index_t j = 0; j < n; ++j) out[j] += in[j];
+  }
+
   /// The adjoint of im2col: adds each column entry into the input element it was read from (x must start zeroed).
   template <class T>
   void col2im(const T* cols, T* x) const {
     const index_t P = positions(), s = stride[1];
     for_each_tap_row([&](index_t k, index_t oh, index_t row, index_t first, index_t last, index_t iw0) {
       if (row < 0) return;
-      const T* in = cols + k * P + oh * Wo;
+      const T* in = cols + k * P + oh * Wo + first;
       T* out = x + row + iw0;
-      for (index_t ow = first; ow < last; ++ow) out[(ow - first) * s] += in[ow];
+      if (s == 1) add_row(in, last - first, out);
+      else
+        for (index_t j = 0; j < last - first; ++j) out[j * s] += in[j];
     });
   }
 };
