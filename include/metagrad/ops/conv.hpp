@@ -73,8 +73,9 @@ struct ConvGeometry {
     return q;
   }
 
-  /// Calls f(k, oh, first, last, iw0) for patch row k = (c, i, j) and output row oh whose tap lies inside the input:
-  /// output columns [first, last) read input row `ih` at columns iw0 + (ow − first)·stride; the rest read padding.
+  /// Calls f(k, oh, row, first, last, iw0) for each patch row k = (c, i, j) and output row oh: `row` is the offset of
+  /// the input row the tap reads (within the group's channels), or −1 where that row is padding; output columns
+  /// [first, last) read it at columns iw0 + (ow − first)·stride, and the others read padding.
   template <class F>
   void for_each_tap_row(F&& f) const {
     for (index_t c = 0; c < group_channels(); ++c)
