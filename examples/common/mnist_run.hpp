@@ -35,7 +35,7 @@ namespace fs = std::filesystem;
 /// A command-line flag and the variable it sets; a flag whose target is a bool takes no value.
 struct Flag {
   std::string name;
-  std::variant<bool*, int*, std::int64_t*, double*, fs::path*> target;
+  std::variant<bool*, int*, std::int64_t*, double*, fs::path*, std::string*> target;
 };
 
 /// Sets the flags' targets from argv; an unknown flag or a missing or malformed value is a value_error naming it.
@@ -58,7 +58,7 @@ inline void parse_flags(const char* example, int argc, char** argv, const std::v
         if constexpr (std::is_same_v<V, int>) *target = std::stoi(value);
         else if constexpr (std::is_same_v<V, std::int64_t>) *target = std::stoll(value);
         else if constexpr (std::is_same_v<V, double>) *target = std::stod(value);
-        else if constexpr (std::is_same_v<V, fs::path>) *target = value;
+        else if constexpr (std::is_same_v<V, fs::path> || std::is_same_v<V, std::string>) *target = value;
       }, flag->target);
     } catch (const std::logic_error&) {
       throw value_error(std::string(example) + ": " + arg + " " + value + " is not a valid value");

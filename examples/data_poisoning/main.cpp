@@ -5,7 +5,11 @@
 // same examples, and flipped labels on 2.5% of the examples. Writes attack.csv, results.csv and metasmoothness.csv
 // into --out and ends with one JSON line.
 //
-//   data_poisoning [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--train N] [--shards S] [--quick]
+//   data_poisoning [--model mlp|lenet5] [--data DIR] [--cifar10 DIR] [--out DIR] [--steps N] [--meta-steps N]
+//                  [--train N] [--shards S] [--quick]
+//
+// --model lenet5 attacks LeNet-5 on the images instead of an MLP on their pixels; --cifar10 DIR takes the training,
+// validation and test images from CIFAR-10's binary batches instead of MNIST-10k.
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -16,6 +20,8 @@ namespace {
 
 struct Options : ExampleOptions {
   std::int64_t train = 4000;
+  std::string model = "mlp";
+  fs::path cifar10;
   Options() { out = "data_poisoning-results", steps = 400, meta_steps = 30; }
 };
 
@@ -26,6 +32,25 @@ struct Setup {
   index_t batch;
 };
 
+/// The model a setup trains on images of `image` shape [channels, height, width]: an MLP on their pixels, or LeNet-5.
+template <class Model>
+Model make_model(const Setup& s, const Shape& image, bool quick) {
+  if constexpr (std::is_same_v<Model, Mlp<T>>)
+    return Mlp<T>{{image.size(), quick ? 16 : 64, 10}, s.activation, s.output_scale};
+  else
+    return LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10, .activation = s.activation,
+                     .output_scale = s.output_scale};
+}
+
+/// Dataset inputs [N, 3, 32, 32] as rows [N, 3072], for an MLP on CIFAR-10.
+Dataset<T> as_rows(Dataset<T> data) {
+  data.inputs = flatten(std::move(data.inputs));
+  return data;
+}
+
+template <class Model>
+int attack(const Options& opt, const Processes& processes, const Splits* splits, const Shape& image);
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -34,16 +59,35 @@ int main(int argc, char** argv) try {
   Options opt;
   auto flags = opt.flags();
   flags.push_back({"--train", &opt.train});
+  flags.push_back({"--model", &opt.model});
+  flags.push_back({"--cifar10", &opt.cifar10});
   parse_flags("data_poisoning", argc, argv, flags);
   share_work("data_poisoning", processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 40) throw value_error("data_poisoning: steps, meta-steps and train must be positive");
-  const auto splits = load_splits("data_poisoning", opt.data, opt.train, opt.quick ? 200 : 1000);
+  if (opt.model != "mlp" && opt.model != "lenet5")
+    throw value_error("data_poisoning: --model " + opt.model + " (mlp or lenet5 expected)");
+  const index_t validation = opt.quick ? 200 : 1000;
+  std::optional<Splits> splits;
+  if (!opt.cifar10.empty()) splits = load_cifar10_splits("data_poisoning", opt.cifar10, opt.train, validation);
+  else splits = load_image_splits("data_poisoning", opt.data, opt.train, validation);
   if (!splits) return 0;
+  const Shape image = splits->train.inputs.shape().reduced(0, false);
+  if (opt.model == "lenet5") return attack<LeNet5<T>>(opt, processes, &*splits, image);
+  const Splits rows{as_rows(splits->train), as_rows(splits->validation), as_rows(splits->test)};
+  return attack<Mlp<T>>(opt, processes, &rows, image);
+} catch (const metagrad::error& e) {
+  std::fprintf(stderr, "data_poisoning: %s\n", e.what());
+  return 1;
+}
+
+namespace {
+
+template <class Model>
+int attack(const Options& opt, const Processes& processes, const Splits* splits, const Shape& image) {
   fs::create_directories(opt.out);
   const double poisoned_fraction = 0.025;
   const auto poisoned = static_cast<index_t>(poisoned_fraction * static_cast<double>(opt.train));
-  const index_t hidden = opt.quick ? 16 : 64;
   const T rate = 0.05;
 
   // Which setup to attack: the most metasmooth one along a random change of the poisoned pixels — the first listed
@@ -55,7 +99,7 @@ int main(int argc, char** argv) try {
   auto smoothness_csv = open_csv(opt.out / "metasmoothness.csv", "setup,score");
   std::vector<double> scores;
   for (const auto& s : setups) {
-    MnistRun run(Mlp<T>{{784, hidden, 10}, s.activation, s.output_scale}, splits->train, splits->validation);
+    MnistRun run(make_model<Model>(s, image, opt.quick), splits->train, splits->validation);
     run.shards = opt.shards, run.processes = &processes;
     run.batch_size = s.batch;
     run.poisoned = poisoned;
@@ -75,7 +119,7 @@ int main(int argc, char** argv) try {
   const double chosen_smoothness = scores[pick];
   std::printf("attacking the most metasmooth setup: %s\n", chosen->name);
 
-  MnistRun run(Mlp<T>{{784, hidden, 10}, chosen->activation, chosen->output_scale}, splits->train, splits->validation);
+  MnistRun run(make_model<Model>(*chosen, image, opt.quick), splits->train, splits->validation);
   run.shards = opt.shards, run.processes = &processes;
   run.batch_size = chosen->batch;
   run.poisoned = poisoned;
@@ -130,11 +174,11 @@ int main(int argc, char** argv) try {
   json.add("poisoned_fraction", poisoned_fraction).add("clean_test_accuracy", clean_accuracy).add("poisoned_test_accuracy", poisoned_accuracy)
       .add("noise_baseline_test_accuracy", noise_accuracy).add("label_flip_baseline_test_accuracy", label_flip_accuracy)
       .add_integer("poisoned_images", poisoned).add("mean_pixel_change", mean_change).add_integer("metagradient_steps", opt.meta_steps)
-      .add_integer("steps", opt.steps).add_string("setup", chosen->name).add("metasmoothness", chosen_smoothness);
+      .add_integer("steps", opt.steps).add_string("setup", chosen->name).add("metasmoothness", chosen_smoothness)
+      .add_string("model", opt.model).add_string("data", opt.cifar10.empty() ? "mnist-10k" : "cifar-10");
   std::printf("%s\n", json.str().c_str());
   check_figure(opt.quick, poisoned_accuracy < clean_accuracy, "retraining on the poisoned images must lose test accuracy");
   return 0;
-} catch (const metagrad::error& e) {
-  std::fprintf(stderr, "data_poisoning: %s\n", e.what());
-  return 1;
 }
+
+}  // namespace
