@@ -245,6 +245,7 @@ TEST_CASE("layer normalization over the trailing axes: values, derivatives, erro
                                {x, randu({4}, 703, 0.5, 1.5), randn({4}, 704)});
   CHECK_THROWS_WITH_AS(layer_norm(x, TD({4, 3}), TD({4, 3})), doctest::Contains("equal to the input's trailing axes"),
                        const shape_error&);
+  CHECK_THROWS_AS(layer_norm(x, TD::scalar(1), TD::scalar(0)), const shape_error&);  // normalizing over no axis
 }
 
 TEST_CASE("dropout: the mask is a pure function of (seed, step, layer), keeps about 1 − rate, scales the rest") {

@@ -110,7 +110,7 @@ auto layer_norm(const X& x, const G& gamma, const B& beta, double epsilon = 1e-5
   const Shape& s = x.shape();
   const Shape& g = gamma.shape();
   const int lead = s.rank() - g.rank();
-  bool fits = lead >= 0 && beta.shape() == g && g.size() > 0;
+  bool fits = lead >= 0 && g.rank() >= 1 && beta.shape() == g;
   for (int a = 0; fits && a < g.rank(); ++a) fits = s[lead + a] == g[a];
   if (!fits)
     throw shape_error("layer_norm: scale " + g.str() + " and shift " + beta.shape().str() + " for input " + s.str() +
