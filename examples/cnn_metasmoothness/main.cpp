@@ -47,8 +47,7 @@ int main(int argc, char** argv) try {
   if (opt.quick) opt.steps = 6, opt.train = 256;
   if (opt.steps < 1 || opt.train < 64) throw value_error("cnn_metasmoothness: --steps must be positive and --train at least 64");
   const index_t validation = opt.quick ? 100 : 500;  // only split off: the score and the accuracy need no validation set
-  const auto splits = opt.cifar10.empty() ? load_image_splits("cnn_metasmoothness", opt.data, opt.train, validation)
-                                          : load_cifar10_splits("cnn_metasmoothness", opt.cifar10, opt.train, validation);
+  const auto splits = load_image_splits("cnn_metasmoothness", opt.data, opt.cifar10, opt.train, validation);
   if (!splits) return 0;
   fs::create_directories(opt.out);
   const index_t channels = splits->train.inputs.shape()[1];

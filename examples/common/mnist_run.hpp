@@ -351,4 +351,12 @@ inline Splits load_cifar10_splits(const char* example, const fs::path& folder, i
   return Splits{all.slice(0, train_size), all.slice(train_size, validation_size), load_cifar10<T>({folder / "test_batch.bin"})};
 }
 
+/// The images the convolutional examples train on: CIFAR-10's when `cifar10` names its folder, else MNIST-10k's
+/// (nothing when MNIST is missing outside CI, as load_splits).
+inline std::optional<Splits> load_image_splits(const char* example, const fs::path& data, const fs::path& cifar10,
+                                               index_t train_size, index_t validation_size) {
+  if (!cifar10.empty()) return load_cifar10_splits(example, cifar10, train_size, validation_size);
+  return load_image_splits(example, data, train_size, validation_size);
+}
+
 }  // namespace example

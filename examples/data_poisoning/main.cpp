@@ -68,9 +68,7 @@ int main(int argc, char** argv) try {
   if (opt.model != "mlp" && opt.model != "lenet5")
     throw value_error("data_poisoning: --model " + opt.model + " (mlp or lenet5 expected)");
   const index_t validation = opt.quick ? 200 : 1000;
-  std::optional<Splits> splits;
-  if (!opt.cifar10.empty()) splits = load_cifar10_splits("data_poisoning", opt.cifar10, opt.train, validation);
-  else splits = load_image_splits("data_poisoning", opt.data, opt.train, validation);
+  const auto splits = load_image_splits("data_poisoning", opt.data, opt.cifar10, opt.train, validation);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);
   if (opt.model == "lenet5") return attack<LeNet5<T>>(opt, processes, &*splits, image);
