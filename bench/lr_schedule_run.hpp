@@ -1,7 +1,7 @@
 #pragma once
-// The metagradient benchmarks' training run: an MLP 784-100-10 (tanh) trained by SGD on MNIST-sized inputs in
-// batches of 128, in double; the metaparameter is the per-step learning-rate schedule and the objective the loss on
-// a held-out batch. Random inputs stand in for MNIST: only the sizes matter for time and memory. With shards = S > 0
+// The metagradient benchmarks' training run: an MLP 784-100-10 (tanh), or LeNet-5 on 1×28×28 images, trained by SGD
+// on MNIST-sized inputs in batches of 128, in double; the metaparameter is the per-step learning-rate schedule and the
+// objective the loss on a held-out batch. Random inputs stand in for MNIST: only the sizes matter for time and memory. With shards = S > 0
 // each batch's gradient is the fixed sum over S virtual shards (sharded_loss_and_gradient) on metagrad's threads and
 // on the ranks of `communicator`, when the run is on MPI.
 #include <metagrad/metagrad.hpp>
@@ -13,17 +13,18 @@ namespace bench {
 
 using namespace metagrad;
 
-template <class Communicator = SingleProcess>
+template <class Communicator = SingleProcess, class Model = Mlp<double>>
 struct LrScheduleRunOn {
   using value_type = double;
   template <class C>
   using State = TrainingState<C, SgdState<C>>;
+  static constexpr bool images = !std::is_same_v<Model, Mlp<double>>;  // a CNN's inputs are [N, 1, 28, 28]
 
-  Mlp<double> model{{784, 100, 10}, Activation::tanh};
+  Model model = default_model();
   index_t examples = 1280, batch = 128;
-  Tensor<double> inputs = Tensor<double>::random_normal({examples, 784}, 1);
+  Tensor<double> inputs = random_inputs(examples, 1);
   IndexVector labels = random_labels(examples, 2);
-  Tensor<double> validation_inputs = Tensor<double>::random_normal({batch, 784}, 3);
+  Tensor<double> validation_inputs = random_inputs(batch, 3);
   IndexVector validation_labels = random_labels(batch, 4);
   BatchOrder order{examples, batch, 5};
   std::vector<Tensor<double>> initial = model.init(6);
@@ -80,6 +81,13 @@ struct LrScheduleRunOn {
     return s;
   }
 
+  static Model default_model() {
+    if constexpr (images) return Model{};
+    else return Model{{784, 100, 10}, Activation::tanh};
+  }
+  static Tensor<double> random_inputs(index_t n, std::uint64_t seed) {
+    return images ? Tensor<double>::random_normal({n, 1, 28, 28}, seed) : Tensor<double>::random_normal({n, 784}, seed);
+  }
   static IndexVector random_labels(index_t n, std::uint64_t seed) {
     SplitMix64 rng(seed);
     IndexVector y;
@@ -89,5 +97,6 @@ struct LrScheduleRunOn {
 };
 
 using LrScheduleRun = LrScheduleRunOn<>;
+using LeNetLrScheduleRun = LrScheduleRunOn<SingleProcess, LeNet5<double>>;
 
 }  // namespace bench

@@ -1,6 +1,8 @@
 // Question: what does an exact metagradient through a whole training run cost, in time against plain training of
-// the same run and in memory, for each checkpoint policy and T ∈ {100, 1000, 10000}?
-// Run: MLP 784-100-10 tanh, SGD, batch 128, double, one thread; metaparameter: the per-step learning rate.
+// the same run and in memory, for each checkpoint policy and T ∈ {100, 1000, 10000}? And through a convolutional
+// network's run of 1,000 steps (LeNet-5, revolve)?
+// Run: MLP 784-100-10 tanh (or LeNet-5), SGD, batch 128, double, one thread (METAGRAD_BENCH_THREADS to change);
+// metaparameter: the per-step learning rate.
 // Goals: REPLAY and revolve within 1.25× of their own cost model — (replayed plain steps + T step-VJPs, each at the
 // HVP/gradient cost of this model measured as the core benchmark does) plain steps — and T = 10,000 under 1 GB peak,
 // memory flat in T apart from the stored states.
@@ -24,7 +26,8 @@ double seconds_since(clock_type::time_point t0) { return std::chrono::duration<d
 
 /// One step-VJP over one plain step: a metagradient of 11 steps less one of 1 step (store-all) is 10 replayed steps
 /// and 10 step-VJPs; plain training of 11 steps less 1 step is 10 plain steps.
-double step_vjp_over_step(const bench::LrScheduleRun& run) {
+template <class Run>
+double step_vjp_over_step(const Run& run) {
   const metagrad::MetagradientOptions unchecked{.check_determinism = false};
   const auto time = [&](auto f) {
     double best = 1e300;
@@ -44,7 +47,8 @@ double step_vjp_over_step(const bench::LrScheduleRun& run) {
 
 /// The core benchmark's ratio for this run's model and batch: one Hessian-vector product (create_graph) over one
 /// gradient, best of 20 each.
-double hvp_over_gradient(const bench::LrScheduleRun& run) {
+template <class Run>
+double hvp_over_gradient(const Run& run) {
   using namespace metagrad;
   Tape<double> tape;
   std::vector<Var<double>> params;
@@ -67,9 +71,9 @@ double hvp_over_gradient(const bench::LrScheduleRun& run) {
          best([&](const Var<double>& loss) { return grad(loss, params); });
 }
 
-template <class Policy>
+template <class Run = bench::LrScheduleRun, class Policy>
 void metagradient_cost(benchmark::State& state, Policy policy) {
-  const bench::LrScheduleRun run;
+  const Run run;
   const std::int64_t steps = state.range(0);
   const metagrad::Tensor<double> schedule = metagrad::Tensor<double>::full({steps}, 0.05);
   const metagrad::CheckpointPlan plan = metagrad::checkpoint_plan(policy, steps);
@@ -106,10 +110,13 @@ void BM_Replay4(benchmark::State& state) { metagradient_cost(state, metagrad::Re
 void BM_RevolveAtReplay4Memory(benchmark::State& state) {
   metagradient_cost(state, metagrad::Revolve{metagrad::checkpoint_plan(metagrad::Replay{4}, state.range(0)).stored_states});
 }
+/// A convolutional network's run (the goal: 1,000 steps in under 1 GB).
+void BM_LeNetRevolve32(benchmark::State& state) { metagradient_cost<bench::LeNetLrScheduleRun>(state, metagrad::Revolve{32}); }
 
 }  // namespace
 
 BENCHMARK(BM_StoreAll)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_Replay4)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_RevolveAtReplay4Memory)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_LeNetRevolve32)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK_MAIN();

@@ -328,6 +328,12 @@ inline Dataset<T> as_images(Dataset<T> data) {
   return data;
 }
 
+/// The dataset with each image [C, H, W] as a row of C·H·W pixels, for an MLP.
+inline Dataset<T> as_rows(Dataset<T> data) {
+  data.inputs = flatten(std::move(data.inputs));
+  return data;
+}
+
 /// MNIST-10k's splits (load_splits) as images [N, 1, 28, 28].
 inline std::optional<Splits> load_image_splits(const char* example, const fs::path& data, index_t train_size,
                                                index_t validation_size) {

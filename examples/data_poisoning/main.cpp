@@ -2,14 +2,15 @@
 // ascent on the validation loss — the exact gradient of the trained model's validation loss with respect to those
 // images, through the whole training run — then retrain from scratch with another initialization and compare the
 // test accuracy with clean training and with two baselines of the same budget: random-noise images in place of the
-// same examples, and flipped labels on 2.5% of the examples. Writes attack.csv, results.csv and metasmoothness.csv
-// into --out and ends with one JSON line.
+// same examples, and flipped labels on 2.5% of the examples. Writes attack.csv, results.csv, metasmoothness.csv and
+// images.txt (originals above their poisoned versions, for the figure) into --out and ends with one JSON line.
 //
 //   data_poisoning [--model mlp|lenet5] [--data DIR] [--cifar10 DIR] [--out DIR] [--steps N] [--meta-steps N]
-//                  [--train N] [--shards S] [--quick]
+//                  [--train N] [--setup K] [--shards S] [--quick]
 //
-// --model lenet5 attacks LeNet-5 on the images instead of an MLP on their pixels; --cifar10 DIR takes the training,
-// validation and test images from CIFAR-10's binary batches instead of MNIST-10k.
+// --model lenet5 attacks LeNet-5 on the images instead of an MLP on their pixels (its defaults: 7,000 training images
+// and 1,200 steps); --cifar10 DIR takes the training, validation and test images from CIFAR-10's binary batches
+// instead of MNIST-10k; --setup K attacks the K-th setup of metasmoothness.csv instead of the most metasmooth one.
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -19,10 +20,11 @@ using namespace example;
 namespace {
 
 struct Options : ExampleOptions {
-  std::int64_t train = 4000;
+  std::int64_t train = 0;  // 0: the model's default
   std::string model = "mlp";
   fs::path cifar10;
-  Options() { out = "data_poisoning-results", steps = 400, meta_steps = 30; }
+  int setup = 0;  // 0: the most metasmooth setup; k: the k-th of metasmoothness.csv
+  Options() { out = "data_poisoning-results", meta_steps = 30; }
 };
 
 struct Setup {
@@ -30,7 +32,20 @@ struct Setup {
   Activation activation;
   T output_scale;
   index_t batch;
+  Pooling pooling = Pooling::max;  // LeNet-5's
 };
+
+/// The learning rates of the attacked training run: a constant 0.05 for the MLP; for LeNet-5 a triangle, from 0 up to
+/// 0.1 over the first 20% of the steps and down to 0 at the end (with ReLU and max pooling: 98.35% on MNIST-10k's test
+/// digits after 1,200 steps).
+std::vector<T> learning_rates(std::int64_t steps, bool cnn) {
+  std::vector<T> rates;
+  for (std::int64_t t = 0; t < steps; ++t) {
+    const T x = (static_cast<T>(t) + 0.5) / static_cast<T>(steps);
+    rates.push_back(cnn ? 0.1 * (x < 0.2 ? x / 0.2 : (1 - x) / 0.8) : 0.05);
+  }
+  return rates;
+}
 
 /// The model a setup trains on images of `image` shape [channels, height, width]: an MLP on their pixels, or LeNet-5.
 template <class Model>
@@ -39,17 +54,34 @@ Model make_model(const Setup& s, const Shape& image, bool quick) {
     return Mlp<T>{{image.size(), quick ? 16 : 64, 10}, s.activation, s.output_scale};
   else
     return LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10, .activation = s.activation,
-                     .output_scale = s.output_scale};
-}
-
-/// Dataset inputs [N, 3, 32, 32] as rows [N, 3072], for an MLP on CIFAR-10.
-Dataset<T> as_rows(Dataset<T> data) {
-  data.inputs = flatten(std::move(data.inputs));
-  return data;
+                     .output_scale = s.output_scale, .pooling = s.pooling};
 }
 
 template <class Model>
 int attack(const Options& opt, const Processes& processes, const Splits* splits, const Shape& image);
+
+/// The first eight original images above their poisoned versions, as one matrix of pixel values (the mean over
+/// channels; a grey line of 0.5 between images) for gnuplot's `matrix with image`.
+void write_images(const fs::path& path, const Tensor<T>& original, const Tensor<T>& poisoned, const Shape& image) {
+  const index_t count = std::min<index_t>(8, original.shape()[0]);
+  const index_t channels = image[0], height = image[1], width = image[2], pixels = channels * height * width;
+  std::ofstream out(path);
+  if (!out) throw io_error("cannot write " + path.string());
+  for (const Tensor<T>* images : {&original, &poisoned})
+    for (index_t y = 0; y <= height; ++y) {
+      for (index_t k = 0; k < count; ++k)
+        for (index_t x = 0; x <= width; ++x) {
+          T value = 0.5;
+          if (y < height && x < width) {
+            value = 0;
+            for (index_t c = 0; c < channels; ++c) value += images->data()[k * pixels + (c * height + y) * width + x];
+            value /= static_cast<T>(channels);
+          }
+          out << value << (k + 1 == count && x == width ? '\n' : ' ');
+        }
+    }
+  if (!out) throw io_error("cannot write " + path.string());
+}
 
 }  // namespace
 
@@ -61,12 +93,17 @@ int main(int argc, char** argv) try {
   flags.push_back({"--train", &opt.train});
   flags.push_back({"--model", &opt.model});
   flags.push_back({"--cifar10", &opt.cifar10});
+  flags.push_back({"--setup", &opt.setup});
   parse_flags("data_poisoning", argc, argv, flags);
   share_work("data_poisoning", processes, opt);
-  if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
-  if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 40) throw value_error("data_poisoning: steps, meta-steps and train must be positive");
   if (opt.model != "mlp" && opt.model != "lenet5")
     throw value_error("data_poisoning: --model " + opt.model + " (mlp or lenet5 expected)");
+  const bool cnn = opt.model == "lenet5";
+  if (opt.steps == 0) opt.steps = cnn ? 1200 : 400;
+  if (opt.train == 0) opt.train = cnn ? 7000 : 4000;
+  if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
+  if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 40)
+    throw value_error("data_poisoning: steps and meta-steps must be positive, and train at least 40");
   const index_t validation = opt.quick ? 200 : 1000;
   const auto splits = load_image_splits("data_poisoning", opt.data, opt.cifar10, opt.train, validation);
   if (!splits) return 0;
@@ -86,42 +123,59 @@ int attack(const Options& opt, const Processes& processes, const Splits* splits,
   fs::create_directories(opt.out);
   const double poisoned_fraction = 0.025;
   const auto poisoned = static_cast<index_t>(poisoned_fraction * static_cast<double>(opt.train));
-  const T rate = 0.05;
+  const std::vector<T> rates = learning_rates(opt.steps, !std::is_same_v<Model, Mlp<T>>);
 
-  // Which setup to attack: the most metasmooth one along a random change of the poisoned pixels — the first listed
-  // (the plainest) among those within 0.01 of the best score.
-  const std::vector<Setup> setups = {{"tanh, logits x1, batch 128", Activation::tanh, 1.0, 128},
-                                     {"tanh, logits x0.1, batch 128", Activation::tanh, 0.1, 128},
-                                     {"relu, logits x1, batch 128", Activation::relu, 1.0, 128},
-                                     {"tanh, logits x1, batch 16", Activation::tanh, 1.0, 16}};
-  auto smoothness_csv = open_csv(opt.out / "metasmoothness.csv", "setup,score");
-  std::vector<double> scores;
+  // Which setup to attack: among those that train about as well as the best (validation accuracy within 0.01), the
+  // most metasmooth one along a random change of the poisoned pixels — the first listed (the plainest) among those
+  // within 0.01 of the best score.
+  const std::vector<Setup> setups =
+      std::is_same_v<Model, Mlp<T>>
+          ? std::vector<Setup>{{"tanh, logits x1, batch 128", Activation::tanh, 1.0, 128},
+                               {"tanh, logits x0.1, batch 128", Activation::tanh, 0.1, 128},
+                               {"relu, logits x1, batch 128", Activation::relu, 1.0, 128},
+                               {"tanh, logits x1, batch 16", Activation::tanh, 1.0, 16}}
+          : std::vector<Setup>{{"relu, max pool, logits x1", Activation::relu, 1.0, 128, Pooling::max},
+                               {"relu, max pool, logits x0.1", Activation::relu, 0.1, 128, Pooling::max},
+                               {"tanh, max pool, logits x1", Activation::tanh, 1.0, 128, Pooling::max},
+                               {"relu, average pool, logits x1", Activation::relu, 1.0, 128, Pooling::average},
+                               {"tanh, average pool, logits x1", Activation::tanh, 1.0, 128, Pooling::average}};
+  if (opt.setup < 0 || opt.setup > static_cast<int>(setups.size()))
+    throw value_error("data_poisoning: --setup " + std::to_string(opt.setup) + " (0 for the most metasmooth setup, or 1 to " +
+                      std::to_string(setups.size()) + ")");
+  auto smoothness_csv = open_csv(opt.out / "metasmoothness.csv", "setup,score,validation_accuracy");
+  std::vector<double> scores, accuracies;
   for (const auto& s : setups) {
     MnistRun run(make_model<Model>(s, image, opt.quick), splits->train, splits->validation);
     run.shards = opt.shards, run.processes = &processes;
     run.batch_size = s.batch;
     run.poisoned = poisoned;
-    const auto meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
+    const auto meta = run.meta(rates);
     const MnistMeta direction{.log_learning_rates = Tensor<T>::zeros(meta.log_learning_rates.shape()),
                               .data_weights = Tensor<T>::zeros(meta.data_weights.shape()),
                               .poisoned_inputs = Tensor<T>::random_uniform(meta.poisoned_inputs.shape(), 9, -1, 1)};
     const double score = metasmoothness(run, meta, direction, 0.02, opt.steps);
-    smoothness_csv << '"' << s.name << "\"," << score << '\n';
-    std::printf("metasmoothness along the poisoned pixels, %-30s %.3f\n", s.name, score);
-    scores.push_back(score);
+    const double accuracy = evaluate(run.model, run.trained(meta, opt.steps), *run.validation).accuracy;
+    smoothness_csv << '"' << s.name << "\"," << score << ',' << accuracy << '\n';
+    std::printf("%-30s metasmoothness along the poisoned pixels %.3f, validation accuracy %.4f\n", s.name, score, accuracy);
+    scores.push_back(score), accuracies.push_back(accuracy);
   }
-  const double best_score = *std::max_element(scores.begin(), scores.end());
+  const double best_accuracy = *std::max_element(accuracies.begin(), accuracies.end());
+  const auto eligible = [&](std::size_t k) { return accuracies[k] >= best_accuracy - 0.01; };
+  double best_score = -1;
+  for (std::size_t k = 0; k < setups.size(); ++k)
+    if (eligible(k)) best_score = std::max(best_score, scores[k]);
   std::size_t pick = 0;
-  while (scores[pick] < best_score - 0.01) ++pick;
+  while (!eligible(pick) || scores[pick] < best_score - 0.01) ++pick;
+  if (opt.setup > 0) pick = static_cast<std::size_t>(opt.setup - 1);
   const Setup* chosen = &setups[pick];
   const double chosen_smoothness = scores[pick];
-  std::printf("attacking the most metasmooth setup: %s\n", chosen->name);
+  std::printf("attacking %s setup: %s\n", opt.setup > 0 ? "the --setup" : "the most metasmooth", chosen->name);
 
   MnistRun run(make_model<Model>(*chosen, image, opt.quick), splits->train, splits->validation);
   run.shards = opt.shards, run.processes = &processes;
   run.batch_size = chosen->batch;
   run.poisoned = poisoned;
-  MnistMeta meta = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
+  MnistMeta meta = run.meta(rates);
   const Tensor<T> original = meta.poisoned_inputs;
 
   // Metagradient ascent: signed steps on the pixels, projected back into [0, 1].
@@ -138,6 +192,7 @@ int attack(const Options& opt, const Processes& processes, const Splits* splits,
   }
   attack_csv << opt.meta_steps << ',' << run_objective(run, meta, opt.steps) << '\n';
   const double mean_change = (meta.poisoned_inputs.array() - original.array()).abs().mean();
+  write_images(opt.out / "images.txt", original, meta.poisoned_inputs, image);
 
   // Retrain from scratch with another initialization, on clean data, the poisoned data and the two baselines.
   MnistRun retrain = run;
@@ -147,7 +202,7 @@ int attack(const Options& opt, const Processes& processes, const Splits* splits,
     r.train = &train;
     return evaluate(r.model, r.trained(m, opt.steps), splits->test).accuracy;
   };
-  const MnistMeta clean = run.meta(std::vector<T>(static_cast<std::size_t>(opt.steps), rate));
+  const MnistMeta clean = run.meta(rates);
   MnistMeta noise = clean;
   noise.poisoned_inputs = Tensor<T>::random_uniform(original.shape(), 31, 0, 1);
   Dataset<T> flipped_labels = splits->train;

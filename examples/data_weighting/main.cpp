@@ -6,7 +6,11 @@
 // the learned weights, and on the truly clean subset. Writes weights.csv, mgd.csv, metasmoothness.csv into --out and
 // ends with one JSON line.
 //
-//   data_weighting [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--train N] [--shards S] [--quick]
+//   data_weighting [--model mlp|lenet5] [--data DIR] [--cifar10 DIR] [--out DIR] [--steps N] [--meta-steps N]
+//                  [--train N] [--shards S] [--quick]
+//
+// --model lenet5 weighs the examples of LeNet-5 on the images instead of an MLP on their pixels; --cifar10 DIR takes
+// the images from CIFAR-10's binary batches instead of MNIST-10k.
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -18,6 +22,8 @@ namespace {
 
 struct Options : ExampleOptions {
   std::int64_t train = 2000;
+  std::string model = "mlp";
+  fs::path cifar10;
   Options() { out = "data_weighting-results", steps = 300, meta_steps = 30; }
 };
 
@@ -46,6 +52,9 @@ Tensor<T> normalized(Tensor<T> w) {
   return w;
 }
 
+template <class Model>
+int weigh(const Options& opt, const Processes& processes, Splits splits, const Model& model);
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -54,27 +63,44 @@ int main(int argc, char** argv) try {
   Options opt;
   auto flags = opt.flags();
   flags.push_back({"--train", &opt.train});
+  flags.push_back({"--model", &opt.model});
+  flags.push_back({"--cifar10", &opt.cifar10});
   parse_flags("data_weighting", argc, argv, flags);
   share_work("data_weighting", processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 10) throw value_error("data_weighting: steps, meta-steps and train must be positive");
-  auto splits = load_splits("data_weighting", opt.data, opt.train, opt.quick ? 200 : 1000);
+  if (opt.model != "mlp" && opt.model != "lenet5")
+    throw value_error("data_weighting: --model " + opt.model + " (mlp or lenet5 expected)");
+  auto splits = load_image_splits("data_weighting", opt.data, opt.cifar10, opt.train, opt.quick ? 200 : 1000);
   if (!splits) return 0;
+  const Shape image = splits->train.inputs.shape().reduced(0, false);
+  if (opt.model == "lenet5")
+    return weigh(opt, processes, std::move(*splits), LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10});
+  return weigh(opt, processes, {as_rows(splits->train), as_rows(splits->validation), as_rows(splits->test)},
+               Mlp<T>{{image.size(), opt.quick ? 16 : 64, 10}, Activation::tanh});
+} catch (const metagrad::error& e) {
+  std::fprintf(stderr, "data_weighting: %s\n", e.what());
+  return 1;
+}
+
+namespace {
+
+template <class Model>
+int weigh(const Options& opt, const Processes& processes, Splits splits, const Model& model) {
   fs::create_directories(opt.out);
 
   // Flip 30% of the training labels, each to a different class drawn at random.
   const double flipped_fraction = 0.3;
-  const index_t n = splits->train.size();
+  const index_t n = splits.train.size();
   std::vector<bool> flipped(static_cast<std::size_t>(n), false);
   IndexVector order = BatchOrder(n, n, 77).permutation(0);
   SplitMix64 rng(78);
   for (index_t k = 0; k < static_cast<index_t>(flipped_fraction * static_cast<double>(n)); ++k) {
     const auto i = static_cast<std::size_t>(order[static_cast<std::size_t>(k)]);
     flipped[i] = true;
-    splits->train.labels[i] = (splits->train.labels[i] + 1 + static_cast<index_t>(rng.next() % 9)) % 10;
+    splits.train.labels[i] = (splits.train.labels[i] + 1 + static_cast<index_t>(rng.next() % 9)) % 10;
   }
-  const Mlp<T> model{{784, opt.quick ? 16 : 64, 10}, Activation::tanh};
-  MnistRun run(model, splits->train, splits->validation);
+  MnistRun run(model, splits.train, splits.validation);
   run.shards = opt.shards, run.processes = &processes;
   run.batch_size = 100;
   const T rate = 0.05;
@@ -136,7 +162,7 @@ int main(int argc, char** argv) try {
   const auto test_accuracy = [&](const Tensor<T>& weights) {
     MnistMeta m = meta;
     m.data_weights = normalized(weights);
-    return evaluate(model, retrain.trained(m, opt.steps), splits->test).accuracy;
+    return evaluate(model, retrain.trained(m, opt.steps), splits.test).accuracy;
   };
   Tensor<T> clean_only = Tensor<T>::ones({n});
   for (index_t i = 0; i < n; ++i)
@@ -148,11 +174,11 @@ int main(int argc, char** argv) try {
   json.add("flipped_fraction", flipped_fraction).add("auc", auc).add("test_accuracy_all", accuracy_all)
       .add("test_accuracy_weighted", accuracy_weighted).add("test_accuracy_clean_only", accuracy_clean)
       .add("mean_weight_flipped", mean_flipped).add("mean_weight_clean", mean_clean).add_integer("metagradient_steps", opt.meta_steps)
-      .add_integer("steps", opt.steps).add_integer("training_examples", n).add("metasmoothness", chosen_smoothness);
+      .add_integer("steps", opt.steps).add_integer("training_examples", n).add("metasmoothness", chosen_smoothness)
+      .add_string("model", opt.model).add_string("data", opt.cifar10.empty() ? "mnist-10k" : "cifar-10");
   std::printf("%s\n", json.str().c_str());
   check_figure(opt.quick, auc > 0.5, "the learned weights must rank the flipped labels above chance (ROC AUC > 0.5)");
   return 0;
-} catch (const metagrad::error& e) {
-  std::fprintf(stderr, "data_weighting: %s\n", e.what());
-  return 1;
 }
+
+}  // namespace

@@ -1,5 +1,5 @@
-// lr_schedule: three ways to tune the learning rate of the same training run — an MLP trained on MNIST-10k by SGD
-// with heavy-ball momentum for --steps steps — and what each costs:
+// lr_schedule: three ways to tune the learning rate of the same training run — an MLP (or LeNet-5, --model lenet5)
+// trained on MNIST-10k by SGD with heavy-ball momentum for --steps steps — and what each costs:
 //   1. a grid over constant, cosine and one-cycle schedules (52 configurations),
 //   2. hypergradient descent online (SGD-HD on the same momentum rule, and Adam-HD),
 //   3. metagradient descent (MGD): Adam on the per-step log learning rates, from a flat start, each step following
@@ -7,7 +7,8 @@
 // Every schedule is judged by the validation loss after training; the test accuracy of each winner is reported.
 // Writes grid.csv, hd.csv, mgd.csv, schedules.csv and metasmoothness.csv into --out and ends with one JSON line.
 //
-//   lr_schedule [--data DIR] [--out DIR] [--steps N] [--meta-steps N] [--hidden H] [--shards S] [--quick] [--demo]
+//   lr_schedule [--model mlp|lenet5] [--data DIR] [--cifar10 DIR] [--out DIR] [--steps N] [--meta-steps N] [--hidden H]
+//               [--shards S] [--quick] [--demo]
 //
 // --demo runs only the metagradient descent (25 steps) and prints what it learned: scripts/demo's flagship run.
 // Each batch's gradient is the fixed sum over --shards virtual shards (default 4; 0: one tape), computed on metagrad's
@@ -24,7 +25,9 @@ using namespace example;
 namespace {
 
 struct Options : ExampleOptions {
-  std::int64_t hidden = 64;
+  std::int64_t hidden = 64;  // the MLP's hidden units
+  std::string model = "mlp";
+  fs::path cifar10;  // CIFAR-10's binary batches in place of MNIST-10k
   bool demo = false;  // metagradient descent alone, fewer steps: the one-minute flagship run of scripts/demo
   Options() { out = "lr_schedule-results", steps = 500, meta_steps = 50, shards = 4; }
 };
@@ -59,14 +62,15 @@ std::vector<Schedule> grid(std::int64_t steps, const std::vector<T>& peaks) {
 }
 
 /// Validation loss, with a diverged run (NaN) counted as infinitely bad.
-T validation_loss(const Mlp<T>& model, const ParamList<Tensor<T>>& params, const Dataset<T>& validation) {
+template <class Model>
+T validation_loss(const Model& model, const ParamList<Tensor<T>>& params, const Dataset<T>& validation) {
   const T loss = evaluate(model, params, validation).loss;
   return std::isfinite(loss) ? loss : std::numeric_limits<T>::infinity();
 }
 
 /// An online run of a hypergradient optimizer on the same batches: the learning rates it chose and its parameters.
-template <class Opt>
-std::pair<std::vector<T>, ParamList<Tensor<T>>> hypergradient_run(const MnistRun<>& run, const Opt& optimizer, std::int64_t steps) {
+template <class Model, class Opt>
+std::pair<std::vector<T>, ParamList<Tensor<T>>> hypergradient_run(const MnistRun<Model>& run, const Opt& optimizer, std::int64_t steps) {
   ParamList<Tensor<T>> params = run.model.init(run.init_seed);
   auto state = optimizer.init(params);
   const BatchOrder order(run.train->size(), run.batch_size, run.order_seed);
@@ -80,6 +84,9 @@ std::pair<std::vector<T>, ParamList<Tensor<T>>> hypergradient_run(const MnistRun
   return {rates, params};
 }
 
+template <class Model>
+int tune(const Options& opt, const Processes& processes, const Splits& splits, const Model& model);
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -87,17 +94,31 @@ int main(int argc, char** argv) try {
   const Processes processes(argc, argv);
   Options opt;
   auto flags = opt.flags();
-  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}});
+  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}, {"--model", &opt.model}, {"--cifar10", &opt.cifar10}});
   parse_flags("lr_schedule", argc, argv, flags);
   share_work("lr_schedule", processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 3, opt.hidden = 16;
   if (opt.demo) opt.meta_steps = 25;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1) throw value_error("lr_schedule: steps, meta-steps and hidden must be positive");
-  const auto splits = load_splits("lr_schedule", opt.data, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
+  if (opt.model != "mlp" && opt.model != "lenet5") throw value_error("lr_schedule: --model " + opt.model + " (mlp or lenet5 expected)");
+  const auto splits = load_image_splits("lr_schedule", opt.data, opt.cifar10, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
   if (!splits) return 0;
+  const Shape image = splits->train.inputs.shape().reduced(0, false);
+  if (opt.model == "lenet5")
+    return tune(opt, processes, *splits, LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10});
+  return tune(opt, processes, {as_rows(splits->train), as_rows(splits->validation), as_rows(splits->test)},
+              Mlp<T>{{image.size(), opt.hidden, 10}, Activation::tanh});
+} catch (const metagrad::error& e) {
+  std::fprintf(stderr, "lr_schedule: %s\n", e.what());
+  return 1;
+}
+
+namespace {
+
+template <class Model>
+int tune(const Options& opt, const Processes& processes, const Splits& splits, const Model& model) {
   fs::create_directories(opt.out);
-  const Mlp<T> model{{784, opt.hidden, 10}, Activation::tanh};
-  MnistRun run(model, splits->train, splits->validation);
+  MnistRun run(model, splits.train, splits.validation);
   run.shards = opt.shards, run.processes = &processes;
   const std::int64_t T_steps = opt.steps;
 
@@ -131,7 +152,7 @@ int main(int argc, char** argv) try {
   std::vector<Evaluation> outcomes(schedules.size());  // the configurations on metagrad's threads (one at a time under MPI)
   for_each_run(run, static_cast<std::int64_t>(schedules.size()), [&](std::int64_t i) {
     const auto params = run.trained(run.meta(schedules[static_cast<std::size_t>(i)].rates), T_steps);
-    outcomes[static_cast<std::size_t>(i)] = {validation_loss(model, params, splits->validation), evaluate(model, params, splits->test).accuracy};
+    outcomes[static_cast<std::size_t>(i)] = {validation_loss(model, params, splits.validation), evaluate(model, params, splits.test).accuracy};
   });
   for (std::size_t i = 0; i < schedules.size(); ++i) {
     const Schedule& s = schedules[i];
@@ -150,8 +171,8 @@ int main(int argc, char** argv) try {
   std::vector<T> hd_rates;
   auto hd = [&](const char* name, const auto& optimizer) {
     const auto [rates, params] = hypergradient_run(run, optimizer, T_steps);
-    const T val = validation_loss(model, params, splits->validation);
-    const T accuracy = evaluate(model, params, splits->test).accuracy;
+    const T val = validation_loss(model, params, splits.validation);
+    const T accuracy = evaluate(model, params, splits.test).accuracy;
     hd_csv << name << ',' << val << ',' << accuracy << ',' << rates.back() << '\n';
     std::printf("%s: validation loss %.4f, test accuracy %.4f, final learning rate %.3g\n", name, val, accuracy, rates.back());
     if (val < hd_best) hd_best = val, hd_rates = rates;
@@ -186,8 +207,8 @@ int main(int argc, char** argv) try {
   }
   meta.log_learning_rates = u[0];
   const auto mgd_params = run.trained(meta, T_steps);
-  const T mgd_val = validation_loss(model, mgd_params, splits->validation);
-  const T mgd_accuracy = evaluate(model, mgd_params, splits->test).accuracy;
+  const T mgd_val = validation_loss(model, mgd_params, splits.validation);
+  const T mgd_accuracy = evaluate(model, mgd_params, splits.test).accuracy;
   mgd_csv << opt.meta_steps << ',' << mgd_val << '\n';
   std::printf("MGD: validation loss %.4f (flat schedule: %.4f), test accuracy %.4f\n", mgd_val, mgd_start, mgd_accuracy);
 
@@ -218,11 +239,11 @@ int main(int argc, char** argv) try {
       .add("hd_val_loss", hd_best).add_integer("metagradient_steps", opt.meta_steps)
       .add_integer("grid_training_steps", static_cast<std::int64_t>(schedules.size()) * T_steps).add_integer("hd_training_steps", 2 * T_steps)
       .add_integer("mgd_replayed_steps", replayed).add_integer("mgd_reversed_steps", reversed).add("flat_start_learning_rate", flat)
-      .add("metasmoothness", chosen_smoothness).add_integer("steps", T_steps);
+      .add("metasmoothness", chosen_smoothness).add_integer("steps", T_steps).add_string("model", opt.model)
+      .add_string("data", opt.cifar10.empty() ? "mnist-10k" : "cifar-10");
   std::printf("%s\n", json.str().c_str());
   check_figure(opt.quick, mgd_val < mgd_start, "metagradient descent must lower the validation loss of the flat schedule");
   return 0;
-} catch (const metagrad::error& e) {
-  std::fprintf(stderr, "lr_schedule: %s\n", e.what());
-  return 1;
 }
+
+}  // namespace

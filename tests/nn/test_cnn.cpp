@@ -271,7 +271,7 @@ TEST_CASE("dropout: the mask is a pure function of (seed, step, layer), keeps ab
 
 TEST_SUITE("convolutional networks") {
 
-TEST_CASE("LeNet-5: PyTorch's shapes and initialization, logits on either carrier, derivatives, errors") {
+TEST_CASE("LeNet-5: PyTorch's shapes and initialization, logits on either carrier, max or average pooling, derivatives, errors") {
   const LeNet5<double> model{.channels = 1, .image_size = 12, .classes = 3, .activation = Activation::tanh};
   const std::vector<TD> params = model.init(1);
   REQUIRE(params.size() == 10);
@@ -290,9 +290,22 @@ TEST_CASE("LeNet-5: PyTorch's shapes and initialization, logits on either carrie
   const TD plain = model.logits(params, x);
   CHECK(plain.shape() == Shape{2, 3});
   CHECK(model.logits(p, x).value() == plain);
-  const auto loss = [&](const Vars& v) { return model.logits(v, x); };
-  CHECK(check_gradient(loss, params));
-  CHECK(check_hvp(loss, params));
+  // With max pooling and with average pooling (the original LeNet-5's): every coordinate of the convolutions' gradient
+  // (the dense layers, checked with Mlp, held constant: their 12,000 coordinates would cost 24,000 forward passes),
+  // and the Hessian-vector product over all parameters.
+  const LeNet5<double> averaging{.channels = 1, .image_size = 12, .classes = 3, .activation = Activation::tanh,
+                                  .pooling = Pooling::average};
+  CHECK((averaging.logits(params, x) - plain).array().abs().maxCoeff() > 1e-3);
+  const std::vector<TD> convolutions(params.begin(), params.begin() + 4);
+  for (const LeNet5<double>* m : {&model, &averaging}) {
+    const auto conv_loss = [&](const Vars& v) {
+      Vars all = v;
+      for (std::size_t k = 4; k < params.size(); ++k) all.push_back(v[0].tape().constant(params[k]));
+      return m->logits(all, x);
+    };
+    CHECK(check_gradient(conv_loss, convolutions));
+    CHECK(check_hvp([&](const Vars& v) { return m->logits(v, x); }, params));
+  }
 
   CHECK_THROWS_WITH_AS(model.logits(params, randn({2, 1, 28, 28}, 901)),
                        doctest::Contains("input of shape [2, 1, 28, 28], expected [batch, 1, 12, 12]"), const shape_error&);

@@ -1,6 +1,6 @@
 #pragma once
 // LeNet-5 as a pure function of its parameters, on either carrier (as Mlp): two 5×5 convolutions, each followed by
-// the activation and 2×2 max pooling, then three dense layers.
+// the activation and 2×2 pooling (max, or average as in the original LeNet-5), then three dense layers.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,8 +12,14 @@
 
 namespace metagrad {
 
-/// LeNet-5 for square images [batch, channels, size, size]: conv 5×5 (padding 2) → 6 channels, activation, max pool
-/// 2×2; conv 5×5 → 16 channels, activation, max pool 2×2; dense 120, activation; dense 84, activation; dense classes.
+/// How a network's feature maps are subsampled: the window's maximum, or its mean (smooth in its inputs).
+enum class Pooling {
+  max,      ///< max_pool2d
+  average,  ///< avg_pool2d
+};
+
+/// LeNet-5 for square images [batch, channels, size, size]: conv 5×5 (padding 2) → 6 channels, activation, pool 2×2;
+/// conv 5×5 → 16 channels, activation, pool 2×2; dense 120, activation; dense 84, activation; dense classes.
 template <class T = double>
 struct LeNet5 {
   index_t channels = 1;     ///< Input channels: 1 for MNIST, 3 for CIFAR-10.
@@ -21,6 +27,7 @@ struct LeNet5 {
   index_t classes = 10;     ///< Outputs.
   Activation activation = Activation::relu;  ///< The nonlinearity after every layer but the last.
   T output_scale = 1;       ///< The logits are multiplied by this (the REPLAY paper's logit scale).
+  Pooling pooling = Pooling::max;  ///< The 2×2 subsampling after each convolution.
 
   /// Extent of the feature maps entering the dense layers: 16 × features_side².
   index_t features_side() const { return (image_size / 2 - 4) / 2; }
@@ -52,8 +59,9 @@ struct LeNet5 {
   template <class P, class X>
   auto logits(const std::vector<P>& params, const X& x) const {
     check(params, x.shape());
-    auto h = max_pool2d(activate(activation, conv2d_layer(x, params[0], params[1], {.padding = {2, 2}})));
-    h = max_pool2d(activate(activation, conv2d_layer(h, params[2], params[3])));
+    const auto pool = [&](const auto& a) { return pooling == Pooling::max ? max_pool2d(a) : avg_pool2d(a); };
+    auto h = pool(activate(activation, conv2d_layer(x, params[0], params[1], {.padding = {2, 2}})));
+    h = pool(activate(activation, conv2d_layer(h, params[2], params[3])));
     auto d = activate(activation, linear(flatten(h), params[4], params[5]));
     d = activate(activation, linear(d, params[6], params[7]));
     d = linear(d, params[8], params[9]);
