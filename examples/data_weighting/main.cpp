@@ -74,8 +74,10 @@ int main(int argc, char** argv) try {
   auto splits = load_image_splits("data_weighting", opt.data, opt.cifar10, opt.train, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);
-  if (opt.model == "lenet5")
-    return weigh(opt, processes, std::move(*splits), LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10});
+  if (opt.model == "lenet5")  // tanh and average pooling: the metasmooth LeNet-5 (see data_poisoning's table)
+    return weigh(opt, processes, std::move(*splits),
+                 LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10, .activation = Activation::tanh,
+                           .pooling = Pooling::average});
   return weigh(opt, processes, {as_rows(splits->train), as_rows(splits->validation), as_rows(splits->test)},
                Mlp<T>{{image.size(), opt.quick ? 16 : 64, 10}, Activation::tanh});
 } catch (const metagrad::error& e) {
