@@ -169,7 +169,8 @@ int attack(const Options& opt, const Processes& processes, const Splits* splits,
   if (opt.setup > 0) pick = static_cast<std::size_t>(opt.setup - 1);
   const Setup* chosen = &setups[pick];
   const double chosen_smoothness = scores[pick];
-  std::printf("attacking %s setup: %s\n", opt.setup > 0 ? "the --setup" : "the most metasmooth", chosen->name);
+  std::printf("attacking %s: %s\n", opt.setup > 0 ? ("setup " + std::to_string(opt.setup) + " (--setup)").c_str() : "the most metasmooth setup",
+              chosen->name);
 
   MnistRun run(make_model<Model>(*chosen, image, opt.quick), splits->train, splits->validation);
   run.shards = opt.shards, run.processes = &processes;

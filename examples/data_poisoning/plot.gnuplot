@@ -25,7 +25,7 @@ unset multiplot
 set datafile separator whitespace
 set terminal pngcairo size 1400,380 font ",10"
 set output sprintf('%s/%s_images.png', figures, name)
-set title sprintf('Training images of %s before (top) and after (bottom) the attack', model)
+set title sprintf('The first eight poisoned training images, attacking %s: originals above, after the attack below', model)
 set palette gray
 unset colorbox
 unset xtics

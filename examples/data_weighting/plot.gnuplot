@@ -1,10 +1,13 @@
 # Figures from the example's CSV files:  gnuplot -e "results='results'; figures='figures'" plot.gnuplot
+# For LeNet-5's run:  gnuplot -e "results='results-lenet5'; figures='figures'; name='data_weighting_lenet5'; model='LeNet-5'" plot.gnuplot
 if (!exists("results")) results = 'results'
 if (!exists("figures")) figures = 'figures'
+if (!exists("name")) name = 'data_weighting'
+if (!exists("model")) model = 'an MLP'
 set datafile separator ','
 set terminal pngcairo size 1400,450 font ",10"
-set output sprintf('%s/data_weighting.png', figures)
-set multiplot layout 1,2 title 'Learning per-example weights by metagradient descent (30% of the training labels flipped)'
+set output sprintf('%s/%s.png', figures, name)
+set multiplot layout 1,2 title sprintf('Learning per-example weights of %s by metagradient descent (30%% of the training labels flipped)', model)
 set style fill transparent solid 0.5
 set xlabel 'learned weight'
 set ylabel 'examples'

@@ -104,8 +104,10 @@ int main(int argc, char** argv) try {
   const auto splits = load_image_splits("lr_schedule", opt.data, opt.cifar10, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);
-  if (opt.model == "lenet5")
-    return tune(opt, processes, *splits, LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10});
+  if (opt.model == "lenet5")  // tanh and average pooling: the metasmooth LeNet-5 (see data_poisoning's table)
+    return tune(opt, processes, *splits,
+                LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10, .activation = Activation::tanh,
+                          .pooling = Pooling::average});
   return tune(opt, processes, {as_rows(splits->train), as_rows(splits->validation), as_rows(splits->test)},
               Mlp<T>{{image.size(), opt.hidden, 10}, Activation::tanh});
 } catch (const metagrad::error& e) {
