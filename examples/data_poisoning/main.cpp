@@ -179,11 +179,14 @@ int attack(const Options& opt, const Processes& processes, const Splits* splits,
   MnistMeta meta = run.meta(rates);
   const Tensor<T> original = meta.poisoned_inputs;
 
-  // Metagradient ascent: signed steps on the pixels, projected back into [0, 1].
+  // Metagradient ascent: signed steps on the pixels, projected back into [0, 1]. Step k differentiates the training
+  // run from initialization seed 1 + k, so that the poison works against training, not against one initialization
+  // (the retraining below starts from seed 202, which the attack never sees).
   auto attack_csv = open_csv(opt.out / "attack.csv", "meta_step,val_loss");
   const Revolve policy{32};
   const T pixel_step = 0.1;
   for (int k = 0; k < opt.meta_steps; ++k) {
+    run.init_seed = 1 + static_cast<std::uint64_t>(k);
     const auto result = metagradient(run, meta, opt.steps, policy, {}, ProgressBar("metagradient " + std::to_string(k + 1)));
     attack_csv << k << ',' << result.objective << '\n';
     std::printf("attack step %2d: validation loss %.4f\n", k, result.objective);
@@ -191,6 +194,7 @@ int attack(const Options& opt, const Processes& processes, const Splits* splits,
     auto x = meta.poisoned_inputs.array();
     x = (x + pixel_step * result.gradient.poisoned_inputs.array().sign()).max(0.0).min(1.0);
   }
+  run.init_seed = 1 + static_cast<std::uint64_t>(opt.meta_steps);
   attack_csv << opt.meta_steps << ',' << run_objective(run, meta, opt.steps) << '\n';
   const double mean_change = (meta.poisoned_inputs.array() - original.array()).abs().mean();
   write_images(opt.out / "images.txt", original, meta.poisoned_inputs, image);
