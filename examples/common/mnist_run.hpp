@@ -328,6 +328,17 @@ inline Dataset<T> as_images(Dataset<T> data) {
   return data;
 }
 
+/// The --model flag's values: "mlp" or "lenet5"; anything else is a value_error naming the example.
+inline void check_model_flag(const char* example, const std::string& model) {
+  if (model != "mlp" && model != "lenet5") throw value_error(std::string(example) + ": --model " + model + " (mlp or lenet5 expected)");
+}
+
+/// LeNet-5 for images [channels, size, size] with tanh and average pooling: the setup data_poisoning's table finds
+/// metasmooth (0.998 along the poisoned pixels, where ReLU or max pooling score below 0.21).
+inline LeNet5<T> smooth_lenet5(const Shape& image) {
+  return {.channels = image[0], .image_size = image[1], .classes = 10, .activation = Activation::tanh, .pooling = Pooling::average};
+}
+
 /// The dataset with each image [C, H, W] as a row of C·H·W pixels, for an MLP.
 inline Dataset<T> as_rows(Dataset<T> data) {
   data.inputs = flatten(std::move(data.inputs));

@@ -96,8 +96,7 @@ int main(int argc, char** argv) try {
   flags.push_back({"--setup", &opt.setup});
   parse_flags("data_poisoning", argc, argv, flags);
   share_work("data_poisoning", processes, opt);
-  if (opt.model != "mlp" && opt.model != "lenet5")
-    throw value_error("data_poisoning: --model " + opt.model + " (mlp or lenet5 expected)");
+  check_model_flag("data_poisoning", opt.model);
   const bool cnn = opt.model == "lenet5";
   if (opt.steps == 0) opt.steps = cnn ? 1200 : 400;
   if (opt.train == 0) opt.train = cnn ? 7000 : 4000;

@@ -69,15 +69,12 @@ int main(int argc, char** argv) try {
   share_work("data_weighting", processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 10) throw value_error("data_weighting: steps, meta-steps and train must be positive");
-  if (opt.model != "mlp" && opt.model != "lenet5")
-    throw value_error("data_weighting: --model " + opt.model + " (mlp or lenet5 expected)");
+  check_model_flag("data_weighting", opt.model);
   auto splits = load_image_splits("data_weighting", opt.data, opt.cifar10, opt.train, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);
-  if (opt.model == "lenet5")  // tanh and average pooling: the metasmooth LeNet-5 (see data_poisoning's table)
-    return weigh(opt, processes, std::move(*splits),
-                 LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10, .activation = Activation::tanh,
-                           .pooling = Pooling::average});
+  if (opt.model == "lenet5")
+    return weigh(opt, processes, std::move(*splits), smooth_lenet5(image));
   return weigh(opt, processes, {as_rows(splits->train), as_rows(splits->validation), as_rows(splits->test)},
                Mlp<T>{{image.size(), opt.quick ? 16 : 64, 10}, Activation::tanh});
 } catch (const metagrad::error& e) {

@@ -100,14 +100,12 @@ int main(int argc, char** argv) try {
   if (opt.quick) opt.steps = 40, opt.meta_steps = 3, opt.hidden = 16;
   if (opt.demo) opt.meta_steps = 25;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1) throw value_error("lr_schedule: steps, meta-steps and hidden must be positive");
-  if (opt.model != "mlp" && opt.model != "lenet5") throw value_error("lr_schedule: --model " + opt.model + " (mlp or lenet5 expected)");
+  check_model_flag("lr_schedule", opt.model);
   const auto splits = load_image_splits("lr_schedule", opt.data, opt.cifar10, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);
-  if (opt.model == "lenet5")  // tanh and average pooling: the metasmooth LeNet-5 (see data_poisoning's table)
-    return tune(opt, processes, *splits,
-                LeNet5<T>{.channels = image[0], .image_size = image[1], .classes = 10, .activation = Activation::tanh,
-                          .pooling = Pooling::average});
+  if (opt.model == "lenet5")
+    return tune(opt, processes, *splits, smooth_lenet5(image));
   return tune(opt, processes, {as_rows(splits->train), as_rows(splits->validation), as_rows(splits->test)},
               Mlp<T>{{image.size(), opt.hidden, 10}, Activation::tanh});
 } catch (const metagrad::error& e) {
