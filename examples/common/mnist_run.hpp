@@ -334,7 +334,7 @@ inline void check_model_flag(const char* example, const std::string& model) {
 }
 
 /// LeNet-5 for images [channels, size, size] with tanh and average pooling: the setup data_poisoning's table finds
-/// metasmooth (0.998 along the poisoned pixels, where ReLU or max pooling score below 0.21).
+/// metasmooth (0.998 along the poisoned pixels, where ReLU or max pooling score below 0.08).
 inline LeNet5<T> smooth_lenet5(const Shape& image) {
   return {.channels = image[0], .image_size = image[1], .classes = 10, .activation = Activation::tanh, .pooling = Pooling::average};
 }
