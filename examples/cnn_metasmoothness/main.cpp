@@ -43,9 +43,9 @@ int main(int argc, char** argv) try {
   flags.push_back({"--train", &opt.train});
   flags.push_back({"--cifar10", &opt.cifar10});
   flags.push_back({"--rate", &opt.rate});
-  parse_flags("cnn_metasmoothness", argc, argv, flags);
+  parse_flags(argc, argv, flags);
   if (opt.quick) opt.steps = 6, opt.train = 256;
-  if (opt.steps < 1 || opt.train < 64) throw value_error("cnn_metasmoothness: --steps must be positive and --train at least 64");
+  if (opt.steps < 1 || opt.train < 64) throw value_error("--steps must be positive and --train at least 64");
   const index_t validation = opt.quick ? 100 : 500;  // only split off: the score and the accuracy need no validation set
   const auto splits = load_image_splits("cnn_metasmoothness", opt.data, opt.cifar10, opt.train, validation);
   if (!splits) return 0;

@@ -10,18 +10,18 @@
 
 namespace example {
 
-/// Whether MNIST-10k is under `data`; under CI its absence is a data_error naming where `example` looked.
-inline bool mnist_found(const char* example, const std::filesystem::path& data) {
+/// Whether MNIST-10k is under `data`; under CI its absence is a data_error naming where it looked.
+inline bool mnist_found(const std::filesystem::path& data) {
   const std::filesystem::path mnist = data / "mnist-10k";
   if (!data.empty() && std::filesystem::exists(mnist / "train-images-idx3-ubyte")) return true;
   if (std::getenv("CI"))
-    throw metagrad::data_error(std::string(example) + ": no MNIST at '" + mnist.string() + "', and under CI a missing dataset is a failure");
+    throw metagrad::data_error("no MNIST at '" + mnist.string() + "', and under CI a missing dataset is a failure");
   return false;
 }
 
 /// True when MNIST-10k is under `data`. Without it, outside CI: prints that `example` is skipped (and its JSON line).
 inline bool mnist_present(const char* example, const std::filesystem::path& data) {
-  if (mnist_found(example, data)) return true;
+  if (mnist_found(data)) return true;
   const std::filesystem::path mnist = data / "mnist-10k";
   std::printf("%s: skipped, no MNIST at '%s' (pass --data with the folder that holds mnist-10k/)\n", example, mnist.string().c_str());
   std::printf("{\"example\": \"%s\", \"skipped\": true}\n", example);

@@ -39,18 +39,18 @@ struct Flag {
 };
 
 /// Sets the flags' targets from argv; an unknown flag or a missing or malformed value is a value_error naming it.
-inline void parse_flags(const char* example, int argc, char** argv, const std::vector<Flag>& flags) {
+inline void parse_flags(int argc, char** argv, const std::vector<Flag>& flags) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const Flag* flag = nullptr;
     for (const auto& f : flags)
       if (f.name == arg) flag = &f;
-    if (!flag) throw value_error(std::string(example) + ": unknown option " + arg);
+    if (!flag) throw value_error("unknown option " + arg);
     if (std::holds_alternative<bool*>(flag->target)) {
       *std::get<bool*>(flag->target) = true;
       continue;
     }
-    if (i + 1 >= argc) throw value_error(std::string(example) + ": " + arg + " needs a value");
+    if (i + 1 >= argc) throw value_error(arg + " needs a value");
     const std::string value = argv[++i];
     try {
       std::visit([&](auto* target) {
@@ -61,7 +61,7 @@ inline void parse_flags(const char* example, int argc, char** argv, const std::v
         else if constexpr (std::is_same_v<V, fs::path> || std::is_same_v<V, std::string>) *target = value;
       }, flag->target);
     } catch (const std::logic_error&) {
-      throw value_error(std::string(example) + ": " + arg + " " + value + " is not a valid value");
+      throw value_error(arg + " " + value + " is not a valid value");
     }
   }
 }
@@ -125,10 +125,10 @@ class Processes {
 /// After the flags: a value_error unless every rank has a shard; on ranks other than 0 of an MPI job, silences stdout
 /// and moves the files into <out>/rank-r (the same bits as rank 0's, which `diff -r` confirms), so that the job prints
 /// and writes like one process.
-inline void share_work(const char* example, const Processes& processes, ExampleOptions& opt) {
-  if (opt.shards < 0) throw value_error(std::string(example) + ": --shards " + std::to_string(opt.shards) + " (0 or more expected)");
+inline void share_work(const Processes& processes, ExampleOptions& opt) {
+  if (opt.shards < 0) throw value_error("--shards " + std::to_string(opt.shards) + " (0 or more expected)");
   if (processes.size() > 1 && opt.shards < processes.size())
-    throw value_error(std::string(example) + ": " + std::to_string(opt.shards) + " shards for " + std::to_string(processes.size()) +
+    throw value_error(std::to_string(opt.shards) + " shards for " + std::to_string(processes.size()) +
                       " MPI ranks (at least one shard per rank: set --shards)");
   if (processes.rank() == 0) return;
   if (!std::freopen("/dev/null", "w", stdout)) throw io_error("cannot silence rank " + std::to_string(processes.rank()) + "'s output");
@@ -147,7 +147,7 @@ inline std::optional<Splits> load_splits(const char* example, const fs::path& da
   const fs::path mnist = data / "mnist-10k";
   const Dataset<T> all = load_mnist<T>(mnist, MnistSplit::train);
   if (train_size + validation_size > all.size())
-    throw value_error(std::string(example) + ": " + std::to_string(train_size) + " training and " + std::to_string(validation_size) +
+    throw value_error(std::to_string(train_size) + " training and " + std::to_string(validation_size) +
                       " validation digits requested, MNIST-10k's training file has " + std::to_string(all.size()));
   return Splits{all.slice(0, train_size), all.slice(train_size, validation_size), load_mnist<T>(mnist, MnistSplit::test)};
 }
@@ -328,9 +328,9 @@ inline Dataset<T> as_images(Dataset<T> data) {
   return data;
 }
 
-/// The --model flag's values: "mlp" or "lenet5"; anything else is a value_error naming the example.
-inline void check_model_flag(const char* example, const std::string& model) {
-  if (model != "mlp" && model != "lenet5") throw value_error(std::string(example) + ": --model " + model + " (mlp or lenet5 expected)");
+/// The --model flag's values: "mlp" or "lenet5"; anything else is a value_error naming the value.
+inline void check_model_flag(const std::string& model) {
+  if (model != "mlp" && model != "lenet5") throw value_error("--model " + model + " (mlp or lenet5 expected)");
 }
 
 /// LeNet-5 for images [channels, size, size] with tanh and average pooling: the setup data_poisoning's table finds
@@ -355,15 +355,15 @@ inline std::optional<Splits> load_image_splits(const char* example, const fs::pa
 
 /// CIFAR-10 from the folder of its binary batches: the first `train_size` images of data_batch_1.bin, data_batch_2.bin
 /// … for training, the next `validation_size` for validation, and test_batch.bin for testing; images [N, 3, 32, 32].
-inline Splits load_cifar10_splits(const char* example, const fs::path& folder, index_t train_size, index_t validation_size) {
+inline Splits load_cifar10_splits(const fs::path& folder, index_t train_size, index_t validation_size) {
   std::vector<fs::path> files;
   for (int k = 1; k <= 5 && static_cast<index_t>(files.size()) * 10000 < train_size + validation_size; ++k)
     if (fs::exists(folder / ("data_batch_" + std::to_string(k) + ".bin"))) files.push_back(folder / ("data_batch_" + std::to_string(k) + ".bin"));
   if (files.empty())
-    throw data_error(std::string(example) + ": no CIFAR-10 training batch (data_batch_1.bin …) in '" + folder.string() + "'");
+    throw data_error("no CIFAR-10 training batch (data_batch_1.bin …) in '" + folder.string() + "'");
   const Dataset<T> all = load_cifar10<T>(files);
   if (train_size + validation_size > all.size())
-    throw value_error(std::string(example) + ": " + std::to_string(train_size) + " training and " + std::to_string(validation_size) +
+    throw value_error(std::to_string(train_size) + " training and " + std::to_string(validation_size) +
                       " validation images requested, " + folder.string() + " has " + std::to_string(all.size()));
   return Splits{all.slice(0, train_size), all.slice(train_size, validation_size), load_cifar10<T>({folder / "test_batch.bin"})};
 }
@@ -372,7 +372,7 @@ inline Splits load_cifar10_splits(const char* example, const fs::path& folder, i
 /// (nothing when MNIST is missing outside CI, as load_splits).
 inline std::optional<Splits> load_image_splits(const char* example, const fs::path& data, const fs::path& cifar10,
                                                index_t train_size, index_t validation_size) {
-  if (!cifar10.empty()) return load_cifar10_splits(example, cifar10, train_size, validation_size);
+  if (!cifar10.empty()) return load_cifar10_splits(cifar10, train_size, validation_size);
   return load_image_splits(example, data, train_size, validation_size);
 }
 

@@ -94,15 +94,15 @@ int main(int argc, char** argv) try {
   flags.push_back({"--model", &opt.model});
   flags.push_back({"--cifar10", &opt.cifar10});
   flags.push_back({"--setup", &opt.setup});
-  parse_flags("data_poisoning", argc, argv, flags);
-  share_work("data_poisoning", processes, opt);
-  check_model_flag("data_poisoning", opt.model);
+  parse_flags(argc, argv, flags);
+  share_work(processes, opt);
+  check_model_flag(opt.model);
   const bool cnn = opt.model == "lenet5";
   if (opt.steps == 0) opt.steps = cnn ? 1200 : 400;
   if (opt.train == 0) opt.train = cnn ? 7000 : 4000;
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 40)
-    throw value_error("data_poisoning: steps and meta-steps must be positive, and train at least 40");
+    throw value_error("steps and meta-steps must be positive, and train at least 40");
   const index_t validation = opt.quick ? 200 : 1000;
   const auto splits = load_image_splits("data_poisoning", opt.data, opt.cifar10, opt.train, validation);
   if (!splits) return 0;
@@ -139,7 +139,7 @@ int attack(const Options& opt, const Processes& processes, const Splits* splits,
                                {"relu, average pool, logits x1", Activation::relu, 1.0, 128, Pooling::average},
                                {"tanh, average pool, logits x1", Activation::tanh, 1.0, 128, Pooling::average}};
   if (opt.setup < 0 || opt.setup > static_cast<int>(setups.size()))
-    throw value_error("data_poisoning: --setup " + std::to_string(opt.setup) + " (0 for the most metasmooth setup, or 1 to " +
+    throw value_error("--setup " + std::to_string(opt.setup) + " (0 for the most metasmooth setup, or 1 to " +
                       std::to_string(setups.size()) + ")");
   auto smoothness_csv = open_csv(opt.out / "metasmoothness.csv", "setup,score,validation_accuracy");
   std::vector<double> scores, accuracies;

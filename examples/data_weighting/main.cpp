@@ -65,11 +65,11 @@ int main(int argc, char** argv) try {
   flags.push_back({"--train", &opt.train});
   flags.push_back({"--model", &opt.model});
   flags.push_back({"--cifar10", &opt.cifar10});
-  parse_flags("data_weighting", argc, argv, flags);
-  share_work("data_weighting", processes, opt);
+  parse_flags(argc, argv, flags);
+  share_work(processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
-  if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 10) throw value_error("data_weighting: steps, meta-steps and train must be positive");
-  check_model_flag("data_weighting", opt.model);
+  if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 10) throw value_error("steps, meta-steps and train must be positive");
+  check_model_flag(opt.model);
   auto splits = load_image_splits("data_weighting", opt.data, opt.cifar10, opt.train, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);

@@ -45,7 +45,7 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw value_error("hypergradient: " + a + " needs a value");
+      if (i + 1 >= argc) throw value_error("" + a + " needs a value");
       return argv[++i];
     };
     if (a == "--data") o.data = value();
@@ -55,7 +55,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--hidden") o.hidden = std::stol(value());
     else if (a == "--sweep-cap") o.sweep_cap = std::stoi(value());
     else if (a == "--quick") o.quick = true;
-    else throw value_error("hypergradient: unknown option " + a);
+    else throw value_error("unknown option " + a);
   }
   if (o.quick) {
     o.epochs = 2;
@@ -64,7 +64,7 @@ Options parse(int argc, char** argv) {
     o.sweep_cap = 300;
   }
   if (o.epochs < 1 || o.mlp_epochs < 1 || o.hidden < 1 || o.sweep_cap < 1)
-    throw value_error("hypergradient: epochs, hidden width and sweep cap must be positive");
+    throw value_error("epochs, hidden width and sweep cap must be positive");
   return o;
 }
 
@@ -265,7 +265,7 @@ int main(int argc, char** argv) try {
   const auto final_val_loss = [&](const char* method) {
     for (const auto& r : results)
       if (r.model == std::string("logreg") && r.method == method) return r.final_val_loss;
-    throw value_error(std::string("hypergradient: no logreg run of ") + method);
+    throw value_error(std::string("no logreg run of ") + method);
   };
   example::check_figure(opt.quick, final_val_loss("sgd-hd") < final_val_loss("sgd"),
                         "SGD-HD must end below SGD at the same initial step size (logistic regression, validation loss)");

@@ -36,7 +36,7 @@ MnistMlpTask<U> mnist_task(const std::string& name, const Dataset<U>& data) {
   if (name == "mnist-40") task.model = Mlp<U>{{784, 40, 10}, Activation::sigmoid};
   else if (name == "mnist-2layer") task.model = Mlp<U>{{784, 20, 20, 10}, Activation::sigmoid};
   else if (name == "mnist-relu") task.model = Mlp<U>{{784, 20, 10}, Activation::relu};
-  else if (name != "mnist") throw value_error("learned_optimizer: unknown task " + name);
+  else if (name != "mnist") throw value_error("unknown task " + name);
   return task;
 }
 
@@ -247,7 +247,7 @@ int meta_train_and_save(const Task& task, const MetaTrainFlags& f, const fs::pat
               f.task.string().c_str(), sizeof(U) == 4 ? "float" : "double", f.minutes, static_cast<long long>(f.optimizee_steps), static_cast<long long>(f.unroll),
               f.meta_batch, f.meta_learning_rate);
   if (f.features != "paper" && f.features != "moments" && f.features != "moments-raw")
-    throw value_error("learned_optimizer: --features paper, moments or moments-raw");
+    throw value_error("--features paper, moments or moments-raw");
   auto initial = LstmOptimizer<Tensor<U>>::initial(20, 1, f.features == "moments" ? GradientPreprocessing::moments()
                                                         : f.features == "moments-raw" ? GradientPreprocessing::moments_and_raw_momenta()
                                                                                       : GradientPreprocessing::paper());
@@ -280,19 +280,19 @@ int run(int argc, char** argv) {
                              {"--features", &mt.features}, {"--zero-output", &mt.zero_output}, {"--nesterov-init", &mt.nesterov_init},
                              {"--select-on-last", &mt.evaluation_last_steps}, {"--weight-late-losses", &mt.weight_late_losses},
                              {"--precision", &mt.precision}, {"--evaluate-every", &mt.evaluate_every}});
-  parse_flags("learned_optimizer", argc, argv, flags);
+  parse_flags(argc, argv, flags);
   if (common.out.empty()) common.out = "results";
   fs::create_directories(common.out);
   const fs::path mnist_dir = common.data / "mnist-10k";
-  const bool have_mnist = mnist_found("learned_optimizer", common.data);
+  const bool have_mnist = mnist_found(common.data);
   const auto data = have_mnist ? std::optional(load_mnist<T>(mnist_dir, MnistSplit::train)) : std::nullopt;
 
   if (!mt.task.empty()) {
     if (mt.weights.empty()) mt.weights = common.out / (mt.task.string() + "_lstm.npz");
-    if (mt.precision != "float" && mt.precision != "double") throw value_error("learned_optimizer: --precision float or double");
+    if (mt.precision != "float" && mt.precision != "double") throw value_error("--precision float or double");
     const bool single = mt.precision == "float";
     if (mt.task == "quadratic") return single ? meta_train_and_save(QuadraticTask<float>{}, mt, common.out) : meta_train_and_save(Quadratic{}, mt, common.out);
-    if (!data) throw value_error("learned_optimizer: meta-training on " + mt.task.string() + " needs MNIST (--data)");
+    if (!data) throw value_error("meta-training on " + mt.task.string() + " needs MNIST (--data)");
     if (!single) return meta_train_and_save(mnist_task(mt.task.string(), *data), mt, common.out);
     const Dataset<float> digits = load_mnist<float>(mnist_dir, MnistSplit::train);
     return meta_train_and_save(mnist_task(mt.task.string(), digits), mt, common.out);
@@ -326,7 +326,7 @@ int run(int argc, char** argv) {
   const auto mean_of = [&](const std::string& task, const std::string& optimizer) {
     for (const auto& r : rows)
       if (r.task == task && r.optimizer == optimizer) return r.mean;
-    throw value_error("learned_optimizer: no " + optimizer + " row for " + task);
+    throw value_error("no " + optimizer + " row for " + task);
   };
   if (wanted("quadratic"))
     check_figure(common.quick, mean_of("quadratic", "lstm") < mean_of("quadratic", "sgd"),
@@ -340,7 +340,7 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "learned_optimizer: %s\n", e.what());
     return 1;
   }
 }

@@ -95,12 +95,12 @@ int main(int argc, char** argv) try {
   Options opt;
   auto flags = opt.flags();
   flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}, {"--model", &opt.model}, {"--cifar10", &opt.cifar10}});
-  parse_flags("lr_schedule", argc, argv, flags);
-  share_work("lr_schedule", processes, opt);
+  parse_flags(argc, argv, flags);
+  share_work(processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 3, opt.hidden = 16;
   if (opt.demo) opt.meta_steps = 25;
-  if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1) throw value_error("lr_schedule: steps, meta-steps and hidden must be positive");
-  check_model_flag("lr_schedule", opt.model);
+  if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1) throw value_error("steps, meta-steps and hidden must be positive");
+  check_model_flag(opt.model);
   const auto splits = load_image_splits("lr_schedule", opt.data, opt.cifar10, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);
