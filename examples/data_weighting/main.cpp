@@ -11,6 +11,10 @@
 //
 // --model lenet5 weighs the examples of LeNet-5 on the images instead of an MLP on their pixels; --cifar10 DIR takes
 // the images from CIFAR-10's binary batches instead of MNIST-10k.
+//
+// The runs are short (60 steps of batch 100 for the MLP, 120 for LeNet-5: 3 and 6 epochs) on purpose: a network
+// learns the clean examples before it memorizes the flipped ones, and the metagradient tells them apart only in that
+// early phase. Through 300 steps the AUC of the learned weights stays near 0.78, through 1,000 near 0.6.
 #include "../common/mnist_run.hpp"
 
 #include <algorithm>
@@ -24,7 +28,7 @@ struct Options : ExampleOptions {
   std::int64_t train = 2000;
   std::string model = "mlp";
   fs::path cifar10;
-  Options() { out = "data_weighting-results", steps = 300, meta_steps = 30; }
+  Options() { out = "data_weighting-results", meta_steps = 30; }  // steps 0: the model's default
 };
 
 /// The area under the ROC curve of `score` for telling `positive` examples from the others: the probability that a
@@ -67,9 +71,10 @@ int main(int argc, char** argv) try {
   flags.push_back({"--cifar10", &opt.cifar10});
   parse_flags(argc, argv, flags);
   share_work(processes, opt);
+  check_model_flag(opt.model);
+  if (opt.steps == 0) opt.steps = opt.model == "lenet5" ? 120 : 60;
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 10) throw value_error("steps, meta-steps and train must be positive");
-  check_model_flag(opt.model);
   auto splits = load_image_splits("data_weighting", opt.data, opt.cifar10, opt.train, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);
