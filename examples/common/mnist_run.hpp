@@ -328,10 +328,25 @@ inline Dataset<T> as_images(Dataset<T> data) {
   return data;
 }
 
-/// The --model flag's values: "mlp" or "lenet5"; anything else is a value_error naming the value.
-inline void check_model_flag(const std::string& model) {
-  if (model != "mlp" && model != "lenet5") throw value_error("--model " + model + " (mlp or lenet5 expected)");
-}
+/// The options of the examples that train either model on either dataset: ExampleOptions with --model and --cifar10.
+struct ModelOptions : ExampleOptions {
+  std::string model = "mlp";  // "mlp" or "lenet5"
+  fs::path cifar10;           // CIFAR-10's binary batches in place of MNIST-10k
+
+  std::vector<Flag> flags() {
+    auto all = ExampleOptions::flags();
+    all.insert(all.end(), {{"--model", &model}, {"--cifar10", &cifar10}});
+    return all;
+  }
+  /// A value_error unless --model is "mlp" or "lenet5".
+  void check_model() const {
+    if (model != "mlp" && model != "lenet5") throw value_error("--model " + model + " (mlp or lenet5 expected)");
+  }
+  /// The JSON line's "model" and "data" keys.
+  void describe(JsonLine& json) const {
+    json.add_string("model", model).add_string("data", cifar10.empty() ? "mnist-10k" : "cifar-10");
+  }
+};
 
 /// LeNet-5 for images [channels, size, size] with tanh and average pooling: the setup data_poisoning's table finds
 /// metasmooth (0.998 along the poisoned pixels, where ReLU or max pooling score below 0.08).

@@ -19,10 +19,8 @@ using namespace example;
 
 namespace {
 
-struct Options : ExampleOptions {
+struct Options : ModelOptions {
   std::int64_t train = 0;  // 0: the model's default
-  std::string model = "mlp";
-  fs::path cifar10;
   int setup = 0;  // 0: the most metasmooth setup; k: the k-th of metasmoothness.csv
   Options() { out = "data_poisoning-results", meta_steps = 30; }
 };
@@ -91,12 +89,10 @@ int main(int argc, char** argv) try {
   Options opt;
   auto flags = opt.flags();
   flags.push_back({"--train", &opt.train});
-  flags.push_back({"--model", &opt.model});
-  flags.push_back({"--cifar10", &opt.cifar10});
   flags.push_back({"--setup", &opt.setup});
   parse_flags(argc, argv, flags);
   share_work(processes, opt);
-  check_model_flag(opt.model);
+  opt.check_model();
   const bool cnn = opt.model == "lenet5";
   if (opt.steps == 0) opt.steps = cnn ? 1200 : 400;
   if (opt.train == 0) opt.train = cnn ? 7000 : 4000;
@@ -231,8 +227,8 @@ int attack(const Options& opt, const Processes& processes, const Splits* splits,
   json.add("poisoned_fraction", poisoned_fraction).add("clean_test_accuracy", clean_accuracy).add("poisoned_test_accuracy", poisoned_accuracy)
       .add("noise_baseline_test_accuracy", noise_accuracy).add("label_flip_baseline_test_accuracy", label_flip_accuracy)
       .add_integer("poisoned_images", poisoned).add("mean_pixel_change", mean_change).add_integer("metagradient_steps", opt.meta_steps)
-      .add_integer("steps", opt.steps).add_string("setup", chosen->name).add("metasmoothness", chosen_smoothness)
-      .add_string("model", opt.model).add_string("data", opt.cifar10.empty() ? "mnist-10k" : "cifar-10");
+      .add_integer("steps", opt.steps).add_string("setup", chosen->name).add("metasmoothness", chosen_smoothness);
+  opt.describe(json);
   std::printf("%s\n", json.str().c_str());
   check_figure(opt.quick, poisoned_accuracy < clean_accuracy, "retraining on the poisoned images must lose test accuracy");
   return 0;

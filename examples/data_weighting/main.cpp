@@ -24,10 +24,8 @@ using namespace example;
 
 namespace {
 
-struct Options : ExampleOptions {
+struct Options : ModelOptions {
   std::int64_t train = 2000;
-  std::string model = "mlp";
-  fs::path cifar10;
   Options() { out = "data_weighting-results", meta_steps = 30; }  // steps 0: the model's default
 };
 
@@ -67,11 +65,9 @@ int main(int argc, char** argv) try {
   Options opt;
   auto flags = opt.flags();
   flags.push_back({"--train", &opt.train});
-  flags.push_back({"--model", &opt.model});
-  flags.push_back({"--cifar10", &opt.cifar10});
   parse_flags(argc, argv, flags);
   share_work(processes, opt);
-  check_model_flag(opt.model);
+  opt.check_model();
   if (opt.steps == 0) opt.steps = opt.model == "lenet5" ? 120 : 60;
   if (opt.quick) opt.steps = 40, opt.meta_steps = 2, opt.train = 400;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.train < 10) throw value_error("steps, meta-steps and train must be positive");
@@ -178,8 +174,8 @@ int weigh(const Options& opt, const Processes& processes, Splits splits, const M
   json.add("flipped_fraction", flipped_fraction).add("auc", auc).add("test_accuracy_all", accuracy_all)
       .add("test_accuracy_weighted", accuracy_weighted).add("test_accuracy_clean_only", accuracy_clean)
       .add("mean_weight_flipped", mean_flipped).add("mean_weight_clean", mean_clean).add_integer("metagradient_steps", opt.meta_steps)
-      .add_integer("steps", opt.steps).add_integer("training_examples", n).add("metasmoothness", chosen_smoothness)
-      .add_string("model", opt.model).add_string("data", opt.cifar10.empty() ? "mnist-10k" : "cifar-10");
+      .add_integer("steps", opt.steps).add_integer("training_examples", n).add("metasmoothness", chosen_smoothness);
+  opt.describe(json);
   std::printf("%s\n", json.str().c_str());
   check_figure(opt.quick, auc > 0.5, "the learned weights must rank the flipped labels above chance (ROC AUC > 0.5)");
   return 0;

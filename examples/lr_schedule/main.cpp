@@ -24,10 +24,8 @@ using namespace example;
 
 namespace {
 
-struct Options : ExampleOptions {
+struct Options : ModelOptions {
   std::int64_t hidden = 64;  // the MLP's hidden units
-  std::string model = "mlp";
-  fs::path cifar10;  // CIFAR-10's binary batches in place of MNIST-10k
   bool demo = false;  // metagradient descent alone, fewer steps: the one-minute flagship run of scripts/demo
   Options() { out = "lr_schedule-results", steps = 500, meta_steps = 50, shards = 4; }
 };
@@ -94,13 +92,13 @@ int main(int argc, char** argv) try {
   const Processes processes(argc, argv);
   Options opt;
   auto flags = opt.flags();
-  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}, {"--model", &opt.model}, {"--cifar10", &opt.cifar10}});
+  flags.insert(flags.end(), {{"--hidden", &opt.hidden}, {"--demo", &opt.demo}});
   parse_flags(argc, argv, flags);
   share_work(processes, opt);
   if (opt.quick) opt.steps = 40, opt.meta_steps = 3, opt.hidden = 16;
   if (opt.demo) opt.meta_steps = 25;
   if (opt.steps < 1 || opt.meta_steps < 1 || opt.hidden < 1) throw value_error("steps, meta-steps and hidden must be positive");
-  check_model_flag(opt.model);
+  opt.check_model();
   const auto splits = load_image_splits("lr_schedule", opt.data, opt.cifar10, opt.quick ? 1000 : 7000, opt.quick ? 200 : 1000);
   if (!splits) return 0;
   const Shape image = splits->train.inputs.shape().reduced(0, false);
@@ -239,8 +237,8 @@ int tune(const Options& opt, const Processes& processes, const Splits& splits, c
       .add("hd_val_loss", hd_best).add_integer("metagradient_steps", opt.meta_steps)
       .add_integer("grid_training_steps", static_cast<std::int64_t>(schedules.size()) * T_steps).add_integer("hd_training_steps", 2 * T_steps)
       .add_integer("mgd_replayed_steps", replayed).add_integer("mgd_reversed_steps", reversed).add("flat_start_learning_rate", flat)
-      .add("metasmoothness", chosen_smoothness).add_integer("steps", T_steps).add_string("model", opt.model)
-      .add_string("data", opt.cifar10.empty() ? "mnist-10k" : "cifar-10");
+      .add("metasmoothness", chosen_smoothness).add_integer("steps", T_steps);
+  opt.describe(json);
   std::printf("%s\n", json.str().c_str());
   check_figure(opt.quick, mgd_val < mgd_start, "metagradient descent must lower the validation loss of the flat schedule");
   return 0;
