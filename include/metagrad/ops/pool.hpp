@@ -1,6 +1,7 @@
 #pragma once
 // 2-D pooling on plain tensors [N, C, H, W]: max_pool2d (through the flat positions of each window's maximum, so that
 // on a tape it is a gather whose adjoint is a scatter), avg_pool2d and its adjoint, and global average pooling.
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <string>
@@ -67,11 +68,49 @@ struct PoolGeometry {
 template <class T>
 IndexVector max_pool2d_positions(const Tensor<T>& x, const Pool2dOptions& options = {}) {
   const auto q = detail::PoolGeometry::of("max_pool2d", x.shape(), options);
-  IndexVector at(static_cast<std::size_t>(q.output.size()), -1);
-  q.for_each_window_element([&](index_t out, index_t in) {
-    index_t& best = at[static_cast<std::size_t>(out)];
-    if (best < 0 || x.data()[in] > x.data()[best]) best = in;
-  });
+  IndexVector at(static_cast<std::size_t>(q.output.size()));
+  const T* data = x.data();
+  index_t out = 0;
+  if (q.kernel == std::array<index_t, 2>{2, 2} && q.stride == q.kernel && q.padding == std::array<index_t, 2>{0, 0}) {
+    // The common 2×2 pooling, with the window unrolled so that the loop over a row's windows vectorizes.
+    for (index_t p = 0; p < q.planes; ++p)
+      for (index_t oh = 0; oh < q.Ho; ++oh) {
+        const index_t top = (p * q.H + 2 * oh) * q.W, bottom = top + q.W;
+        index_t* best = at.data() + out;
+        for (index_t ow = 0; ow < q.Wo; ++ow) {
+          index_t b = top + 2 * ow;
+          T v = data[b];
+          for (const index_t in : {top + 2 * ow + 1, bottom + 2 * ow, bottom + 2 * ow + 1}) {
+            const bool wins = data[in] > v;
+            b = wins ? in : b;
+            v = wins ? data[in] : v;
+          }
+          best[ow] = b;
+        }
+        out += q.Wo;
+      }
+    return at;
+  }
+  // Every window holds at least one element (padding ≤ kernel / 2), which starts the search; the comparisons are
+  // written to compile to conditional moves, since which element wins is data that no branch predictor learns.
+  for (index_t p = 0; p < q.planes; ++p)
+    for (index_t oh = 0; oh < q.Ho; ++oh) {
+      const index_t h0 = oh * q.stride[0] - q.padding[0];
+      const index_t ih_begin = std::max<index_t>(h0, 0), ih_end = std::min(h0 + q.kernel[0], q.H);
+      for (index_t ow = 0; ow < q.Wo; ++ow, ++out) {
+        const index_t w0 = ow * q.stride[1] - q.padding[1];
+        const index_t iw_begin = std::max<index_t>(w0, 0), iw_end = std::min(w0 + q.kernel[1], q.W);
+        index_t best = (p * q.H + ih_begin) * q.W + iw_begin;
+        T best_value = data[best];
+        for (index_t ih = ih_begin; ih < ih_end; ++ih)
+          for (index_t in = (p * q.H + ih) * q.W + iw_begin, end = in + (iw_end - iw_begin); in < end; ++in) {
+            const bool wins = data[in] > best_value;
+            best = wins ? in : best;
+            best_value = wins ? data[in] : best_value;
+          }
+        at[static_cast<std::size_t>(out)] = best;
+      }
+    }
   return at;
 }
 
