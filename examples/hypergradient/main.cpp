@@ -45,7 +45,7 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw value_error("" + a + " needs a value");
+      if (i + 1 >= argc) throw value_error(a + " needs a value");
       return argv[++i];
     };
     if (a == "--data") o.data = value();

@@ -71,6 +71,8 @@ IndexVector max_pool2d_positions(const Tensor<T>& x, const Pool2dOptions& option
   IndexVector at(static_cast<std::size_t>(q.output.size()));
   const T* data = x.data();
   index_t out = 0;
+  // Every window holds at least one element (padding ≤ kernel / 2), which starts the search; the comparisons are
+  // written to compile to conditional moves, since which element wins is data that no branch predictor learns.
   if (q.kernel == std::array<index_t, 2>{2, 2} && q.stride == q.kernel && q.padding == std::array<index_t, 2>{0, 0}) {
     // The common 2×2 pooling, with the window unrolled so that the loop over a row's windows vectorizes.
     for (index_t p = 0; p < q.planes; ++p)
@@ -91,8 +93,6 @@ IndexVector max_pool2d_positions(const Tensor<T>& x, const Pool2dOptions& option
       }
     return at;
   }
-  // Every window holds at least one element (padding ≤ kernel / 2), which starts the search; the comparisons are
-  // written to compile to conditional moves, since which element wins is data that no branch predictor learns.
   for (index_t p = 0; p < q.planes; ++p)
     for (index_t oh = 0; oh < q.Ho; ++oh) {
       const index_t h0 = oh * q.stride[0] - q.padding[0];
