@@ -159,18 +159,18 @@ TEST_CASE("pooling: values by hand, derivatives against finite differences, erro
   ties.array() = ties.array().round();
   for (const Pool2dOptions& o : {Pool2dOptions{}, Pool2dOptions{.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}},
                                  Pool2dOptions{.kernel = {2, 3}, .stride = {1, 2}, .padding = {1, 0}}}) {
-    const Shape out = max_pool2d(ties, o).shape();
+    const Shape in = ties.shape(), out = max_pool2d(ties, o).shape();
     const index_t sh = o.stride[0] ? o.stride[0] : o.kernel[0], sw = o.stride[1] ? o.stride[1] : o.kernel[1];
     IndexVector expected;
-    for (index_t p = 0; p < 6; ++p)
+    for (index_t p = 0; p < in[0] * in[1]; ++p)
       for (index_t oh = 0; oh < out[2]; ++oh)
         for (index_t ow = 0; ow < out[3]; ++ow) {
           index_t best = -1;
           for (index_t i = 0; i < o.kernel[0]; ++i)
             for (index_t j = 0; j < o.kernel[1]; ++j) {
               const index_t h = oh * sh - o.padding[0] + i, w = ow * sw - o.padding[1] + j;
-              if (h < 0 || h >= 9 || w < 0 || w >= 7) continue;
-              const index_t at = (p * 9 + h) * 7 + w;
+              if (h < 0 || h >= in[2] || w < 0 || w >= in[3]) continue;
+              const index_t at = (p * in[2] + h) * in[3] + w;
               if (best < 0 || ties.data()[at] > ties.data()[best]) best = at;
             }
           expected.push_back(best);
